@@ -1,0 +1,138 @@
+//! Kafka settings read from the environment.
+//!
+//! `KAFKA_BROKERS` and `KAFKA_TOPIC_PREFIX` are the two everyone sets. Any librdkafka
+//! property can be added as `RDKAFKA_<NAME>`, where the name is the property with dots
+//! written as underscores: `RDKAFKA_FETCH_WAIT_MAX_MS=10` sets `fetch.wait.max.ms=10`.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use shared_events::Topics;
+
+/// Where the broker is and how every client of this process talks to it.
+#[derive(Clone)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `KAFKA_BROKERS`, default `127.0.0.1:9092`.
+    pub brokers: String,
+    /// Topic names with the deployment's prefix, `KAFKA_TOPIC_PREFIX`, default empty.
+    pub topics: Topics,
+    /// Extra librdkafka properties from `RDKAFKA_*`, applied last so they win.
+    pub overrides: Vec<(String, String)>,
+    /// How long a produce may wait for the broker's acknowledgement before it fails,
+    /// `KAFKA_SEND_TIMEOUT_MS`, default 5000. The gateway answers 503 after it.
+    pub send_timeout: Duration,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    // Overrides may hold SASL passwords: print their names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.overrides.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic_prefix", &self.topics.prefix())
+            .field("overrides", &names)
+            .field("send_timeout", &self.send_timeout)
+            .finish()
+    }
+}
+
+impl KafkaConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Self {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the configuration from the given variables (the environment, in production).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut config = Self::local("");
+        for (name, value) in vars {
+            match name.as_str() {
+                "KAFKA_BROKERS" => config.brokers = value,
+                "KAFKA_TOPIC_PREFIX" => config.topics = Topics::new(value),
+                "KAFKA_SEND_TIMEOUT_MS" => {
+                    if let Ok(ms) = value.parse() {
+                        config.send_timeout = Duration::from_millis(ms);
+                    }
+                }
+                _ => {
+                    if let Some(property) = name.strip_prefix("RDKAFKA_") {
+                        let property = property.to_ascii_lowercase().replace('_', ".");
+                        config.overrides.push((property, value));
+                    }
+                }
+            }
+        }
+        config.overrides.sort();
+        config
+    }
+
+    /// The defaults: a broker on 127.0.0.1:9092 and the given topic prefix.
+    pub fn local(prefix: &str) -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topics: Topics::new(prefix),
+            overrides: Vec::new(),
+            send_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Sets one librdkafka property for every client made from this configuration.
+    pub fn with(mut self, property: &str, value: &str) -> Self {
+        self.overrides.retain(|(k, _)| k != property);
+        self.overrides.push((property.into(), value.into()));
+        self
+    }
+
+    /// A client configuration with the given base properties, then the overrides.
+    pub fn client_config(&self, base: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in base {
+            config.set(*key, *value);
+        }
+        for (key, value) in &self.overrides {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn rdkafka_variables_become_dotted_properties() {
+        let config = KafkaConfig::from_vars(vars(&[
+            ("RDKAFKA_FETCH_WAIT_MAX_MS", "10"),
+            ("KAFKA_BROKERS", "b:1"),
+            ("HOME", "/root"),
+        ]));
+        assert_eq!(config.brokers, "b:1");
+        assert_eq!(
+            config.overrides,
+            vec![("fetch.wait.max.ms".to_string(), "10".to_string())]
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_property_values() {
+        let config = KafkaConfig::from_vars(vars(&[("RDKAFKA_SASL_PASSWORD", "hunter2")]));
+        let printed = format!("{config:?}");
+        assert!(printed.contains("sasl.password"));
+        assert!(!printed.contains("hunter2"));
+    }
+
+    #[test]
+    fn the_topic_prefix_comes_from_the_environment() {
+        let config = KafkaConfig::from_vars(vars(&[("KAFKA_TOPIC_PREFIX", "t1.")]));
+        assert_eq!(config.topics.prefix(), "t1.");
+    }
+}

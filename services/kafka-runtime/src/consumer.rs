@@ -1,0 +1,510 @@
+//! The consumer loop every service runs.
+//!
+//! One task polls Kafka and hands each record to a task per partition through a small
+//! bounded queue, so partitions proceed in parallel, each stays in order, and the work
+//! in flight is bounded. A partition task applies a record through its [`Processor`]
+//! (inbox, handler, outbox in one transaction), publishes what it caused, and only then
+//! stores the record's offset; librdkafka commits stored offsets in the background, on
+//! rebalance and at shutdown.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::{ClientContext, Message as _, Offset};
+use shared_events::RawEnvelope;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::KafkaConfig;
+use crate::error::HandlerError;
+use crate::message::{Incoming, Outgoing};
+use crate::metrics::Metrics;
+use crate::processor::{Applied, Processor};
+use crate::producer::Publisher;
+use crate::retry::Backoff;
+use crate::telemetry::TraceParent;
+
+/// What one consumer reads and where its rejects go.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// The service name, for logs.
+    pub service: &'static str,
+    /// The consumer group; instances of a service share it to split the partitions.
+    pub group: String,
+    /// Full topic names to subscribe to.
+    pub topics: Vec<String>,
+    /// Full name of the service's DLQ topic.
+    pub dlq_topic: String,
+    /// Records queued per partition before polling waits (default 64).
+    pub queue_per_partition: usize,
+}
+
+/// Logs rebalances and commits stored offsets before partitions are taken away, so the
+/// next owner starts where this one stopped.
+struct RuntimeContext;
+
+impl ClientContext for RuntimeContext {}
+
+impl ConsumerContext for RuntimeContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            tracing::info!(partitions = partitions.count(), "partitions revoked");
+            if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(error = %err, "nothing committed on revoke");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = partitions.count(), "partitions assigned")
+            }
+            Rebalance::Error(err) => tracing::warn!(error = %err, "rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+type RuntimeConsumer = StreamConsumer<RuntimeContext>;
+
+/// A record copied out of librdkafka's buffer.
+struct Record {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    traceparent: Option<TraceParent>,
+    received: Instant,
+}
+
+impl Record {
+    fn from_kafka(message: &BorrowedMessage<'_>) -> Self {
+        let traceparent = message.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|h| h.key == "traceparent")
+                .and_then(|h| h.value)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(TraceParent::parse)
+        });
+        Self {
+            topic: message.topic().to_string(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            traceparent,
+            received: Instant::now(),
+        }
+    }
+
+    fn parse(&self) -> Result<Incoming, String> {
+        let envelope = RawEnvelope::parse(&self.payload)
+            .map_err(|err| format!("malformed envelope: {err}"))?;
+        Ok(Incoming {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+            key: self
+                .key
+                .as_deref()
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .map(str::to_string),
+            envelope,
+            trace: self.traceparent.clone().unwrap_or_else(TraceParent::root),
+        })
+    }
+}
+
+/// Everything a partition task needs.
+struct Worker<P> {
+    spec: ConsumerSpec,
+    consumer: Arc<RuntimeConsumer>,
+    processor: Arc<P>,
+    publisher: Publisher,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+}
+
+/// Runs a consumer until `shutdown`: publishes what a crash left in the outbox,
+/// subscribes, processes, then commits and closes.
+pub async fn run<P: Processor>(
+    kafka: &KafkaConfig,
+    spec: ConsumerSpec,
+    processor: Arc<P>,
+    publisher: Publisher,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    relay_unsent(&*processor, &publisher, Duration::ZERO, &shutdown).await;
+
+    let consumer: Arc<RuntimeConsumer> = Arc::new(
+        kafka
+            .client_config(&[
+                ("group.id", &spec.group),
+                ("client.id", spec.service),
+                ("enable.auto.commit", "true"),
+                ("auto.commit.interval.ms", "1000"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("session.timeout.ms", "10000"),
+                ("heartbeat.interval.ms", "3000"),
+            ])
+            .create_with_context(RuntimeContext)?,
+    );
+    let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    tracing::info!(group = %spec.group, topics = ?spec.topics, "consumer started");
+
+    let worker = Arc::new(Worker {
+        spec: spec.clone(),
+        consumer: consumer.clone(),
+        processor: processor.clone(),
+        publisher: publisher.clone(),
+        metrics: metrics.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let mut background = JoinSet::new();
+    background.spawn(relay_loop(
+        processor.clone(),
+        publisher.clone(),
+        shutdown.clone(),
+    ));
+    background.spawn(lag_loop(
+        consumer.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+
+    let mut partitions: HashMap<(String, i32), mpsc::Sender<Record>> = HashMap::new();
+    let mut workers = JoinSet::new();
+    let mut errors = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        let received = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            received = consumer.recv() => received,
+        };
+        let record = match received {
+            Ok(message) => Record::from_kafka(&message),
+            Err(err) => {
+                tracing::warn!(error = %err, "consumer error");
+                tokio::time::sleep(errors.next_delay()).await;
+                continue;
+            }
+        };
+        errors = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let queue = partitions
+            .entry((record.topic.clone(), record.partition))
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(spec.queue_per_partition.max(1));
+                workers.spawn(worker.clone().run_partition(rx));
+                tx
+            });
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            sent = queue.send(record) => if sent.is_err() { break },
+        }
+    }
+
+    // Stop: let each partition finish the record in hand, commit what is stored, close.
+    drop(partitions);
+    while workers.join_next().await.is_some() {}
+    background.shutdown().await;
+    drop(worker);
+    if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %err, "nothing to commit at shutdown");
+    }
+    close(consumer).await;
+    tracing::info!(group = %spec.group, "consumer stopped");
+    Ok(())
+}
+
+/// Closing a consumer that went through rebalances can block for a long time inside
+/// librdkafka (rust-rdkafka #509, #453): do it off the async threads, with a timeout.
+async fn close(consumer: Arc<RuntimeConsumer>) {
+    let closing = tokio::task::spawn_blocking(move || {
+        consumer.unsubscribe();
+        drop(consumer);
+    });
+    if tokio::time::timeout(Duration::from_secs(10), closing)
+        .await
+        .is_err()
+    {
+        tracing::warn!("consumer close timed out; leaving it to the process exit");
+    }
+}
+
+impl<P: Processor> Worker<P> {
+    async fn run_partition(self: Arc<Self>, mut queue: mpsc::Receiver<Record>) {
+        loop {
+            let record = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return,
+                record = queue.recv() => match record { Some(r) => r, None => return },
+            };
+            if !self.handle(&record).await {
+                return; // shutting down mid-retry: the offset stays uncommitted
+            }
+            // librdkafka's offset_store takes the offset of the processed record and
+            // commits that plus one.
+            if let Err(err) =
+                self.consumer
+                    .store_offset(&record.topic, record.partition, record.offset)
+            {
+                // The partition was revoked meanwhile; its next owner dedupes by id.
+                tracing::debug!(error = %err, topic = %record.topic, partition = record.partition, "offset not stored");
+            }
+            self.metrics
+                .handler_seconds
+                .with_label_values(&[&record.topic])
+                .observe(record.received.elapsed().as_secs_f64());
+        }
+    }
+
+    /// Handles one record to completion; `false` when shutdown interrupted it.
+    async fn handle(&self, record: &Record) -> bool {
+        self.metrics
+            .consumed
+            .with_label_values(&[&record.topic])
+            .inc();
+        let incoming = match record.parse() {
+            Ok(incoming) => incoming,
+            Err(reason) => return self.dead_letter(record, None, &reason).await,
+        };
+        let span = tracing::info_span!(
+            "message",
+            service = self.spec.service,
+            message_id = %incoming.envelope.id,
+            correlation_id = %incoming.envelope.correlation_id,
+            kind = %incoming.envelope.kind,
+            topic = %record.topic,
+            partition = record.partition,
+            offset = record.offset,
+            trace_id = %incoming.trace.trace_id(),
+        );
+        self.apply(record, &incoming).instrument(span).await
+    }
+
+    async fn apply(&self, record: &Record, incoming: &Incoming) -> bool {
+        let mut backoff = Backoff::default();
+        loop {
+            match self.processor.apply(incoming).await {
+                Ok(Applied::Fresh(messages)) => {
+                    if !publish(&*self.processor, &self.publisher, &messages, &self.shutdown).await
+                    {
+                        return false;
+                    }
+                    self.metrics
+                        .processed
+                        .with_label_values(&[&record.topic])
+                        .inc();
+                    tracing::debug!(caused = messages.len(), "message processed");
+                    return true;
+                }
+                Ok(Applied::Duplicate) => {
+                    self.metrics
+                        .duplicates
+                        .with_label_values(&[&record.topic])
+                        .inc();
+                    tracing::info!("duplicate message skipped");
+                    return true;
+                }
+                Err(HandlerError::Rejected(reason)) => {
+                    return self
+                        .dead_letter(record, Some(&incoming.envelope.kind), &reason)
+                        .await;
+                }
+                Err(HandlerError::Transient(err)) => {
+                    self.metrics
+                        .retried
+                        .with_label_values(&[&record.topic])
+                        .inc();
+                    let delay = backoff.next_delay();
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        attempt = backoff.attempts(),
+                        retry_in_ms = delay.as_millis() as u64,
+                        "transient failure, retrying"
+                    );
+                    if !sleep_unless_shutdown(delay, &self.shutdown).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the raw record to the DLQ with the reason and its origin as headers.
+    async fn dead_letter(&self, record: &Record, kind: Option<&str>, reason: &str) -> bool {
+        tracing::warn!(reason, topic = %record.topic, partition = record.partition, offset = record.offset, "message sent to the DLQ");
+        let partition = record.partition.to_string();
+        let offset = record.offset.to_string();
+        let mut backoff = Backoff::default();
+        loop {
+            let mut headers = OwnedHeaders::new_with_capacity(5)
+                .insert(Header {
+                    key: "dlq.reason",
+                    value: Some(reason),
+                })
+                .insert(Header {
+                    key: "dlq.source.topic",
+                    value: Some(&record.topic),
+                })
+                .insert(Header {
+                    key: "dlq.source.partition",
+                    value: Some(&partition),
+                })
+                .insert(Header {
+                    key: "dlq.source.offset",
+                    value: Some(&offset),
+                })
+                .insert(Header {
+                    key: "dlq.service",
+                    value: Some(self.spec.service),
+                });
+            if let Some(kind) = kind {
+                headers = headers.insert(Header {
+                    key: "type",
+                    value: Some(kind),
+                });
+            }
+            let key = record.key.as_deref().unwrap_or_default();
+            match self
+                .publisher
+                .send_raw(&self.spec.dlq_topic, key, &record.payload, headers)
+                .await
+            {
+                Ok(_) => {
+                    self.metrics
+                        .dead_lettered
+                        .with_label_values(&[&record.topic])
+                        .inc();
+                    return true;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "DLQ publish failed, retrying");
+                    if !sleep_unless_shutdown(backoff.next_delay(), &self.shutdown).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Publishes messages in order, retrying until the broker acknowledges all of them, then
+/// marks them sent. `false` when shutdown interrupted it (the outbox keeps them).
+async fn publish<P: Processor>(
+    processor: &P,
+    publisher: &Publisher,
+    messages: &[Outgoing],
+    shutdown: &CancellationToken,
+) -> bool {
+    if messages.is_empty() {
+        return true;
+    }
+    let mut backoff = Backoff::default();
+    loop {
+        // The sends are queued in order on one idempotent producer, which keeps that order.
+        let sends = futures::future::try_join_all(messages.iter().map(|m| publisher.send(m)));
+        match sends.await {
+            Ok(_) => break,
+            Err(err) => {
+                tracing::warn!(error = %err, "publish failed, retrying");
+                if !sleep_unless_shutdown(backoff.next_delay(), shutdown).await {
+                    return false;
+                }
+            }
+        }
+    }
+    let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
+    if let Err(err) = processor.mark_sent(&ids).await {
+        // They were published; the relay may publish them again later, under the same ids.
+        tracing::warn!(error = %err, "could not mark outbox messages sent");
+    }
+    true
+}
+
+/// Publishes outbox messages older than `min_age` that were never marked sent.
+async fn relay_unsent<P: Processor>(
+    processor: &P,
+    publisher: &Publisher,
+    min_age: Duration,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let batch = match processor.unsent(min_age, 500).await {
+            Ok(batch) => batch,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read the outbox");
+                return;
+            }
+        };
+        if batch.is_empty() {
+            return;
+        }
+        tracing::info!(
+            count = batch.len(),
+            "publishing outbox messages left unsent"
+        );
+        if !publish(processor, publisher, &batch, shutdown).await {
+            return;
+        }
+    }
+}
+
+/// Every few seconds, publishes what an interrupted publish left behind.
+async fn relay_loop<P: Processor>(
+    processor: Arc<P>,
+    publisher: Publisher,
+    shutdown: CancellationToken,
+) {
+    while sleep_unless_shutdown(Duration::from_secs(5), &shutdown).await {
+        relay_unsent(&*processor, &publisher, Duration::from_secs(30), &shutdown).await;
+    }
+}
+
+/// Every ten seconds, records high watermark minus position for each assigned partition.
+async fn lag_loop(consumer: Arc<RuntimeConsumer>, metrics: Metrics, shutdown: CancellationToken) {
+    while sleep_unless_shutdown(Duration::from_secs(10), &shutdown).await {
+        let consumer = consumer.clone();
+        let metrics = metrics.clone();
+        let measured = tokio::task::spawn_blocking(move || {
+            let positions = consumer.position()?;
+            for element in positions.elements() {
+                let (_, high) = consumer.fetch_watermarks(
+                    element.topic(),
+                    element.partition(),
+                    Duration::from_secs(1),
+                )?;
+                if let Offset::Offset(position) = element.offset() {
+                    metrics
+                        .lag
+                        .with_label_values(&[element.topic(), &element.partition().to_string()])
+                        .set(high - position);
+                }
+            }
+            Ok::<_, rdkafka::error::KafkaError>(())
+        });
+        if let Ok(Err(err)) = measured.await {
+            tracing::debug!(error = %err, "lag not measured");
+        }
+    }
+}
+
+/// Sleeps unless shutdown comes first; `false` when it did.
+pub(crate) async fn sleep_unless_shutdown(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}

@@ -1,0 +1,35 @@
+//! The runtime every service of the platform shares, and the only code that touches
+//! rdkafka.
+//!
+//! A service supplies plain handlers; the runtime does the plumbing once: consume with
+//! manual offset storing, skip duplicates through an inbox, apply a message and record
+//! the messages it causes in one transaction (outbox), publish them idempotently,
+//! retry transient failures without skipping, dead-letter what can never succeed, answer
+//! health and metrics, carry trace context, and stop in order. See
+//! `docs/architecture.md` for the guarantees and how each is kept.
+
+pub mod admin;
+pub mod config;
+pub mod consumer;
+pub mod error;
+pub mod http;
+pub mod message;
+pub mod metrics;
+pub mod mongo;
+pub mod postgres;
+pub mod processor;
+pub mod producer;
+pub mod request_reply;
+pub mod retry;
+pub mod service;
+pub mod settings;
+pub mod telemetry;
+pub mod testkit;
+pub mod tools;
+
+pub use config::KafkaConfig;
+pub use error::HandlerError;
+pub use message::{Incoming, Outbox, Outgoing};
+pub use processor::{Applied, Processor};
+pub use producer::Publisher;
+pub use service::Service;

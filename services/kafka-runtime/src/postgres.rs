@@ -1,0 +1,202 @@
+//! The PostgreSQL store: inbox and outbox tables beside the service's own, one
+//! transaction per message.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared_events::Topics;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::error::HandlerError;
+use crate::message::{Incoming, Outbox, Outgoing};
+use crate::processor::{Applied, Processor};
+use crate::retry::Backoff;
+
+/// A service's reaction to one message, inside the transaction the runtime opened.
+pub trait PgHandler: Send + Sync + 'static {
+    /// Changes state through `tx` and queues the messages it causes in `outbox`.
+    fn handle(
+        &self,
+        message: &Incoming,
+        tx: &mut PgConnection,
+        outbox: &mut Outbox,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Connects to PostgreSQL, waiting with backoff while it is away (or until shutdown),
+/// and creates the runtime's inbox and outbox tables.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = url.parse()?;
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        let attempt = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await;
+        match attempt {
+            Ok(pool) => {
+                ensure_schema(&pool).await?;
+                return Ok(pool);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, database = options.get_database(), "PostgreSQL unavailable, retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => anyhow::bail!("shut down while waiting for PostgreSQL"),
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Creates the inbox and outbox tables if they are missing. Instances starting together
+/// serialize on an advisory lock, since concurrent `CREATE TABLE IF NOT EXISTS` can race.
+pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7216354)")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS runtime_inbox (
+             message_id  uuid PRIMARY KEY,
+             topic       text NOT NULL,
+             received_at timestamptz NOT NULL DEFAULT now()
+         );
+         CREATE TABLE IF NOT EXISTS runtime_outbox (
+             seq         bigserial PRIMARY KEY,
+             message_id  uuid NOT NULL UNIQUE,
+             topic       text NOT NULL,
+             key         text NOT NULL,
+             kind        text NOT NULL,
+             payload     bytea NOT NULL,
+             traceparent text,
+             created_at  timestamptz NOT NULL DEFAULT now(),
+             sent_at     timestamptz
+         );
+         CREATE INDEX IF NOT EXISTS runtime_outbox_unsent ON runtime_outbox (seq) WHERE sent_at IS NULL;",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Applies messages with a [`PgHandler`] in PostgreSQL transactions.
+pub struct PgProcessor<H> {
+    pool: PgPool,
+    topics: Topics,
+    handler: H,
+    after_commit: Option<AfterCommit>,
+}
+
+/// Called right after a transaction committed and before its messages are published.
+/// Tests use it to kill a process in exactly that gap.
+pub type AfterCommit = Arc<dyn Fn(&[Outgoing]) + Send + Sync>;
+
+impl<H: PgHandler> PgProcessor<H> {
+    /// A processor over `pool` (whose schema [`connect`] prepared).
+    pub fn new(pool: PgPool, topics: Topics, handler: H) -> Self {
+        Self {
+            pool,
+            topics,
+            handler,
+            after_commit: None,
+        }
+    }
+
+    /// Installs a hook run between commit and publish.
+    pub fn with_after_commit(mut self, hook: AfterCommit) -> Self {
+        self.after_commit = Some(hook);
+        self
+    }
+}
+
+impl<H: PgHandler> Processor for PgProcessor<H> {
+    async fn apply(&self, message: &Incoming) -> Result<Applied, HandlerError> {
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO runtime_inbox (message_id, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(message.envelope.id)
+        .bind(&message.topic)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(Applied::Duplicate);
+        }
+        let mut outbox = Outbox::new(self.topics.clone(), message.trace.clone());
+        self.handler.handle(message, &mut tx, &mut outbox).await?;
+        let messages = outbox.into_messages();
+        for m in &messages {
+            sqlx::query(
+                "INSERT INTO runtime_outbox (message_id, topic, key, kind, payload, traceparent)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING",
+            )
+            .bind(m.id)
+            .bind(&m.topic)
+            .bind(&m.key)
+            .bind(&m.kind)
+            .bind(&m.payload)
+            .bind(&m.traceparent)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if let Some(hook) = &self.after_commit {
+            hook(&messages);
+        }
+        Ok(Applied::Fresh(messages))
+    }
+
+    async fn mark_sent(&self, ids: &[Uuid]) -> Result<(), HandlerError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("UPDATE runtime_outbox SET sent_at = now() WHERE message_id = ANY($1) AND sent_at IS NULL")
+            .bind(ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn unsent(&self, min_age: Duration, limit: i64) -> Result<Vec<Outgoing>, HandlerError> {
+        let rows: Vec<(Uuid, String, String, String, Vec<u8>, Option<String>)> = sqlx::query_as(
+            "SELECT message_id, topic, key, kind, payload, traceparent FROM runtime_outbox
+             WHERE sent_at IS NULL AND created_at <= now() - make_interval(secs => $1)
+             ORDER BY seq LIMIT $2",
+        )
+        .bind(min_age.as_secs_f64())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, topic, key, kind, payload, traceparent)| Outgoing {
+                id,
+                topic,
+                key,
+                kind,
+                payload,
+                traceparent,
+            })
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<(), String> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|err| format!("PostgreSQL unreachable: {err}"))
+    }
+}

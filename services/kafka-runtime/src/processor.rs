@@ -1,0 +1,44 @@
+//! The seam between the consumer loop and a store: apply a message exactly once,
+//! together with the messages it causes, and hand those out for publishing.
+
+use std::future::Future;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::error::HandlerError;
+use crate::message::{Incoming, Outgoing};
+
+/// What applying a message did.
+#[derive(Debug)]
+pub enum Applied {
+    /// The message was new: its state change and these messages committed together.
+    Fresh(Vec<Outgoing>),
+    /// The inbox already had its id: nothing changed.
+    Duplicate,
+}
+
+/// A store that applies messages transactionally with an inbox and an outbox.
+/// `PgProcessor` and `MongoProcessor` are the two there are.
+pub trait Processor: Send + Sync + 'static {
+    /// Records the message id in the inbox, runs the handler and writes the outbox, all
+    /// in one transaction.
+    fn apply(
+        &self,
+        message: &Incoming,
+    ) -> impl Future<Output = Result<Applied, HandlerError>> + Send;
+
+    /// Marks outbox messages as published.
+    fn mark_sent(&self, ids: &[Uuid]) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Outbox messages committed at least `min_age` ago and never marked sent, oldest
+    /// first: what a crash between commit and publish left behind.
+    fn unsent(
+        &self,
+        min_age: Duration,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Outgoing>, HandlerError>> + Send;
+
+    /// Whether the store answers, for `/readyz`.
+    fn ping(&self) -> impl Future<Output = Result<(), String>> + Send;
+}

@@ -1,0 +1,110 @@
+//! The one producer of a process: idempotent, acks=all, bounded delivery time.
+
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+
+use crate::config::KafkaConfig;
+use crate::message::Outgoing;
+
+/// Why a message was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+#[error("the broker did not acknowledge the message: {0}")]
+pub struct PublishError(#[from] pub rdkafka::error::KafkaError);
+
+/// Sends messages and waits for the broker's acknowledgement (acks=all, idempotent).
+#[derive(Clone)]
+pub struct Publisher {
+    producer: FutureProducer,
+}
+
+impl Publisher {
+    /// A producer for the configured brokers. Linger and batching may be tuned through
+    /// `RDKAFKA_LINGER_MS` and friends.
+    pub fn new(kafka: &KafkaConfig) -> Result<Self, PublishError> {
+        let timeout = kafka.send_timeout.as_millis().to_string();
+        let producer = kafka
+            .client_config(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "2"),
+                ("message.timeout.ms", &timeout),
+                ("socket.timeout.ms", &timeout),
+            ])
+            .create()?;
+        Ok(Self { producer })
+    }
+
+    /// Produces one outgoing message and waits until it is durable on the broker.
+    pub async fn send(&self, message: &Outgoing) -> Result<(), PublishError> {
+        let id = message.id.to_string();
+        let mut headers = OwnedHeaders::new_with_capacity(3)
+            .insert(Header {
+                key: "type",
+                value: Some(message.kind.as_bytes()),
+            })
+            .insert(Header {
+                key: "id",
+                value: Some(id.as_bytes()),
+            });
+        if let Some(trace) = &message.traceparent {
+            headers = headers.insert(Header {
+                key: "traceparent",
+                value: Some(trace.as_bytes()),
+            });
+        }
+        self.send_raw(
+            &message.topic,
+            message.key.as_bytes(),
+            &message.payload,
+            headers,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Produces raw bytes with the given headers; returns the partition and offset.
+    pub async fn send_raw(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<(i32, i64), PublishError> {
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(payload)
+            .headers(headers);
+        // The queue wait is bounded too: a full local queue means the broker is away.
+        let delivery = self
+            .producer
+            .send(record, Timeout::After(Duration::from_secs(5)))
+            .await;
+        delivery
+            .map(|d| (d.partition, d.offset))
+            .map_err(|(err, _)| PublishError(err))
+    }
+
+    /// Waits for every queued message to be delivered, up to `timeout`.
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(err) = self.producer.flush(timeout) {
+            tracing::warn!(error = %err, "producer flush did not finish");
+        }
+    }
+
+    /// Asks the broker for cluster metadata: the readiness check.
+    pub async fn ping(&self) -> Result<(), String> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, Duration::from_secs(2))
+                .map(|_| ())
+                .map_err(|err| format!("broker unreachable: {err}"))
+        })
+        .await
+        .map_err(|err| err.to_string())?
+    }
+}

@@ -1,0 +1,214 @@
+//! Request-reply over Kafka for the gateway: send a message with `replyTo`, wait for the
+//! reply with the same correlation id on `gateway.replies`.
+//!
+//! Every gateway instance reads every partition of the replies topic, starting at the
+//! high watermark it found at start, without a consumer group: replies are addressed by
+//! correlation id, so each instance keeps only the ones it waits for, and no rebalance
+//! can delay them.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message as _, Offset, TopicPartitionList};
+use shared_events::messages::reply::Reply;
+use shared_events::{Envelope, Message, Topic};
+use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::KafkaConfig;
+use crate::message::Outgoing;
+use crate::producer::{PublishError, Publisher};
+use crate::telemetry::TraceParent;
+
+/// Why a request got no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The broker did not take the request (answer 503).
+    #[error(transparent)]
+    Unavailable(#[from] PublishError),
+    /// No reply came in time (answer 504).
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+}
+
+type Waiting = Arc<Mutex<HashMap<Uuid, oneshot::Sender<Envelope<Reply>>>>>;
+
+/// Sends commands and queries, and hands replies to whoever waits for them.
+#[derive(Clone)]
+pub struct Requester {
+    kafka: KafkaConfig,
+    publisher: Publisher,
+    replies_topic: String,
+    waiting: Waiting,
+    outcomes: broadcast::Sender<Envelope<Reply>>,
+}
+
+impl Requester {
+    /// Starts reading the replies topic; returns once every partition is assigned.
+    pub async fn start(
+        kafka: &KafkaConfig,
+        publisher: Publisher,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let replies_topic = kafka.topics.name(Topic::GatewayReplies);
+        let group = format!(
+            "{}gateway-replies-{}",
+            kafka.topics.prefix(),
+            Uuid::new_v4()
+        );
+        let consumer: StreamConsumer = kafka
+            .client_config(&[
+                ("group.id", &group),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+            ])
+            .create()?;
+        let consumer = Arc::new(consumer);
+        let assign = {
+            let (consumer, topic) = (consumer.clone(), replies_topic.clone());
+            tokio::task::spawn_blocking(move || assign_from_end(&consumer, &topic))
+        };
+        assign.await??;
+        let requester = Self {
+            kafka: kafka.clone(),
+            publisher,
+            replies_topic,
+            waiting: Arc::default(),
+            outcomes: broadcast::channel(1024).0,
+        };
+        tokio::spawn(read_replies(
+            consumer,
+            requester.waiting.clone(),
+            requester.outcomes.clone(),
+            shutdown,
+        ));
+        Ok(requester)
+    }
+
+    /// The full name of the replies topic, for `replyTo`.
+    pub fn replies_topic(&self) -> &str {
+        &self.replies_topic
+    }
+
+    /// Every reply that arrives, for following command outcomes.
+    pub fn outcomes(&self) -> broadcast::Receiver<Envelope<Reply>> {
+        self.outcomes.subscribe()
+    }
+
+    /// Produces a message to a platform topic and waits for the broker's acknowledgement.
+    pub async fn send<T: Message>(
+        &self,
+        topic: Topic,
+        key: impl Display,
+        envelope: &Envelope<T>,
+        trace: &TraceParent,
+    ) -> Result<(), PublishError> {
+        let outgoing = Outgoing::new(self.kafka.topics.name(topic), key, envelope).traced(trace);
+        self.publisher.send(&outgoing).await
+    }
+
+    /// Sends `envelope` with `replyTo` set and waits up to `timeout` for its reply.
+    pub async fn request<T: Message>(
+        &self,
+        topic: Topic,
+        key: impl Display,
+        envelope: Envelope<T>,
+        trace: &TraceParent,
+        timeout: Duration,
+    ) -> Result<Envelope<Reply>, RequestError> {
+        let envelope = envelope.with_reply_to(self.replies_topic.clone());
+        let correlation_id = envelope.correlation_id;
+        let (tx, rx) = oneshot::channel();
+        self.waiting
+            .lock()
+            .expect("not poisoned")
+            .insert(correlation_id, tx);
+        let _forget = Forget {
+            waiting: &self.waiting,
+            correlation_id,
+        };
+        self.send(topic, key, &envelope, trace).await?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            _ => Err(RequestError::Timeout(timeout)),
+        }
+    }
+}
+
+/// Removes a waiter however its request ended.
+struct Forget<'a> {
+    waiting: &'a Waiting,
+    correlation_id: Uuid,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.waiting
+            .lock()
+            .expect("not poisoned")
+            .remove(&self.correlation_id);
+    }
+}
+
+fn assign_from_end(consumer: &StreamConsumer, topic: &str) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().len() as i32)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| anyhow::anyhow!("topic {topic} has no partitions; run topics.sh"))?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        let (_, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+        assignment.add_partition_offset(topic, partition, Offset::Offset(high))?;
+    }
+    consumer.assign(&assignment)?;
+    Ok(())
+}
+
+async fn read_replies(
+    consumer: Arc<StreamConsumer>,
+    waiting: Waiting,
+    outcomes: broadcast::Sender<Envelope<Reply>>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let received = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            received = consumer.recv() => received,
+        };
+        let message = match received {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::warn!(error = %err, "replies consumer error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let Some(payload) = message.payload() else {
+            continue;
+        };
+        let reply: Envelope<Reply> = match serde_json::from_slice(payload) {
+            Ok(reply) => reply,
+            Err(err) => {
+                tracing::warn!(error = %err, offset = message.offset(), "unreadable reply ignored");
+                continue;
+            }
+        };
+        let waiter = waiting
+            .lock()
+            .expect("not poisoned")
+            .remove(&reply.data.correlation_id);
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(reply.clone());
+        }
+        let _ = outcomes.send(reply);
+    }
+    let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+}

@@ -1,0 +1,173 @@
+//! The frame of a service process: configuration, producer, consumers, health endpoints,
+//! and an orderly stop on SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use shared_events::topics::Service as ServiceName;
+use shared_events::{Topic, Topics};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::KafkaConfig;
+use crate::consumer::{self, ConsumerSpec};
+use crate::http::{self, ReadinessCheck};
+use crate::metrics::Metrics;
+use crate::processor::Processor;
+use crate::producer::Publisher;
+
+/// A running service: what its consumers and routes share.
+pub struct Service {
+    name: ServiceName,
+    kafka: KafkaConfig,
+    publisher: Publisher,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    checks: Vec<ReadinessCheck>,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Service {
+    /// A service configured from the environment, stopping on SIGTERM or Ctrl-C.
+    pub fn from_env(name: ServiceName) -> anyhow::Result<Self> {
+        crate::telemetry::init_logging();
+        let service = Self::new(name, KafkaConfig::from_env(), CancellationToken::new())?;
+        let shutdown = service.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested");
+            shutdown.cancel();
+        });
+        Ok(service)
+    }
+
+    /// A service with explicit configuration that stops when `shutdown` is cancelled.
+    pub fn new(
+        name: ServiceName,
+        kafka: KafkaConfig,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let publisher = Publisher::new(&kafka)?;
+        let probe = publisher.clone();
+        let broker = ReadinessCheck::new("broker", move || {
+            let probe = probe.clone();
+            Box::pin(async move { probe.ping().await })
+        });
+        Ok(Self {
+            name,
+            metrics: Metrics::new(name.name()),
+            kafka,
+            publisher,
+            shutdown,
+            checks: vec![broker],
+            tasks: JoinSet::new(),
+        })
+    }
+
+    /// The Kafka configuration.
+    pub fn kafka(&self) -> &KafkaConfig {
+        &self.kafka
+    }
+
+    /// Topic names with this deployment's prefix.
+    pub fn topics(&self) -> &Topics {
+        &self.kafka.topics
+    }
+
+    /// The process's producer.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Cancelled when the service is asked to stop.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Adds a dependency to `/readyz`.
+    pub fn check_ready(&mut self, check: ReadinessCheck) {
+        self.checks.push(check);
+    }
+
+    /// Runs a consumer of `topics` in the service's group (named after the service and
+    /// prefixed like the topics), applying each message through `processor`.
+    pub fn consume<P: Processor>(&mut self, topics: &[Topic], processor: P) {
+        let processor = Arc::new(processor);
+        let probe = processor.clone();
+        self.check_ready(ReadinessCheck::new("store", move || {
+            let probe = probe.clone();
+            Box::pin(async move { probe.ping().await })
+        }));
+        let spec = ConsumerSpec {
+            service: self.name.name(),
+            group: format!("{}{}", self.topics().prefix(), self.name.name()),
+            topics: topics.iter().map(|t| self.topics().name(*t)).collect(),
+            dlq_topic: self.topics().name(Topic::Dlq(self.name)),
+            queue_per_partition: 64,
+        };
+        let (kafka, publisher, metrics, shutdown) = (
+            self.kafka.clone(),
+            self.publisher.clone(),
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        );
+        self.tasks.spawn(async move {
+            consumer::run(&kafka, spec, processor, publisher, metrics, shutdown).await
+        });
+    }
+
+    /// Serves the health routes (plus `extra`) on `addr` and runs until shutdown or until
+    /// a task fails; then stops every task and flushes the producer.
+    pub async fn run(mut self, addr: SocketAddr, extra: Router) -> anyhow::Result<()> {
+        let router = extra.merge(http::health_routes(
+            self.metrics.clone(),
+            self.checks.clone(),
+        ));
+        self.tasks
+            .spawn(http::serve(addr, router, self.shutdown.clone()));
+        tracing::info!(service = self.name.name(), %addr, "service started");
+        let mut outcome = Ok(());
+        while let Some(joined) = self.tasks.join_next().await {
+            let result = joined.map_err(anyhow::Error::from).and_then(|r| r);
+            if let Err(err) = result {
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "a service task failed; stopping"
+                );
+                if outcome.is_ok() {
+                    outcome = Err(err);
+                }
+            }
+            self.shutdown.cancel();
+        }
+        self.publisher.flush(Duration::from_secs(5));
+        tracing::info!(service = self.name.name(), "service stopped");
+        outcome
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

@@ -1,0 +1,100 @@
+//! JSON logs and W3C trace context carried in Kafka headers.
+
+use std::fmt;
+
+use rand::Rng;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the JSON log subscriber (`RUST_LOG`, default `info`). Safe to call twice.
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// A W3C `traceparent`: version 00, trace id, parent span id, sampled flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceParent {
+    trace_id: u128,
+    span_id: u64,
+}
+
+impl TraceParent {
+    /// A new trace.
+    pub fn root() -> Self {
+        let mut rng = rand::rng();
+        Self {
+            trace_id: rng.random::<u128>().max(1),
+            span_id: rng.random::<u64>().max(1),
+        }
+    }
+
+    /// Parses a header value; `None` when it is not a valid version-00 traceparent.
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut parts = value.trim().split('-');
+        let (version, trace, span, _flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if version != "00" || trace.len() != 32 || span.len() != 16 || parts.next().is_some() {
+            return None;
+        }
+        let trace_id = u128::from_str_radix(trace, 16).ok().filter(|t| *t != 0)?;
+        let span_id = u64::from_str_radix(span, 16).ok().filter(|s| *s != 0)?;
+        Some(Self { trace_id, span_id })
+    }
+
+    /// The same trace with a new span: what a message caused by this one carries.
+    pub fn child(&self) -> Self {
+        Self {
+            trace_id: self.trace_id,
+            span_id: rand::rng().random::<u64>().max(1),
+        }
+    }
+
+    /// The trace id as 32 hex digits, for logs.
+    pub fn trace_id(&self) -> String {
+        format!("{:032x}", self.trace_id)
+    }
+}
+
+impl fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "00-{:032x}-{:016x}-01", self.trace_id, self.span_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_traceparent_survives_printing_and_parsing() {
+        let trace = TraceParent::root();
+        assert_eq!(TraceParent::parse(&trace.to_string()), Some(trace));
+    }
+
+    #[test]
+    fn a_child_keeps_the_trace_and_changes_the_span() {
+        let parent = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("valid");
+        let child = parent.child();
+        assert_eq!(child.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(child, parent);
+    }
+
+    #[test]
+    fn malformed_traceparents_are_ignored() {
+        for bad in [
+            "",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-xyz-00-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(TraceParent::parse(bad), None, "{bad}");
+        }
+    }
+}

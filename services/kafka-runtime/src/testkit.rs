@@ -1,0 +1,280 @@
+//! Support for integration tests against the real broker and PostgreSQL: a private
+//! topic prefix and database per test, a throwaway handler, and a topic reader.
+//!
+//! Settings come from the environment `./dev test` prepares: `KAFKA_BROKERS`,
+//! `RDKAFKA_*`, and `TEST_DATABASE_URL` (a database the test user may create others from).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use rdkafka::Message as _;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use shared_events::{Envelope, Message};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::admin::{create_topics, TopicSpec};
+use crate::config::KafkaConfig;
+use crate::error::HandlerError;
+use crate::message::{Incoming, Outbox};
+use crate::postgres::{self, PgHandler};
+
+/// A test's own topic prefix and database.
+pub struct TestBed {
+    /// Kafka settings with the test's prefix.
+    pub kafka: KafkaConfig,
+    /// The test database's URL.
+    pub database_url: String,
+    /// A pool on the test database, with the runtime's tables.
+    pub pool: PgPool,
+}
+
+impl TestBed {
+    /// A new prefix `t<id>.` and a new database `t_<id>`.
+    pub async fn new() -> Self {
+        let id = Uuid::new_v4().simple().to_string()[..12].to_string();
+        let kafka = KafkaConfig::from_env();
+        let kafka = KafkaConfig {
+            topics: shared_events::Topics::new(format!("t{id}.")),
+            ..kafka
+        };
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://commerce:commerce@127.0.0.1:5432/postgres".into());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("TEST_DATABASE_URL reachable (run ./dev test)");
+        sqlx::query(&format!("CREATE DATABASE t_{id}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+        let database_url = format!("{base}/t_{id}");
+        let never = tokio_util::sync::CancellationToken::new();
+        let pool = postgres::connect(&database_url, 10, &never)
+            .await
+            .expect("test database");
+        Self {
+            kafka,
+            database_url,
+            pool,
+        }
+    }
+
+    /// Creates a topic under the test's prefix and returns its full name.
+    pub async fn topic(&self, base: &str, partitions: i32) -> String {
+        let name = format!("{}{base}", self.kafka.topics.prefix());
+        let spec = TopicSpec {
+            name: name.clone(),
+            partitions,
+            replication: 1,
+            retention_ms: -1,
+        };
+        create_topics(&self.kafka, &[spec])
+            .await
+            .expect("create topic");
+        name
+    }
+
+    /// Reads `topic` from the beginning with a fresh group until `count` messages came or
+    /// `timeout` passed, then keeps reading for `settle` to catch extras.
+    pub async fn read(
+        &self,
+        topic: &str,
+        count: usize,
+        timeout: Duration,
+        settle: Duration,
+    ) -> Vec<ReadMessage> {
+        let consumer: StreamConsumer = self
+            .kafka
+            .client_config(&[
+                ("group.id", &format!("reader-{}", Uuid::new_v4())),
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+            ])
+            .create()
+            .expect("reader");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let mut found = Vec::new();
+        let start = Instant::now();
+        let mut deadline = start + timeout;
+        let mut settling = false;
+        while let Ok(received) = tokio::time::timeout_at(deadline.into(), consumer.recv()).await {
+            let Ok(m) = received else { continue };
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.push(ReadMessage {
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                partition: m.partition(),
+                offset: m.offset(),
+                headers,
+            });
+            if found.len() >= count && !settling {
+                settling = true;
+                deadline = Instant::now() + settle;
+            }
+        }
+        tokio::task::spawn_blocking(move || drop(consumer))
+            .await
+            .ok();
+        found
+    }
+
+    /// Rows in the probe handler's effects table.
+    pub async fn effects(&self) -> Vec<(Uuid, String, i32)> {
+        sqlx::query_as("SELECT message_id, consumer, n FROM probe_effects ORDER BY n")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_default()
+    }
+}
+
+/// A message read back by [`TestBed::read`].
+#[derive(Debug, Clone)]
+pub struct ReadMessage {
+    /// Record key.
+    pub key: Option<String>,
+    /// Record value.
+    pub payload: Vec<u8>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Headers as text.
+    pub headers: HashMap<String, String>,
+}
+
+impl ReadMessage {
+    /// The envelope id, when the value is an envelope.
+    pub fn id(&self) -> Option<Uuid> {
+        shared_events::RawEnvelope::parse(&self.payload)
+            .ok()
+            .map(|e| e.id)
+    }
+}
+
+/// The throwaway command the runtime's tests send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Probe {
+    /// A number to recognise it by.
+    pub n: i32,
+}
+
+impl Message for Probe {
+    const TYPE: &'static str = "test.probe";
+}
+
+/// The event a [`Probe`] causes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Probed {
+    /// The probe's number.
+    pub n: i32,
+    /// Which consumer applied it.
+    pub consumer: String,
+}
+
+impl Message for Probed {
+    const TYPE: &'static str = "test.probed";
+}
+
+/// Records each probe in `probe_effects` and emits `test.probed` to `events`.
+#[derive(Clone)]
+pub struct ProbeHandler {
+    /// Which consumer this is, stored with each effect.
+    pub consumer: String,
+    /// Where `test.probed` goes.
+    pub events: String,
+    /// While set, every message fails transiently.
+    pub broken: Arc<AtomicBool>,
+    /// Prints `PROCESSED <n>` for a parent process to read.
+    pub announce: bool,
+}
+
+impl ProbeHandler {
+    /// A working handler.
+    pub fn new(consumer: &str, events: String) -> Self {
+        Self {
+            consumer: consumer.into(),
+            events,
+            broken: Arc::default(),
+            announce: false,
+        }
+    }
+
+    /// Creates the effects table.
+    pub async fn prepare(pool: &PgPool) {
+        sqlx::query("CREATE TABLE IF NOT EXISTS probe_effects (message_id uuid NOT NULL, consumer text NOT NULL, n int NOT NULL)")
+            .execute(pool)
+            .await
+            .expect("probe table");
+    }
+}
+
+impl PgHandler for ProbeHandler {
+    async fn handle(
+        &self,
+        message: &Incoming,
+        tx: &mut PgConnection,
+        outbox: &mut Outbox,
+    ) -> Result<(), HandlerError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(HandlerError::transient(anyhow::anyhow!(
+                "the probe handler is broken on purpose"
+            )));
+        }
+        let probe: Probe = match message.envelope.kind.as_str() {
+            Probe::TYPE => message.data()?,
+            _ => return Err(message.unknown_type()),
+        };
+        sqlx::query("INSERT INTO probe_effects (message_id, consumer, n) VALUES ($1, $2, $3)")
+            .bind(message.envelope.id)
+            .bind(&self.consumer)
+            .bind(probe.n)
+            .execute(&mut *tx)
+            .await?;
+        let event = Envelope::caused_by(
+            &message.envelope,
+            Probed {
+                n: probe.n,
+                consumer: self.consumer.clone(),
+            },
+        );
+        outbox.send_to(self.events.clone(), probe.n, &event);
+        if self.announce {
+            println!("PROCESSED {}", probe.n);
+        }
+        Ok(())
+    }
+}
+
+/// Waits until `check` holds, polling every 50 ms; panics with `what` after `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

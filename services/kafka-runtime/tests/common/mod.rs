@@ -1,0 +1,189 @@
+//! Shared pieces of the runtime's integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_runtime::consumer::{self, ConsumerSpec};
+use kafka_runtime::metrics::Metrics;
+use kafka_runtime::postgres::PgProcessor;
+use kafka_runtime::testkit::{Probe, ProbeHandler, TestBed};
+use kafka_runtime::Publisher;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::{Offset, TopicPartitionList};
+use shared_events::Envelope;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The offset the next message on a partition will get.
+pub async fn high_watermark(bed: &TestBed, topic: &str, partition: i32) -> i64 {
+    let consumer: StreamConsumer = bed
+        .kafka
+        .client_config(&[("group.id", "watermarks")])
+        .create()
+        .expect("consumer");
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let (_, high) = consumer
+            .fetch_watermarks(&topic, partition, Duration::from_secs(5))
+            .expect("watermarks");
+        drop(consumer);
+        high
+    })
+    .await
+    .expect("blocking task")
+}
+
+/// A consumer running in this process.
+pub struct Running {
+    pub metrics: Metrics,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("consumer task")
+            .expect("consumer stopped cleanly");
+    }
+}
+
+pub async fn start(bed: &TestBed, group: &str, topic: &str, handler: ProbeHandler) -> Running {
+    ProbeHandler::prepare(&bed.pool).await;
+    let processor = PgProcessor::new(bed.pool.clone(), bed.kafka.topics.clone(), handler);
+    let spec = ConsumerSpec {
+        service: "probe",
+        group: format!("{}{group}", bed.kafka.topics.prefix()),
+        topics: vec![topic.to_string()],
+        dlq_topic: format!("{}probe.dlq", bed.kafka.topics.prefix()),
+        queue_per_partition: 16,
+    };
+    let metrics = Metrics::new("probe");
+    let shutdown = CancellationToken::new();
+    let publisher = Publisher::new(&bed.kafka).expect("publisher");
+    let (kafka, running_metrics, stop) = (bed.kafka.clone(), metrics.clone(), shutdown.clone());
+    let task = tokio::spawn(async move {
+        consumer::run(
+            &kafka,
+            spec,
+            Arc::new(processor),
+            publisher,
+            running_metrics,
+            stop,
+        )
+        .await
+    });
+    Running {
+        metrics,
+        shutdown,
+        task,
+    }
+}
+
+/// A probe command in an envelope.
+pub fn probe(n: i32) -> Envelope<Probe> {
+    Envelope::new(Probe { n }, Uuid::new_v4(), None)
+}
+
+/// Produces raw bytes; returns the partition and offset.
+pub async fn produce(bed: &TestBed, topic: &str, key: &str, payload: &[u8]) -> (i32, i64) {
+    let publisher = Publisher::new(&bed.kafka).expect("publisher");
+    publisher
+        .send_raw(topic, key.as_bytes(), payload, OwnedHeaders::new())
+        .await
+        .expect("produced")
+}
+
+/// The offset committed for a group on one partition, if any.
+pub async fn committed(bed: &TestBed, group: &str, topic: &str, partition: i32) -> Option<i64> {
+    let consumer: StreamConsumer = bed
+        .kafka
+        .client_config(&[("group.id", &format!("{}{group}", bed.kafka.topics.prefix()))])
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let offsets = tokio::task::spawn_blocking(move || {
+        let offsets = consumer
+            .committed_offsets(tpl, Duration::from_secs(5))
+            .expect("committed offsets");
+        drop(consumer);
+        offsets
+    })
+    .await
+    .expect("blocking task");
+    match offsets.elements()[0].offset() {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
+    }
+}
+
+/// The fixture consumer as a child process whose stdout lines can be awaited.
+pub struct Fixture {
+    pub child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Fixture {
+    pub fn spawn(
+        bed: &TestBed,
+        name: &str,
+        group: &str,
+        topic: &str,
+        events: &str,
+        pause_after_commit: bool,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fixture-consumer"));
+        command
+            .env("KAFKA_BROKERS", &bed.kafka.brokers)
+            .env("KAFKA_TOPIC_PREFIX", bed.kafka.topics.prefix())
+            .env("FIXTURE_DATABASE_URL", &bed.database_url)
+            .env("FIXTURE_TOPIC", topic)
+            .env("FIXTURE_EVENTS", events)
+            .env(
+                "FIXTURE_GROUP",
+                format!("{}{group}", bed.kafka.topics.prefix()),
+            )
+            .env("FIXTURE_NAME", name)
+            .env(
+                "FIXTURE_PAUSE_AFTER_COMMIT",
+                if pause_after_commit { "1" } else { "0" },
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in extra_env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("fixture-consumer starts");
+        let lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Self { child, lines }
+    }
+
+    /// Waits for a stdout line starting with `prefix`; returns the rest of it.
+    pub async fn expect_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let wait = async {
+            while let Some(line) = self.lines.next_line().await.expect("fixture stdout") {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    return rest.trim().to_string();
+                }
+            }
+            panic!("fixture exited before printing {prefix}");
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or_else(|_| panic!("no {prefix} line in {timeout:?}"))
+    }
+
+    /// SIGKILL, and reap.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+}

@@ -1,0 +1,9 @@
+//! Starts the payment service with settings from the environment.
+
+use shared_events::topics::Service as Name;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let service = kafka_runtime::Service::from_env(Name::Payment)?;
+    payment::run(payment::Config::from_env()?, service).await
+}

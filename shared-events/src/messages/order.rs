@@ -1,0 +1,189 @@
+//! Orders and their saga (`order.commands`, `order.events`, `order.queries`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::impl_message;
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum OrderStatus {
+    /// Placed, waiting for stock and payment.
+    Pending,
+    /// Reserved and paid.
+    Confirmed,
+    /// Handed to the carrier.
+    Shipped,
+    /// Received.
+    Delivered,
+    /// Cancelled, with a reason; stock released and any charge refunded.
+    Cancelled,
+    /// Refused at placement (unknown or inactive product, bad quantity).
+    Rejected,
+}
+
+/// The statuses an admin may move a confirmed order to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FulfilmentStatus {
+    /// CONFIRMED → SHIPPED.
+    Shipped,
+    /// SHIPPED → DELIVERED.
+    Delivered,
+}
+
+/// A line as the buyer asked for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderLine {
+    /// The product.
+    pub product_id: Uuid,
+    /// 1 to 1,000 units.
+    pub quantity: u32,
+}
+
+/// Command: place an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlaceOrder {
+    /// The new order's id, chosen by the gateway.
+    pub order_id: Uuid,
+    /// The buyer.
+    pub user_id: Uuid,
+    /// 1 to 50 lines.
+    pub items: Vec<OrderLine>,
+    /// A payment provider token (never a card number).
+    pub payment_token: String,
+}
+
+/// Command: cancel an order while it is PENDING or CONFIRMED.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelOrder {
+    /// The order.
+    pub order_id: Uuid,
+    /// Why, e.g. `cancelled_by_user`.
+    pub reason: String,
+}
+
+/// Command (admin): move a confirmed order along fulfilment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdvanceStatus {
+    /// The order.
+    pub order_id: Uuid,
+    /// The next status.
+    pub status: FulfilmentStatus,
+}
+
+/// A priced line of a placed order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PricedLine {
+    /// The product.
+    pub product_id: Uuid,
+    /// Its sku when the order was placed.
+    pub sku: String,
+    /// Its name when the order was placed.
+    pub name: String,
+    /// Units.
+    pub quantity: u32,
+    /// Unit price in minor units when the order was placed.
+    pub unit_price_cents: i64,
+    /// `quantity × unit_price_cents`.
+    pub line_total_cents: i64,
+}
+
+/// Event: an order was accepted and priced; the saga starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPlaced {
+    /// The order.
+    pub order_id: Uuid,
+    /// The buyer.
+    pub user_id: Uuid,
+    /// The priced lines.
+    pub items: Vec<PricedLine>,
+    /// Sum of the line totals, in minor units.
+    pub total_cents: i64,
+    /// ISO 4217 code shared by every line.
+    pub currency: String,
+    /// The payment provider token.
+    pub payment_token: String,
+}
+
+/// Event: an order was refused at placement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRejected {
+    /// The order.
+    pub order_id: Uuid,
+    /// `unknown_product`, `product_inactive` or `invalid_quantity`.
+    pub reason: String,
+}
+
+/// Event: stock reserved and payment taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderConfirmed {
+    /// The order.
+    pub order_id: Uuid,
+}
+
+/// Event: an order was cancelled; compensations follow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCancelled {
+    /// The order.
+    pub order_id: Uuid,
+    /// `out_of_stock`, `payment_declined`, `cancelled_by_user`, ...
+    pub reason: String,
+}
+
+/// Event: an order moved from one status to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderStatusChanged {
+    /// The order.
+    pub order_id: Uuid,
+    /// The status before.
+    pub from: OrderStatus,
+    /// The status after.
+    pub to: OrderStatus,
+}
+
+/// Query: one order with its lines, totals and history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GetOrder {
+    /// The order.
+    pub order_id: Uuid,
+}
+
+/// Query: a page of the asker's orders (an admin's: everyone's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListOrders {
+    /// Only orders in this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<OrderStatus>,
+    /// 1-based page number.
+    pub page: u32,
+    /// Items per page, at most 100.
+    pub page_size: u32,
+}
+
+impl_message! {
+    PlaceOrder => "order.place_order",
+    CancelOrder => "order.cancel_order",
+    AdvanceStatus => "order.advance_status",
+    OrderPlaced => "order.order_placed",
+    OrderRejected => "order.order_rejected",
+    OrderConfirmed => "order.order_confirmed",
+    OrderCancelled => "order.order_cancelled",
+    OrderStatusChanged => "order.order_status_changed",
+    GetOrder => "order.get_order",
+    ListOrders => "order.list_orders",
+}

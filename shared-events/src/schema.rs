@@ -1,0 +1,51 @@
+//! Writes `schemas/`: one JSON Schema per message type, the envelope, and an index.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::envelope::Envelope;
+use crate::messages::{all_message_schemas, all_message_types};
+
+/// The files `schemas/` should hold, as (file name, contents), sorted by name.
+pub fn schema_files() -> Vec<(String, String)> {
+    let pretty = |value: &serde_json::Value| {
+        let mut text = serde_json::to_string_pretty(value).expect("schemas serialize");
+        text.push('\n');
+        text
+    };
+    let mut files: Vec<(String, String)> = all_message_schemas()
+        .into_iter()
+        .map(|(kind, schema)| (format!("{kind}.json"), pretty(&schema.to_value())))
+        .collect();
+    let envelope = schemars::schema_for!(Envelope<serde_json::Value>);
+    files.push(("envelope.json".into(), pretty(&envelope.to_value())));
+    let mut index: Vec<_> = all_message_types()
+        .into_iter()
+        .map(|(kind, version)| json!({ "type": kind, "version": version, "file": format!("{kind}.json") }))
+        .collect();
+    index.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
+    files.push((
+        "index.json".into(),
+        pretty(&json!({ "envelope": "envelope.json", "messages": index })),
+    ));
+    files.sort();
+    files
+}
+
+/// Replaces the JSON files of `dir` with freshly generated ones.
+pub fn write_schemas(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            fs::remove_file(path)?;
+        }
+    }
+    for (name, contents) in schema_files() {
+        fs::write(dir.join(name), contents)?;
+    }
+    Ok(())
+}
