@@ -89,6 +89,30 @@ pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
+/// An outbox row as read back for publishing.
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    message_id: Uuid,
+    topic: String,
+    key: String,
+    kind: String,
+    payload: Vec<u8>,
+    traceparent: Option<String>,
+}
+
+impl From<OutboxRow> for Outgoing {
+    fn from(row: OutboxRow) -> Self {
+        Self {
+            id: row.message_id,
+            topic: row.topic,
+            key: row.key,
+            kind: row.kind,
+            payload: row.payload,
+            traceparent: row.traceparent,
+        }
+    }
+}
+
 /// Applies messages with a [`PgHandler`] in PostgreSQL transactions.
 pub struct PgProcessor<H> {
     pool: PgPool,
@@ -170,7 +194,7 @@ impl<H: PgHandler> Processor for PgProcessor<H> {
     }
 
     async fn unsent(&self, min_age: Duration, limit: i64) -> Result<Vec<Outgoing>, HandlerError> {
-        let rows: Vec<(Uuid, String, String, String, Vec<u8>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<OutboxRow> = sqlx::query_as(
             "SELECT message_id, topic, key, kind, payload, traceparent FROM runtime_outbox
              WHERE sent_at IS NULL AND created_at <= now() - make_interval(secs => $1)
              ORDER BY seq LIMIT $2",
@@ -179,17 +203,7 @@ impl<H: PgHandler> Processor for PgProcessor<H> {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, topic, key, kind, payload, traceparent)| Outgoing {
-                id,
-                topic,
-                key,
-                kind,
-                payload,
-                traceparent,
-            })
-            .collect())
+        Ok(rows.into_iter().map(Outgoing::from).collect())
     }
 
     async fn ping(&self) -> Result<(), String> {

@@ -16,6 +16,10 @@ use kafka_runtime::Publisher;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{ClientContext, Statistics};
 
+/// Local brokers measured not to expire a member killed without leaving its group
+/// (docs/broker.md). Apache Kafka does; a broker not listed here must.
+const KNOWN_NOT_TO_EXPIRE_KILLED_MEMBERS: [&str; 2] = ["tansu", "noida"];
+
 /// Counts the fetch requests librdkafka reports.
 #[derive(Default, Clone)]
 struct FetchCounter(Arc<AtomicI64>);
@@ -85,53 +89,55 @@ async fn an_idle_consumer_does_not_spin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_recovers_within_its_session_timeout_after_a_member_is_killed() {
+async fn a_member_killed_with_sigkill_is_expired_within_its_session_timeout_on_conforming_brokers()
+{
     let bed = TestBed::new().await;
     let commands = bed.topic("probe.commands", 4).await;
     let events = bed.topic("probe.events", 4).await;
     let session_timeout = Duration::from_secs(6);
     let session_ms = session_timeout.as_millis().to_string();
-    let extra = [
-        ("RDKAFKA_SESSION_TIMEOUT_MS", session_ms.as_str()),
-        ("RDKAFKA_HEARTBEAT_INTERVAL_MS", "1000"),
-    ];
-
-    let mut victim = Fixture::spawn(&bed, "victim", "g", &commands, &events, false, &extra);
-    victim.expect_line("READY", Duration::from_secs(30)).await;
-    produce(&bed, &commands, "warm-up", &probe(0).to_json()).await;
-    victim
-        .expect_line("PROCESSED", Duration::from_secs(60))
-        .await;
-
-    let bed_survivor = TestBed {
+    let survivor_bed = TestBed {
         kafka: bed
             .kafka
             .clone()
             .with("session.timeout.ms", &session_ms)
-            .with("heartbeat.interval.ms", "1000"),
+            .with("heartbeat.interval.ms", "1000")
+            .with("max.poll.interval.ms", "8000"),
         database_url: bed.database_url.clone(),
         pool: bed.pool.clone(),
     };
     let survivor = start(
-        &bed_survivor,
+        &survivor_bed,
         "g",
         &commands,
         ProbeHandler::new("survivor", events.clone()),
     )
     .await;
-    // Wait until the survivor owns partitions of its own: it applies something.
+    produce(&bed, &commands, "warm-up", &probe(0).to_json()).await;
+    eventually("the survivor works", Duration::from_secs(60), || async {
+        !bed.effects().await.is_empty()
+    })
+    .await;
+
+    // A second member joins and takes some partitions; then it is killed without leaving.
+    let extra = [
+        ("RDKAFKA_SESSION_TIMEOUT_MS", session_ms.as_str()),
+        ("RDKAFKA_HEARTBEAT_INTERVAL_MS", "1000"),
+        ("RDKAFKA_MAX_POLL_INTERVAL_MS", "8000"),
+    ];
+    let mut victim = Fixture::spawn(&bed, "victim", "g", &commands, &events, false, &extra);
+    victim.expect_line("READY", Duration::from_secs(30)).await;
     let mut n = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !bed.effects().await.iter().any(|e| e.1 == "survivor") {
+    while !bed.effects().await.iter().any(|e| e.1 == "victim") {
         assert!(
             Instant::now() < deadline,
-            "the survivor never got a partition"
+            "the second member never got a partition"
         );
         n += 1;
         produce(&bed, &commands, &format!("k{n}"), &probe(n).to_json()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-
     victim.kill().await;
     let killed_at = Instant::now();
     let before = bed.effects().await.len();
@@ -139,20 +145,33 @@ async fn a_group_recovers_within_its_session_timeout_after_a_member_is_killed() 
         n += 1;
         produce(&bed, &commands, &format!("after-{i}"), &probe(n).to_json()).await;
     }
-    eventually(
-        "the survivor takes over every partition",
-        Duration::from_secs(90),
-        || async { bed.effects().await.len() >= before + 16 },
-    )
-    .await;
-    let recovered = killed_at.elapsed();
-    eprintln!("group recovered {recovered:?} after SIGKILL (session timeout {session_timeout:?})");
-    // A rebalance needs the session timeout plus a join round; twice the timeout and
-    // a margin is generous, while a broker that never expires the member never gets here.
-    assert!(
-        recovered < session_timeout * 2 + Duration::from_secs(10),
-        "took {recovered:?}"
-    );
+    let took_over = || async { bed.effects().await.len() >= before + 16 };
+    // Expiry takes the session timeout, then one join round: twice the timeout and a
+    // margin is generous.
+    let limit = session_timeout * 2 + Duration::from_secs(10);
+    let mut recovered = None;
+    while killed_at.elapsed() < limit {
+        if took_over().await {
+            recovered = Some(killed_at.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let broker = std::env::var("DEV_BROKER").unwrap_or_default();
+    eprintln!("broker {broker:?}: group recovered after SIGKILL in {recovered:?} (session timeout {session_timeout:?})");
+    if KNOWN_NOT_TO_EXPIRE_KILLED_MEMBERS.contains(&broker.as_str()) {
+        // Measured and recorded in docs/broker.md. Should the broker start expiring
+        // killed members, this fails: update the list and the docs.
+        assert_eq!(
+            recovered, None,
+            "{broker} now expires killed members: update docs/broker.md"
+        );
+    } else {
+        assert!(
+            recovered.is_some(),
+            "the group did not recover within {limit:?}"
+        );
+    }
     survivor.stop().await;
 }
 
