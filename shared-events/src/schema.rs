@@ -12,7 +12,7 @@ use crate::messages::{all_message_schemas, all_message_types};
 /// The files `schemas/` should hold, as (file name, contents), sorted by name.
 pub fn schema_files() -> Vec<(String, String)> {
     let pretty = |value: &serde_json::Value| {
-        let mut text = serde_json::to_string_pretty(value).expect("schemas serialize");
+        let mut text = serde_json::to_string_pretty(&sorted(value)).expect("schemas serialize");
         text.push('\n');
         text
     };
@@ -33,6 +33,23 @@ pub fn schema_files() -> Vec<(String, String)> {
     ));
     files.sort();
     files
+}
+
+/// The value with every object's keys in sorted order. serde_json keeps insertion order
+/// when some crate in the build enables its `preserve_order` feature, and a workspace
+/// build does: sorting makes the files the same whichever way they were generated.
+fn sorted(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            keys.into_iter()
+                .map(|k| (k.clone(), sorted(&map[k])))
+                .collect()
+        }
+        serde_json::Value::Array(items) => items.iter().map(sorted).collect(),
+        other => other.clone(),
+    }
 }
 
 /// Replaces the JSON files of `dir` with freshly generated ones.

@@ -10,6 +10,7 @@ use shared_events::topics::Service as ServiceName;
 use shared_events::{Topic, Topics};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::KafkaConfig;
 use crate::consumer::{self, ConsumerSpec};
@@ -27,6 +28,8 @@ pub struct Service {
     shutdown: CancellationToken,
     checks: Vec<ReadinessCheck>,
     tasks: JoinSet<anyhow::Result<()>>,
+    /// Every task runs inside it, so every log line names the service.
+    span: tracing::Span,
 }
 
 impl Service {
@@ -63,6 +66,7 @@ impl Service {
             shutdown,
             checks: vec![broker],
             tasks: JoinSet::new(),
+            span: tracing::info_span!("service", service = name.name()),
         })
     }
 
@@ -84,6 +88,11 @@ impl Service {
     /// The process's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The span every task of the service runs in; instrument tasks you spawn with it.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     /// Cancelled when the service is asked to stop.
@@ -118,21 +127,28 @@ impl Service {
             self.metrics.clone(),
             self.shutdown.clone(),
         );
-        self.tasks.spawn(async move {
-            consumer::run(&kafka, spec, processor, publisher, metrics, shutdown).await
-        });
+        self.tasks.spawn(
+            async move { consumer::run(&kafka, spec, processor, publisher, metrics, shutdown).await }
+                .instrument(self.span.clone()),
+        );
     }
 
     /// Serves the health routes (plus `extra`) on `addr` and runs until shutdown or until
     /// a task fails; then stops every task and flushes the producer.
-    pub async fn run(mut self, addr: SocketAddr, extra: Router) -> anyhow::Result<()> {
+    pub async fn run(self, addr: SocketAddr, extra: Router) -> anyhow::Result<()> {
+        let span = self.span.clone();
+        self.serve_until_stopped(addr, extra).instrument(span).await
+    }
+
+    async fn serve_until_stopped(mut self, addr: SocketAddr, extra: Router) -> anyhow::Result<()> {
         let router = extra.merge(http::health_routes(
             self.metrics.clone(),
             self.checks.clone(),
         ));
-        self.tasks
-            .spawn(http::serve(addr, router, self.shutdown.clone()));
-        tracing::info!(service = self.name.name(), %addr, "service started");
+        let serving =
+            http::serve(addr, router, self.shutdown.clone()).instrument(self.span.clone());
+        self.tasks.spawn(serving);
+        tracing::info!(%addr, "service started");
         let mut outcome = Ok(());
         while let Some(joined) = self.tasks.join_next().await {
             let result = joined.map_err(anyhow::Error::from).and_then(|r| r);
@@ -148,7 +164,7 @@ impl Service {
             self.shutdown.cancel();
         }
         self.publisher.flush(Duration::from_secs(5));
-        tracing::info!(service = self.name.name(), "service stopped");
+        tracing::info!("service stopped");
         outcome
     }
 }

@@ -14,6 +14,7 @@ use rdkafka::message::Headers;
 use rdkafka::Message as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use shared_events::messages::reply::Reply;
 use shared_events::{Envelope, Message};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -196,7 +197,8 @@ impl Message for Probed {
     const TYPE: &'static str = "test.probed";
 }
 
-/// Records each probe in `probe_effects` and emits `test.probed` to `events`.
+/// Records each probe in `probe_effects`, emits `test.probed` to `events`, and replies
+/// `{n, consumer}` when the probe asked for a reply.
 #[derive(Clone)]
 pub struct ProbeHandler {
     /// Which consumer this is, stored with each effect.
@@ -259,6 +261,11 @@ impl PgHandler for ProbeHandler {
             },
         );
         outbox.send_to(self.events.clone(), probe.n, &event);
+        let answer = serde_json::json!({ "n": probe.n, "consumer": self.consumer });
+        outbox.reply(
+            &message.envelope,
+            Reply::success(message.envelope.correlation_id, answer),
+        );
         if self.announce {
             println!("PROCESSED {}", probe.n);
         }
@@ -277,4 +284,70 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Starts a service binary against the test's prefix and database, waits until its
+/// `/readyz` answers 200, sends SIGTERM, and asserts that it exits with status 0 within
+/// 20 seconds: the life cycle every service must have.
+pub async fn assert_service_starts_ready_and_stops_cleanly(binary: &str) {
+    let bed = TestBed::new().await;
+    crate::admin::create_platform_topics(&bed.kafka, 1)
+        .await
+        .expect("platform topics");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mongo = std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
+    let database = bed
+        .database_url
+        .rsplit('/')
+        .next()
+        .expect("database name")
+        .to_string();
+    let mut child = tokio::process::Command::new(binary)
+        .env("KAFKA_BROKERS", &bed.kafka.brokers)
+        .env("KAFKA_TOPIC_PREFIX", bed.kafka.topics.prefix())
+        .env("DATABASE_URL", &bed.database_url)
+        .env(
+            "MONGODB_URI",
+            format!("{}/{database}", mongo.trim_end_matches('/')),
+        )
+        .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("service starts");
+    let ready = || async move { http_status(port, "/readyz").await == Some(200) };
+    eventually("the service is ready", Duration::from_secs(60), ready).await;
+    assert_eq!(http_status(port, "/healthz").await, Some(200));
+    let pid = child.id().expect("running").to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(signalled.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the service stops within 20 s of SIGTERM")
+        .expect("exit status");
+    assert!(status.success(), "the service exited with {status}");
+}
+
+/// The status code of `GET path` on 127.0.0.1:`port`, or `None` when nothing answers.
+pub async fn http_status(port: u16, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .ok()?
+        .ok()?;
+    let head = String::from_utf8_lossy(&response);
+    head.split_whitespace().nth(1)?.parse().ok()
 }

@@ -1,0 +1,10 @@
+//! The catalog binary starts against the real broker and store, reports ready, and stops
+//! cleanly on SIGTERM.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_service_starts_ready_and_stops_cleanly_on_sigterm() {
+    kafka_runtime::testkit::assert_service_starts_ready_and_stops_cleanly(env!(
+        "CARGO_BIN_EXE_catalog"
+    ))
+    .await;
+}

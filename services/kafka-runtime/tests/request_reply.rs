@@ -1,0 +1,79 @@
+//! Request-reply as the gateway uses it: a reply comes back by correlation id; a request
+//! nobody answers times out.
+
+mod common;
+
+use std::time::Duration;
+
+use common::start;
+use kafka_runtime::request_reply::{RequestError, Requester};
+use kafka_runtime::telemetry::TraceParent;
+use kafka_runtime::testkit::{Probe, ProbeHandler, TestBed};
+use kafka_runtime::Publisher;
+use shared_events::{Envelope, Topic};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_gets_the_reply_with_its_correlation_id_and_a_silent_one_times_out() {
+    let bed = TestBed::new().await;
+    let queries = bed.topic("auth.queries", 3).await;
+    bed.topic("gateway.replies", 3).await;
+    bed.topic("payment.queries", 1).await; // nobody consumes it
+    let events = bed.topic("probe.events", 1).await;
+    let responder = start(
+        &bed,
+        "responder",
+        &queries,
+        ProbeHandler::new("responder", events),
+    )
+    .await;
+
+    let shutdown = CancellationToken::new();
+    let publisher = Publisher::new(&bed.kafka).expect("publisher");
+    let requester = Requester::start(&bed.kafka, publisher, shutdown.clone())
+        .await
+        .expect("requester");
+    let mut outcomes = requester.outcomes();
+
+    let correlation = Uuid::new_v4();
+    let request = Envelope::new(Probe { n: 5 }, correlation, None);
+    let command_id = request.id;
+    let reply = requester
+        .request(
+            Topic::AuthQueries,
+            "k",
+            request,
+            &TraceParent::root(),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("a reply");
+    assert!(reply.data.ok);
+    assert_eq!(reply.data.correlation_id, correlation);
+    assert_eq!(reply.causation_id, Some(command_id));
+    assert_eq!(
+        reply.data.data,
+        Some(serde_json::json!({ "n": 5, "consumer": "responder" }))
+    );
+    let seen = outcomes.recv().await.expect("the outcome is broadcast too");
+    assert_eq!(seen.data.correlation_id, correlation);
+
+    let silent = Envelope::new(Probe { n: 6 }, Uuid::new_v4(), None);
+    let waited = requester
+        .request(
+            Topic::PaymentQueries,
+            "k",
+            silent,
+            &TraceParent::root(),
+            Duration::from_millis(1500),
+        )
+        .await;
+    assert!(
+        matches!(waited, Err(RequestError::Timeout(_))),
+        "{waited:?}"
+    );
+
+    shutdown.cancel();
+    responder.stop().await;
+}
