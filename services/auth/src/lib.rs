@@ -1,16 +1,22 @@
 //! The auth service: users, passwords and tokens.
 //!
-//! It consumes its topics through the shared runtime and keeps its state in its own
-//! PostgreSQL database. Its features arrive with later issues; today it starts, connects
-//! to the broker and its database, answers `/healthz`, `/readyz` and `/metrics` on
-//! port 8081, and stops cleanly on SIGTERM.
+//! It consumes `auth.commands` through the shared runtime and keeps users in its own
+//! PostgreSQL database: `register_user` stores a user (email unique, compared
+//! case-insensitively) and emits `auth.user_registered`, or answers `email_taken`.
+//! Health, readiness and metrics are on port 8081. Login, tokens and the first admin
+//! arrive with the gateway-and-auth issue.
+
+pub mod domain;
+pub mod handler;
 
 use std::net::SocketAddr;
 
 use axum::Router;
 use kafka_runtime::http::ReadinessCheck;
+use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{postgres, Service};
+use shared_events::Topic;
 
 /// The service's settings.
 #[derive(Debug, Clone)]
@@ -37,10 +43,19 @@ impl Config {
     }
 }
 
-/// Connects to the database (waiting while it is away) and runs until shutdown.
+/// Brings auth's tables up to date.
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!().run(pool).await
+}
+
+/// Connects to the database (waiting while it is away), migrates it, and consumes
+/// `auth.commands` until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
-    service.check_ready(ReadinessCheck::postgres(pool));
+    migrate(&pool).await?;
+    service.check_ready(ReadinessCheck::postgres(pool.clone()));
+    let processor = PgProcessor::new(pool, service.topics().clone(), handler::AuthHandler);
+    service.consume(&[Topic::AuthCommands], processor);
     service.run(config.http_addr, Router::new()).await
 }

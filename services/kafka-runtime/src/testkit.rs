@@ -82,6 +82,21 @@ impl TestBed {
         name
     }
 
+    /// Produces raw bytes without headers, as a console producer would; returns the
+    /// partition and offset.
+    pub async fn produce(&self, topic: &str, key: &str, payload: &[u8]) -> (i32, i64) {
+        let publisher = crate::Publisher::new(&self.kafka).expect("publisher");
+        publisher
+            .send_raw(
+                topic,
+                key.as_bytes(),
+                payload,
+                rdkafka::message::OwnedHeaders::new(),
+            )
+            .await
+            .expect("produced")
+    }
+
     /// Reads `topic` from the beginning with a fresh group until `count` messages came or
     /// `timeout` passed, then keeps reading for `settle` to catch extras.
     pub async fn read(
@@ -350,4 +365,62 @@ pub async fn http_status(port: u16, path: &str) -> Option<u16> {
         .ok()?;
     let head = String::from_utf8_lossy(&response);
     head.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A consumer running inside the test process.
+pub struct RunningConsumer {
+    /// Its metrics, to wait on counts.
+    pub metrics: crate::metrics::Metrics,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningConsumer {
+    /// Starts `processor` on `topics` (full names) in the group `<prefix><group>`, with
+    /// rejects going to `<prefix><service>.dlq`.
+    pub fn start<P: crate::processor::Processor>(
+        kafka: &KafkaConfig,
+        service: &'static str,
+        group: &str,
+        topics: Vec<String>,
+        processor: P,
+    ) -> Self {
+        let prefix = kafka.topics.prefix();
+        let spec = crate::consumer::ConsumerSpec {
+            service,
+            group: format!("{prefix}{group}"),
+            topics,
+            dlq_topic: format!("{prefix}{service}.dlq"),
+            queue_per_partition: 16,
+        };
+        let metrics = crate::metrics::Metrics::new(service);
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let publisher = crate::Publisher::new(kafka).expect("publisher");
+        let (kafka, running_metrics, stop) = (kafka.clone(), metrics.clone(), shutdown.clone());
+        let task = tokio::spawn(async move {
+            crate::consumer::run(
+                &kafka,
+                spec,
+                Arc::new(processor),
+                publisher,
+                running_metrics,
+                stop,
+            )
+            .await
+        });
+        Self {
+            metrics,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Stops it the way SIGTERM would, and checks it stopped cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("consumer task")
+            .expect("consumer stopped cleanly");
+    }
 }

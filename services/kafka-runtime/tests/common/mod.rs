@@ -1,20 +1,13 @@
 //! Shared pieces of the runtime's integration tests.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_runtime::consumer::{self, ConsumerSpec};
-use kafka_runtime::metrics::Metrics;
 use kafka_runtime::postgres::PgProcessor;
-use kafka_runtime::testkit::{Probe, ProbeHandler, TestBed};
-use kafka_runtime::Publisher;
+use kafka_runtime::testkit::{Probe, ProbeHandler, RunningConsumer, TestBed};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::OwnedHeaders;
 use rdkafka::{Offset, TopicPartitionList};
 use shared_events::Envelope;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// The offset the next message on a partition will get.
@@ -36,53 +29,18 @@ pub async fn high_watermark(bed: &TestBed, topic: &str, partition: i32) -> i64 {
     .expect("blocking task")
 }
 
-/// A consumer running in this process.
-pub struct Running {
-    pub metrics: Metrics,
-    shutdown: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        self.task
-            .await
-            .expect("consumer task")
-            .expect("consumer stopped cleanly");
-    }
-}
+pub type Running = RunningConsumer;
 
 pub async fn start(bed: &TestBed, group: &str, topic: &str, handler: ProbeHandler) -> Running {
     ProbeHandler::prepare(&bed.pool).await;
     let processor = PgProcessor::new(bed.pool.clone(), bed.kafka.topics.clone(), handler);
-    let spec = ConsumerSpec {
-        service: "probe",
-        group: format!("{}{group}", bed.kafka.topics.prefix()),
-        topics: vec![topic.to_string()],
-        dlq_topic: format!("{}probe.dlq", bed.kafka.topics.prefix()),
-        queue_per_partition: 16,
-    };
-    let metrics = Metrics::new("probe");
-    let shutdown = CancellationToken::new();
-    let publisher = Publisher::new(&bed.kafka).expect("publisher");
-    let (kafka, running_metrics, stop) = (bed.kafka.clone(), metrics.clone(), shutdown.clone());
-    let task = tokio::spawn(async move {
-        consumer::run(
-            &kafka,
-            spec,
-            Arc::new(processor),
-            publisher,
-            running_metrics,
-            stop,
-        )
-        .await
-    });
-    Running {
-        metrics,
-        shutdown,
-        task,
-    }
+    RunningConsumer::start(
+        &bed.kafka,
+        "probe",
+        group,
+        vec![topic.to_string()],
+        processor,
+    )
 }
 
 /// A probe command in an envelope.
@@ -92,11 +50,7 @@ pub fn probe(n: i32) -> Envelope<Probe> {
 
 /// Produces raw bytes; returns the partition and offset.
 pub async fn produce(bed: &TestBed, topic: &str, key: &str, payload: &[u8]) -> (i32, i64) {
-    let publisher = Publisher::new(&bed.kafka).expect("publisher");
-    publisher
-        .send_raw(topic, key.as_bytes(), payload, OwnedHeaders::new())
-        .await
-        .expect("produced")
+    bed.produce(topic, key, payload).await
 }
 
 /// The offset committed for a group on one partition, if any.
