@@ -1,0 +1,43 @@
+//! A JSON body extractor whose failures are the contract's errors: 415 when the body is
+//! not declared JSON, 413 over the limit, 400 (with the parser's reason) otherwise.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::ApiError;
+
+/// `Json<T>` with the platform's error answers.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(reject(rejection)),
+        }
+    }
+}
+
+fn reject(rejection: JsonRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::NotJson,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+        _ => match rejection {
+            JsonRejection::JsonSyntaxError(_) => ApiError::Invalid {
+                code: "malformed_json",
+                message: "the request body is not valid JSON".into(),
+                details: None,
+            },
+            other => ApiError::Invalid {
+                code: "invalid_body",
+                message: "the request body does not have the expected fields".into(),
+                details: Some(json!({ "body": other.body_text() })),
+            },
+        },
+    }
+}

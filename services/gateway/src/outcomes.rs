@@ -1,0 +1,172 @@
+//! What became of each command: pending until its outcome arrives on `gateway.replies`.
+//!
+//! Every gateway instance reads every reply, so any instance can answer
+//! `GET /api/commands/{id}` once the outcome is in. Bounded: the oldest entries are
+//! forgotten past `capacity`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+use shared_events::messages::reply::{Reply, ReplyError};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// The answer of `GET /api/commands/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandStatus {
+    /// The command's id.
+    pub command_id: Uuid,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: &'static str,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReplyError>,
+    /// Where to read what the command made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+#[derive(Default)]
+struct Entry {
+    location: Option<String>,
+    reply: Option<Reply>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<Uuid, Entry>,
+    order: VecDeque<Uuid>,
+}
+
+/// Command outcomes, by command id.
+pub struct Outcomes {
+    state: Mutex<State>,
+    capacity: usize,
+    arrived: Notify,
+}
+
+impl Outcomes {
+    /// Remembers at most `capacity` commands.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            capacity,
+            arrived: Notify::new(),
+        }
+    }
+
+    fn entry<'a>(&self, state: &'a mut State, command_id: Uuid) -> &'a mut Entry {
+        if !state.entries.contains_key(&command_id) {
+            state.order.push_back(command_id);
+            while state.order.len() > self.capacity {
+                if let Some(old) = state.order.pop_front() {
+                    state.entries.remove(&old);
+                }
+            }
+        }
+        state.entries.entry(command_id).or_default()
+    }
+
+    /// Starts tracking a command about to be sent.
+    pub fn track(&self, command_id: Uuid, location: Option<String>) {
+        let mut state = self.state.lock().expect("not poisoned");
+        self.entry(&mut state, command_id).location = location;
+    }
+
+    /// Records the outcome of a command.
+    pub fn resolve(&self, command_id: Uuid, reply: Reply) {
+        let mut state = self.state.lock().expect("not poisoned");
+        self.entry(&mut state, command_id).reply = Some(reply);
+        drop(state);
+        self.arrived.notify_waiters();
+    }
+
+    /// The command's status, if this gateway knows the command.
+    pub fn get(&self, command_id: Uuid) -> Option<CommandStatus> {
+        let state = self.state.lock().expect("not poisoned");
+        let entry = state.entries.get(&command_id)?;
+        let (status, error) = match &entry.reply {
+            None => ("pending", None),
+            Some(reply) if reply.ok => ("succeeded", None),
+            Some(reply) => ("failed", reply.error.clone()),
+        };
+        let location = entry.location.clone().filter(|_| status == "succeeded");
+        Some(CommandStatus {
+            command_id,
+            status,
+            error,
+            location,
+        })
+    }
+
+    /// Like [`Outcomes::get`], but waits up to `wait` for a pending command to finish.
+    pub async fn wait(&self, command_id: Uuid, wait: Duration) -> Option<CommandStatus> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let arrived = self.arrived.notified();
+            let status = self.get(command_id)?;
+            if status.status != "pending" || tokio::time::Instant::now() >= deadline {
+                return Some(status);
+            }
+            let _ = tokio::time::timeout_at(deadline, arrived).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tracked_command_is_pending_until_its_reply_arrives() {
+        let outcomes = Outcomes::new(10);
+        let id = Uuid::new_v4();
+        outcomes.track(id, Some("/api/x".into()));
+        assert_eq!(outcomes.get(id).unwrap().status, "pending");
+        assert_eq!(outcomes.get(id).unwrap().location, None);
+        outcomes.resolve(id, Reply::success(Uuid::nil(), serde_json::json!({})));
+        let done = outcomes.get(id).unwrap();
+        assert_eq!(
+            (done.status, done.location.as_deref()),
+            ("succeeded", Some("/api/x"))
+        );
+    }
+
+    #[test]
+    fn a_failed_command_carries_its_error() {
+        let outcomes = Outcomes::new(10);
+        let id = Uuid::new_v4();
+        outcomes.resolve(id, Reply::failure(Uuid::nil(), "email_taken", "taken"));
+        let failed = outcomes.get(id).unwrap();
+        assert_eq!(failed.status, "failed");
+        assert_eq!(failed.error.unwrap().code, "email_taken");
+    }
+
+    #[test]
+    fn the_oldest_commands_are_forgotten_past_capacity() {
+        let outcomes = Outcomes::new(2);
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+        for id in &ids {
+            outcomes.track(*id, None);
+        }
+        assert!(outcomes.get(ids[0]).is_none());
+        assert!(outcomes.get(ids[2]).is_some());
+    }
+
+    #[tokio::test]
+    async fn waiting_returns_as_soon_as_the_outcome_arrives() {
+        let outcomes = std::sync::Arc::new(Outcomes::new(10));
+        let id = Uuid::new_v4();
+        outcomes.track(id, None);
+        let resolver = outcomes.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            resolver.resolve(id, Reply::success(Uuid::nil(), serde_json::json!({})));
+        });
+        let status = outcomes.wait(id, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(status.status, "succeeded");
+    }
+}

@@ -1,0 +1,35 @@
+//! `GET /api/commands/{id}?wait=<s>`: what became of a command.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::outcomes::CommandStatus;
+use crate::AppState;
+
+/// Query parameters.
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    /// Seconds to wait for a pending command, at most 30.
+    #[serde(default)]
+    wait: Option<f64>,
+}
+
+/// The command's status; with `wait`, long-polls until it is no longer pending.
+pub async fn command_status(
+    State(state): State<AppState>,
+    Path(command_id): Path<Uuid>,
+    Query(query): Query<WaitQuery>,
+) -> Result<Json<CommandStatus>, ApiError> {
+    let wait = Duration::from_secs_f64(query.wait.unwrap_or(0.0).clamp(0.0, 30.0));
+    state
+        .outcomes
+        .wait(command_id, wait)
+        .await
+        .map(Json)
+        .ok_or(ApiError::NotFound)
+}

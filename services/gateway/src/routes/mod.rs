@@ -1,0 +1,4 @@
+//! The HTTP routes, one module per area.
+
+pub mod auth;
+pub mod commands;

@@ -1,0 +1,186 @@
+//! Registration end to end: the real gateway binary, auth's consumer, the real broker and
+//! PostgreSQL.
+
+use std::time::Duration;
+
+use auth::handler::AuthHandler;
+use kafka_runtime::admin::create_platform_topics;
+use kafka_runtime::postgres::PgProcessor;
+use kafka_runtime::testkit::{
+    eventually, http_request, http_status, HttpAnswer, RunningConsumer, TestBed,
+};
+use serde_json::json;
+use shared_events::Topic;
+
+struct Platform {
+    bed: TestBed,
+    auth: RunningConsumer,
+    gateway: tokio::process::Child,
+    port: u16,
+}
+
+impl Platform {
+    async fn start() -> Self {
+        let bed = TestBed::new().await;
+        create_platform_topics(&bed.kafka, 2).await.expect("topics");
+        auth::migrate(&bed.pool).await.expect("migrations");
+        let processor = PgProcessor::new(bed.pool.clone(), bed.kafka.topics.clone(), AuthHandler);
+        let commands = bed.kafka.topics.name(Topic::AuthCommands);
+        let auth = RunningConsumer::start(&bed.kafka, "auth", "auth", vec![commands], processor);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .env("KAFKA_BROKERS", &bed.kafka.brokers)
+            .env("KAFKA_TOPIC_PREFIX", bed.kafka.topics.prefix())
+            .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("BCRYPT_COST", "4")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("gateway starts");
+        eventually("the gateway is ready", Duration::from_secs(60), || async {
+            http_status(port, "/readyz").await == Some(200)
+        })
+        .await;
+        Self {
+            bed,
+            auth,
+            gateway,
+            port,
+        }
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> HttpAnswer {
+        http_request(
+            self.port,
+            "POST",
+            path,
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+        .await
+    }
+
+    async fn outcome(&self, location: &str) -> serde_json::Value {
+        http_request(self.port, "GET", &format!("{location}?wait=20"), None, b"")
+            .await
+            .json()
+    }
+
+    async fn stop(mut self) {
+        self.gateway.kill().await.ok();
+        self.auth.stop().await;
+    }
+}
+
+fn registration(email: &str) -> serde_json::Value {
+    json!({ "email": email, "password": "correct horse battery", "name": "Ada", "role": "seller" })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_answers_202_with_a_location_whose_outcome_succeeds() {
+    let platform = Platform::start().await;
+    let answer = platform
+        .post("/api/auth/register", registration("ada@example.com"))
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let body = answer.json();
+    let location = answer.headers["location"].clone();
+    assert_eq!(
+        location,
+        format!("/api/commands/{}", body["commandId"].as_str().unwrap())
+    );
+
+    let outcome = platform.outcome(&location).await;
+    assert_eq!(outcome["status"], "succeeded", "{outcome}");
+    let (email, hash): (String, String) =
+        sqlx::query_as("SELECT email, password_hash FROM users WHERE user_id = $1::uuid")
+            .bind(body["userId"].as_str().unwrap())
+            .fetch_one(&platform.bed.pool)
+            .await
+            .expect("stored");
+    assert_eq!(email, "ada@example.com");
+    assert!(
+        bcrypt::verify("correct horse battery", &hash).unwrap(),
+        "the stored hash is of the password"
+    );
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_email_in_another_letter_case_is_a_failed_outcome() {
+    let platform = Platform::start().await;
+    let first = platform
+        .post("/api/auth/register", registration("grace@example.com"))
+        .await;
+    assert_eq!(
+        platform.outcome(&first.headers["location"]).await["status"],
+        "succeeded"
+    );
+    let second = platform
+        .post("/api/auth/register", registration("Grace@EXAMPLE.com"))
+        .await;
+    assert_eq!(second.status, 202);
+    let outcome = platform.outcome(&second.headers["location"]).await;
+    assert_eq!(outcome["status"], "failed");
+    assert_eq!(outcome["error"]["code"], "email_taken");
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_the_contract_errors() {
+    let platform = Platform::start().await;
+    let admin = platform
+        .post("/api/auth/register", json!({ "email": "root@example.com", "password": "long enough", "name": "R", "role": "admin" }))
+        .await;
+    assert_eq!(admin.status, 400);
+    assert_eq!(
+        admin.json()["error"]["details"]["role"],
+        "must be buyer or seller"
+    );
+
+    let malformed = http_request(
+        platform.port,
+        "POST",
+        "/api/auth/register",
+        Some("application/json"),
+        b"{not json",
+    )
+    .await;
+    assert_eq!(malformed.status, 400);
+    assert_eq!(malformed.json()["error"]["code"], "malformed_json");
+
+    let form = http_request(
+        platform.port,
+        "POST",
+        "/api/auth/register",
+        Some("text/plain"),
+        b"email=a",
+    )
+    .await;
+    assert_eq!(form.status, 415);
+    assert_eq!(form.json()["error"]["code"], "unsupported_media_type");
+
+    let huge = json!({ "email": "a@b.io", "password": "x".repeat(70 * 1024), "name": "A" });
+    let too_large = platform.post("/api/auth/register", huge).await;
+    assert_eq!(too_large.status, 413);
+
+    let unknown = http_request(
+        platform.port,
+        "GET",
+        &format!("/api/commands/{}", uuid::Uuid::new_v4()),
+        None,
+        b"",
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&platform.bed.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+    platform.stop().await;
+}
