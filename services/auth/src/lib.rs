@@ -16,7 +16,7 @@ use kafka_runtime::http::ReadinessCheck;
 use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{postgres, Service};
-use shared_events::Topic;
+use shared_events::{Topic, Topics};
 
 /// The service's settings.
 #[derive(Debug, Clone)]
@@ -48,6 +48,11 @@ pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateEr
     sqlx::migrate!().run(pool).await
 }
 
+/// Auth's handler applying `auth.commands` in transactions on `pool`.
+pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::AuthHandler> {
+    PgProcessor::new(pool, topics, handler::AuthHandler)
+}
+
 /// Connects to the database (waiting while it is away), migrates it, and consumes
 /// `auth.commands` until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
@@ -55,7 +60,9 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
     migrate(&pool).await?;
     service.check_ready(ReadinessCheck::postgres(pool.clone()));
-    let processor = PgProcessor::new(pool, service.topics().clone(), handler::AuthHandler);
-    service.consume(&[Topic::AuthCommands], processor);
+    service.consume(
+        &[Topic::AuthCommands],
+        processor(pool, service.topics().clone()),
+    );
     service.run(config.http_addr, Router::new()).await
 }

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use auth::handler::AuthHandler;
 use kafka_runtime::admin::create_platform_topics;
-use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::testkit::{eventually, RunningConsumer, TestBed};
 use shared_events::messages::auth::RegisterUser;
 use shared_events::messages::reply::Reply;
@@ -24,7 +22,7 @@ impl Auth {
         let bed = TestBed::new().await;
         create_platform_topics(&bed.kafka, 1).await.expect("topics");
         auth::migrate(&bed.pool).await.expect("migrations");
-        let processor = PgProcessor::new(bed.pool.clone(), bed.kafka.topics.clone(), AuthHandler);
+        let processor = auth::processor(bed.pool.clone(), bed.kafka.topics.clone());
         let commands = bed.kafka.topics.name(Topic::AuthCommands);
         let consumer =
             RunningConsumer::start(&bed.kafka, "auth", "auth", vec![commands], processor);

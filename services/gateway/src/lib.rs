@@ -13,13 +13,17 @@ pub mod routes;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
 use kafka_runtime::request_reply::Requester;
 use kafka_runtime::settings::setting;
 use kafka_runtime::Service;
 use tokio::sync::broadcast::error::RecvError;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::outcomes::Outcomes;
 
@@ -33,6 +37,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// `BCRYPT_COST`, default 12.
     pub bcrypt_cost: u32,
+    /// `CORS_ALLOWED_ORIGINS`, comma-separated; default none (no cross-origin access).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Config {
@@ -41,6 +47,12 @@ impl Config {
         Ok(Self {
             http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             bcrypt_cost: setting("BCRYPT_COST", 12)?,
+            cors_allowed_origins: setting("CORS_ALLOWED_ORIGINS", String::new())?
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(String::from)
+                .collect(),
         })
     }
 }
@@ -56,13 +68,40 @@ pub struct AppState {
     pub outcomes: Arc<Outcomes>,
 }
 
-/// The API routes.
+/// The API routes, with body limit, CORS and a request id on every request: taken from
+/// `x-request-id` or made up, returned in the response, and on every log line of the
+/// request.
 pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    let cors = cors(&state.config.cors_allowed_origins);
     Router::new()
         .route("/api/auth/register", post(routes::auth::register))
         .route("/api/commands/{id}", get(routes::commands::command_status))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// The request id header.
+pub const REQUEST_ID: &str = "x-request-id";
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([header::LOCATION, HeaderName::from_static(REQUEST_ID)])
 }
 
 /// Starts reading replies and serves HTTP until shutdown.

@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use auth::handler::AuthHandler;
 use kafka_runtime::admin::create_platform_topics;
-use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::testkit::{
     eventually, http_request, http_status, HttpAnswer, RunningConsumer, TestBed,
 };
@@ -24,7 +22,7 @@ impl Platform {
         let bed = TestBed::new().await;
         create_platform_topics(&bed.kafka, 2).await.expect("topics");
         auth::migrate(&bed.pool).await.expect("migrations");
-        let processor = PgProcessor::new(bed.pool.clone(), bed.kafka.topics.clone(), AuthHandler);
+        let processor = auth::processor(bed.pool.clone(), bed.kafka.topics.clone());
         let commands = bed.kafka.topics.name(Topic::AuthCommands);
         let auth = RunningConsumer::start(&bed.kafka, "auth", "auth", vec![commands], processor);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -87,6 +85,11 @@ async fn registering_answers_202_with_a_location_whose_outcome_succeeds() {
         .post("/api/auth/register", registration("ada@example.com"))
         .await;
     assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(
+        answer.headers["x-request-id"].len(),
+        36,
+        "every response carries a request id"
+    );
     let body = answer.json();
     let location = answer.headers["location"].clone();
     assert_eq!(
@@ -162,6 +165,10 @@ async fn bad_requests_get_the_contract_errors() {
     )
     .await;
     assert_eq!(form.status, 415);
+    assert!(
+        form.headers.contains_key("x-request-id"),
+        "errors carry a request id too"
+    );
     assert_eq!(form.json()["error"]["code"], "unsupported_media_type");
 
     let huge = json!({ "email": "a@b.io", "password": "x".repeat(70 * 1024), "name": "A" });
