@@ -1,12 +1,36 @@
 //! Every message survives the trip through an envelope and JSON, and the wire format is
 //! what CONTRACT.md shows.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
 use serde_json::json;
-use shared_events::messages::{auth, catalog, inventory, order, payment, reply};
+use shared_events::messages::{all_message_types, auth, catalog, inventory, order, payment, reply};
 use shared_events::{Actor, Envelope, Message, RawEnvelope, Retention, Role, Topic, Topics};
 use uuid::Uuid;
 
+/// The commands: the only types that must reject unknown fields.
+const COMMANDS: [&str; 9] = [
+    "auth.register_user",
+    "catalog.create_product",
+    "catalog.update_product",
+    "catalog.deactivate_product",
+    "inventory.adjust_stock",
+    "inventory.set_reorder_point",
+    "order.place_order",
+    "order.cancel_order",
+    "order.advance_status",
+];
+
+thread_local! {
+    /// Types `round_trip` has seen, so the test can check none was forgotten.
+    static SEEN: RefCell<BTreeSet<&'static str>> = const { RefCell::new(BTreeSet::new()) };
+}
+
+/// Envelope → JSON → RawEnvelope → data equals the original; and an unknown field in
+/// `data` is rejected exactly when the type is a command.
 fn round_trip<T: Message + PartialEq + std::fmt::Debug + Clone>(data: T) {
+    SEEN.with(|seen| seen.borrow_mut().insert(T::TYPE));
     let actor = Some(Actor {
         user_id: Uuid::new_v4(),
         role: Role::Seller,
@@ -20,6 +44,19 @@ fn round_trip<T: Message + PartialEq + std::fmt::Debug + Clone>(data: T) {
         raw.data_as::<T>().expect("data parses"),
         data,
         "{}",
+        T::TYPE
+    );
+
+    let mut with_typo = serde_json::to_value(&data).expect("serializes");
+    with_typo
+        .as_object_mut()
+        .expect("data is an object")
+        .insert("unexpectedFieldTypo".into(), json!(1));
+    let parsed = serde_json::from_value::<T>(with_typo);
+    assert_eq!(
+        parsed.is_err(),
+        COMMANDS.contains(&T::TYPE),
+        "{}: unknown field accepted or rejected against the contract",
         T::TYPE
     );
 }
@@ -203,6 +240,10 @@ fn every_message_type_round_trips_through_an_envelope() {
         "email_taken",
         "that email is registered",
     ));
+
+    let every_type: BTreeSet<&str> = all_message_types().into_iter().map(|(t, _)| t).collect();
+    let seen = SEEN.with(|seen| seen.borrow().clone());
+    assert_eq!(seen, every_type, "every message type needs an example here");
 }
 
 #[test]
@@ -287,11 +328,47 @@ fn an_event_caused_by_a_command_gets_the_same_id_every_time() {
 fn topic_names_take_the_prefix_and_the_contract_retention() {
     let topics = Topics::new("t1.");
     assert_eq!(topics.name(Topic::OrderCommands), "t1.order.commands");
-    let all = topics.all();
-    assert_eq!(all.len(), 21);
-    let retention = |name: &str| all.iter().find(|(n, _)| n == name).map(|(_, r)| *r);
-    assert_eq!(retention("t1.gateway.replies"), Some(Retention::Short));
-    assert_eq!(retention("t1.auth.queries"), Some(Retention::Short));
-    assert_eq!(retention("t1.payment.events"), Some(Retention::Long));
-    assert_eq!(retention("t1.gateway.dlq"), Some(Retention::Long));
+    assert_eq!(
+        Topics::default().name(Topic::GatewayReplies),
+        "gateway.replies"
+    );
+
+    let short = [
+        "auth.queries",
+        "catalog.queries",
+        "inventory.queries",
+        "order.queries",
+        "payment.queries",
+        "gateway.replies",
+    ];
+    let long = [
+        "auth.commands",
+        "catalog.commands",
+        "inventory.commands",
+        "order.commands",
+        "auth.events",
+        "catalog.events",
+        "inventory.events",
+        "order.events",
+        "payment.events",
+        "gateway.dlq",
+        "auth.dlq",
+        "catalog.dlq",
+        "order.dlq",
+        "inventory.dlq",
+        "payment.dlq",
+    ];
+    let mut expected: Vec<(String, Retention)> = short
+        .iter()
+        .map(|name| (format!("t1.{name}"), Retention::Short))
+        .chain(
+            long.iter()
+                .map(|name| (format!("t1.{name}"), Retention::Long)),
+        )
+        .collect();
+    let mut all = topics.all();
+    assert_eq!(all.len(), 21, "15 streams and 6 dead-letter topics");
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(all, expected);
 }

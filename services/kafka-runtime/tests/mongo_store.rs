@@ -1,0 +1,184 @@
+//! The MongoDB variant of the store keeps the PostgreSQL guarantees: the inbox entry,
+//! the handler's writes and the outbox commit in one transaction; a duplicate changes
+//! nothing; a failed handler leaves nothing behind.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{probe, produce};
+use kafka_runtime::mongo::{self, MongoHandler, MongoProcessor};
+use kafka_runtime::processor::Processor;
+use kafka_runtime::testkit::{eventually, Probe, Probed, RunningConsumer, TestBed};
+use kafka_runtime::{HandlerError, Incoming, Outbox};
+use mongodb::bson::{doc, Document};
+use mongodb::{ClientSession, Database};
+use shared_events::{derive_id, Envelope, Message};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Stores each probe in `probe_effects` and emits `test.probed`.
+struct MongoProbe {
+    db: Database,
+    events: String,
+    broken: Arc<AtomicBool>,
+}
+
+impl MongoHandler for MongoProbe {
+    async fn handle(
+        &self,
+        message: &Incoming,
+        session: &mut ClientSession,
+        outbox: &mut Outbox,
+    ) -> Result<(), HandlerError> {
+        let probe: Probe = match message.envelope.kind.as_str() {
+            Probe::TYPE => message.data()?,
+            _ => return Err(message.unknown_type()),
+        };
+        let effect = doc! { "messageId": message.envelope.id.to_string(), "n": probe.n };
+        self.db
+            .collection::<Document>("probe_effects")
+            .insert_one(effect)
+            .session(&mut *session)
+            .await?;
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(HandlerError::transient(anyhow::anyhow!(
+                "broken on purpose, after writing"
+            )));
+        }
+        let event = Envelope::caused_by(
+            &message.envelope,
+            Probed {
+                n: probe.n,
+                consumer: "mongo".into(),
+            },
+        );
+        outbox.send_to(self.events.clone(), probe.n, &event);
+        Ok(())
+    }
+}
+
+async fn database() -> Database {
+    let uri = std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
+    let name = format!("t_{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let uri = format!("{}/{name}", uri.trim_end_matches('/'));
+    mongo::connect(&uri, &name, &CancellationToken::new())
+        .await
+        .expect("MongoDB reachable (run ./dev test)")
+}
+
+async fn effects(db: &Database) -> u64 {
+    db.collection::<Document>("probe_effects")
+        .count_documents(doc! {})
+        .await
+        .expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_applied_once_with_its_event_and_a_duplicate_changes_nothing() {
+    let bed = TestBed::new().await;
+    let commands = bed.topic("probe.commands", 2).await;
+    let events = bed.topic("probe.events", 2).await;
+    let db = database().await;
+    let handler = MongoProbe {
+        db: db.clone(),
+        events: events.clone(),
+        broken: Arc::default(),
+    };
+    let processor = MongoProcessor::new(db.clone(), bed.kafka.topics.clone(), handler);
+    let consumer = RunningConsumer::start(
+        &bed.kafka,
+        "catalog",
+        "g",
+        vec![commands.clone()],
+        processor,
+    );
+
+    let command = probe(3);
+    produce(&bed, &commands, "k", &command.to_json()).await;
+    produce(&bed, &commands, "k", &command.to_json()).await;
+
+    let duplicates = consumer.metrics.duplicates.with_label_values(&[&commands]);
+    eventually("the copy is skipped", Duration::from_secs(60), || async {
+        duplicates.get() == 1
+    })
+    .await;
+    assert_eq!(effects(&db).await, 1);
+    let published = bed
+        .read(&events, 1, Duration::from_secs(60), Duration::from_secs(2))
+        .await;
+    assert_eq!(
+        published.iter().filter_map(|m| m.id()).collect::<Vec<_>>(),
+        vec![derive_id(command.id, "test.probed")]
+    );
+    let unsent = db
+        .collection::<Document>("runtime_outbox")
+        .count_documents(doc! { "sent": false })
+        .await
+        .unwrap();
+    assert_eq!(unsent, 0, "published rows are marked sent");
+    consumer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_handler_leaves_no_write_no_inbox_entry_and_no_outbox_row() {
+    let bed = TestBed::new().await;
+    let db = database().await;
+    let broken = Arc::new(AtomicBool::new(true));
+    let handler = MongoProbe {
+        db: db.clone(),
+        events: "unused".into(),
+        broken: broken.clone(),
+    };
+    let processor = MongoProcessor::new(db.clone(), bed.kafka.topics.clone(), handler);
+    let envelope = probe(9);
+    let incoming = Incoming {
+        topic: "t".into(),
+        partition: 0,
+        offset: 0,
+        key: None,
+        envelope: shared_events::RawEnvelope::parse(&envelope.to_json()).unwrap(),
+        trace: kafka_runtime::telemetry::TraceParent::root(),
+    };
+
+    assert!(matches!(
+        processor.apply(&incoming).await,
+        Err(HandlerError::Transient(_))
+    ));
+    assert_eq!(effects(&db).await, 0, "the handler's write was rolled back");
+    assert_eq!(
+        db.collection::<Document>("runtime_inbox")
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        db.collection::<Document>("runtime_outbox")
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        0
+    );
+
+    broken.store(false, Ordering::SeqCst);
+    let applied = processor
+        .apply(&incoming)
+        .await
+        .expect("applies once repaired");
+    assert!(matches!(applied, kafka_runtime::Applied::Fresh(ref m) if m.len() == 1));
+    assert_eq!(effects(&db).await, 1);
+    let unsent = processor.unsent(Duration::ZERO, 10).await.expect("outbox");
+    assert_eq!(
+        unsent.len(),
+        1,
+        "committed but not yet published: what a crash would leave"
+    );
+    assert_eq!(unsent[0].id, derive_id(envelope.id, "test.probed"));
+    assert!(matches!(
+        processor.apply(&incoming).await,
+        Ok(kafka_runtime::Applied::Duplicate)
+    ));
+}
