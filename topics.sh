@@ -15,6 +15,7 @@ PARTITIONS="${TOPIC_PARTITIONS:-6}"
 REPLICATION="${TOPIC_REPLICATION:-1}"
 LONG=-1          # commands, events, dead letters: kept for replay
 SHORT=3600000    # queries and replies: one hour
+COMPACT=compact  # auth.keys: the latest public key per key id, forever
 
 # name                retention
 TOPICS="
@@ -33,6 +34,7 @@ inventory.queries     $SHORT
 order.queries         $SHORT
 payment.queries       $SHORT
 gateway.replies       $SHORT
+auth.keys             $COMPACT
 gateway.dlq           $LONG
 auth.dlq              $LONG
 catalog.dlq           $LONG
@@ -44,14 +46,21 @@ payment.dlq           $LONG
 KAFKA_TOPICS="${KAFKA_TOPICS:-$(command -v kafka-topics.sh || true)}"
 
 create() {
-  local name="$1" retention="$2"
+  local name="$1" retention="$2" policy=delete
+  if [[ "$retention" == "$COMPACT" ]]; then
+    retention=$LONG
+    policy=compact
+  fi
   if [[ -n "$KAFKA_TOPICS" ]]; then
     "$KAFKA_TOPICS" --bootstrap-server "$BROKERS" --create --if-not-exists --topic "$name" \
-      --partitions "$PARTITIONS" --replication-factor "$REPLICATION" --config "retention.ms=$retention"
+      --partitions "$PARTITIONS" --replication-factor "$REPLICATION" \
+      --config "retention.ms=$retention" --config "cleanup.policy=$policy"
   else
+    local compact=()
+    [[ "$policy" == compact ]] && compact=(--compact)
     # shellcheck disable=SC2086 # KAFKA_TOOL may be a command with arguments
     ${KAFKA_TOOL:-cargo run -q --release -p kafka-runtime --bin kafka-tool --} create-topic "$name" \
-      --partitions "$PARTITIONS" --replication "$REPLICATION" --retention-ms "$retention"
+      --partitions "$PARTITIONS" --replication "$REPLICATION" --retention-ms "$retention" "${compact[@]}"
   fi
 }
 

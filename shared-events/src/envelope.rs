@@ -14,7 +14,7 @@ use crate::ids::derive_id;
 use crate::messages::Message;
 
 /// What a signed-in user is allowed to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Places and follows their own orders.

@@ -55,6 +55,8 @@ pub enum Retention {
     Long,
     /// Only useful while someone waits: queries and replies.
     Short,
+    /// The latest message per key is kept forever: `auth.keys`.
+    Compacted,
 }
 
 /// A topic of the platform, without prefix.
@@ -90,13 +92,15 @@ pub enum Topic {
     PaymentQueries,
     /// `gateway.replies`: replies and command outcomes, by correlation id.
     GatewayReplies,
+    /// `auth.keys`: the public keys tokens are verified with, by key id (compacted).
+    AuthKeys,
     /// `<service>.dlq`: messages the service could not process, with the reason.
     Dlq(Service),
 }
 
 impl Topic {
     /// Every topic except the dead-letter topics.
-    pub const ALL_STREAMS: [Topic; 15] = [
+    pub const ALL_STREAMS: [Topic; 16] = [
         Topic::AuthCommands,
         Topic::CatalogCommands,
         Topic::InventoryCommands,
@@ -112,6 +116,7 @@ impl Topic {
         Topic::OrderQueries,
         Topic::PaymentQueries,
         Topic::GatewayReplies,
+        Topic::AuthKeys,
     ];
 
     /// The name without prefix: `"auth.commands"`, `"gateway.replies"`, `"payment.dlq"`.
@@ -132,6 +137,7 @@ impl Topic {
             Topic::OrderQueries => "order.queries",
             Topic::PaymentQueries => "payment.queries",
             Topic::GatewayReplies => "gateway.replies",
+            Topic::AuthKeys => "auth.keys",
             Topic::Dlq(service) => return format!("{}.dlq", service.name()),
         };
         name.to_owned()
@@ -146,6 +152,7 @@ impl Topic {
             | Topic::OrderQueries
             | Topic::PaymentQueries
             | Topic::GatewayReplies => Retention::Short,
+            Topic::AuthKeys => Retention::Compacted,
             Topic::AuthCommands
             | Topic::CatalogCommands
             | Topic::InventoryCommands

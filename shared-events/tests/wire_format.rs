@@ -82,6 +82,12 @@ fn every_message_type_round_trips_through_an_envelope() {
         password: "pw".into(),
     });
     round_trip(auth::GetUser { user_id: a });
+    round_trip(auth::SigningKeyPublished {
+        kid: a.to_string(),
+        algorithm: "EdDSA".into(),
+        public_key: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into(),
+        created_at: "2026-11-23T07:00:00Z".parse().expect("a time"),
+    });
     round_trip(catalog::CreateProduct {
         product_id: a,
         seller_id: b,
@@ -365,9 +371,10 @@ fn topic_names_take_the_prefix_and_the_contract_retention() {
             long.iter()
                 .map(|name| (format!("t1.{name}"), Retention::Long)),
         )
+        .chain([("t1.auth.keys".to_string(), Retention::Compacted)])
         .collect();
     let mut all = topics.all();
-    assert_eq!(all.len(), 21, "15 streams and 6 dead-letter topics");
+    assert_eq!(all.len(), 22, "16 streams and 6 dead-letter topics");
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     all.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(all, expected);

@@ -20,13 +20,16 @@ pub struct TopicSpec {
     pub replication: i32,
     /// `retention.ms`; -1 keeps forever.
     pub retention_ms: i64,
+    /// `cleanup.policy=compact`: keep the latest message per key.
+    pub compact: bool,
 }
 
 impl TopicSpec {
-    /// A topic with the contract's retention: long is forever, short is one hour.
+    /// A topic with the contract's retention: long is forever, short is one hour,
+    /// compacted keeps the latest message per key forever.
     pub fn new(name: String, retention: Retention, partitions: i32) -> Self {
         let retention_ms = match retention {
-            Retention::Long => -1,
+            Retention::Long | Retention::Compacted => -1,
             Retention::Short => 3_600_000,
         };
         Self {
@@ -34,6 +37,7 @@ impl TopicSpec {
             partitions,
             replication: 1,
             retention_ms,
+            compact: retention == Retention::Compacted,
         }
     }
 }
@@ -52,6 +56,10 @@ pub async fn create_topics(kafka: &KafkaConfig, topics: &[TopicSpec]) -> anyhow:
                 TopicReplication::Fixed(t.replication),
             )
             .set("retention.ms", retention)
+            .set(
+                "cleanup.policy",
+                if t.compact { "compact" } else { "delete" },
+            )
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));

@@ -1,5 +1,6 @@
 //! Users: registration, login and lookups (`auth.commands`, `auth.events`, `auth.queries`).
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -56,9 +57,82 @@ pub struct GetUser {
     pub user_id: Uuid,
 }
 
+/// The answer to [`Login`]: a signed token and who it is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// A JWT signed by auth.
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+    /// The signed-in user.
+    pub user: UserProfile,
+}
+
+/// A user as others may see it: never the password hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserProfile {
+    /// The user's id.
+    pub user_id: Uuid,
+    /// Login email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// The user's role.
+    pub role: Role,
+    /// When the account was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Event on the compacted `auth.keys` topic, keyed by `kid`: a public key that verifies
+/// tokens whose header names `kid`. Auth publishes it at every start; verifiers keep
+/// every key they have seen, so a token signed before a rotation stays valid until it
+/// expires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningKeyPublished {
+    /// Key id, as in the token header.
+    pub kid: String,
+    /// Always `EdDSA` (Ed25519).
+    pub algorithm: String,
+    /// The raw 32-byte Ed25519 public key, base64url without padding (a JWK's `x`).
+    pub public_key: String,
+    /// When auth generated the key.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a token says. Auth signs it; the gateway verifies the signature, the issuer,
+/// the audience and the expiry before trusting any of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's id.
+    pub sub: Uuid,
+    /// The user's role when the token was issued.
+    pub role: Role,
+    /// Always [`Claims::ISSUER`].
+    pub iss: String,
+    /// Always [`Claims::AUDIENCE`].
+    pub aud: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Expires at, seconds since the epoch.
+    pub exp: i64,
+}
+
+impl Claims {
+    /// The `iss` of every token auth signs.
+    pub const ISSUER: &'static str = "commerce-auth";
+    /// The `aud` of every token auth signs.
+    pub const AUDIENCE: &'static str = "commerce-api";
+}
+
 impl_message! {
     RegisterUser => "auth.register_user",
     UserRegistered => "auth.user_registered",
     Login => "auth.login",
     GetUser => "auth.get_user",
+    SigningKeyPublished => "auth.signing_key_published",
 }

@@ -43,6 +43,7 @@ macro_rules! with_every_message {
             auth::UserRegistered,
             auth::Login,
             auth::GetUser,
+            auth::SigningKeyPublished,
             catalog::CreateProduct,
             catalog::UpdateProduct,
             catalog::DeactivateProduct,

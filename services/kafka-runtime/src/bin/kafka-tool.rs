@@ -2,7 +2,7 @@
 //! on any Kafka-protocol broker, including those the console tools cannot reach.
 //!
 //! ```text
-//! kafka-tool create-topic NAME [--partitions N] [--replication R] [--retention-ms MS]
+//! kafka-tool create-topic NAME [--partitions N] [--replication R] [--retention-ms MS] [--compact]
 //! kafka-tool create-topics [--partitions N]      # every platform topic, with KAFKA_TOPIC_PREFIX
 //! kafka-tool replay TOPIC < lines                # KEY<TAB>JSON per line, like kafka-console-producer
 //! kafka-tool tail TOPIC [--from-beginning]       # prints KEY<TAB>JSON per message
@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
                 partitions: number(&args, "--partitions", 6)?,
                 replication: number(&args, "--replication", 1)?,
                 retention_ms: number(&args, "--retention-ms", -1)?,
+                compact: args.iter().any(|a| a == "--compact"),
             };
             create_topics(&kafka, &[spec]).await
         }
@@ -72,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
             tools::tail(&kafka, topic, args.iter().any(|a| a == "--from-beginning")).await
         }
         _ => bail!(
-            "usage: kafka-tool create-topic NAME [--partitions N] [--replication R] [--retention-ms MS]\n\
+            "usage: kafka-tool create-topic NAME [--partitions N] [--replication R] [--retention-ms MS] [--compact]\n\
              \x20      kafka-tool create-topics [--partitions N]\n\
              \x20      kafka-tool replay TOPIC   (stdin: KEY<TAB>JSON per line)\n\
              \x20      kafka-tool tail TOPIC [--from-beginning]"
