@@ -19,7 +19,8 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties from `RDKAFKA_*`, applied last so they win.
     pub overrides: Vec<(String, String)>,
     /// How long a produce may wait for the broker's acknowledgement before it fails,
-    /// `KAFKA_SEND_TIMEOUT_MS`, default 5000. The gateway answers 503 after it.
+    /// `KAFKA_SEND_TIMEOUT_MS`, default 4000. The gateway answers 503 after it, so a
+    /// client hears within 5 s that its command was not taken.
     pub send_timeout: Duration,
 }
 
@@ -72,7 +73,7 @@ impl KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             topics: Topics::new(prefix),
             overrides: Vec::new(),
-            send_timeout: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(4),
         }
     }
 

@@ -90,7 +90,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "HTTP listening");
-    axum::serve(listener, router)
+    // The peer address is available to handlers as `ConnectInfo<SocketAddr>`.
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())

@@ -89,6 +89,27 @@ pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
+/// Writes messages to the outbox inside `tx`; the consumer's relay publishes them once
+/// they are older than its grace period. For state changes made outside a handler (a
+/// bootstrap at start) that must still announce themselves exactly once.
+pub async fn enqueue(tx: &mut PgConnection, messages: &[Outgoing]) -> Result<(), sqlx::Error> {
+    for m in messages {
+        sqlx::query(
+            "INSERT INTO runtime_outbox (message_id, topic, key, kind, payload, traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(m.id)
+        .bind(&m.topic)
+        .bind(&m.key)
+        .bind(&m.kind)
+        .bind(&m.payload)
+        .bind(&m.traceparent)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// An outbox row as read back for publishing.
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
@@ -161,20 +182,7 @@ impl<H: PgHandler> Processor for PgProcessor<H> {
         let mut outbox = Outbox::new(self.topics.clone(), message.trace.clone());
         self.handler.handle(message, &mut tx, &mut outbox).await?;
         let messages = outbox.into_messages();
-        for m in &messages {
-            sqlx::query(
-                "INSERT INTO runtime_outbox (message_id, topic, key, kind, payload, traceparent)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING",
-            )
-            .bind(m.id)
-            .bind(&m.topic)
-            .bind(&m.key)
-            .bind(&m.kind)
-            .bind(&m.payload)
-            .bind(&m.traceparent)
-            .execute(&mut *tx)
-            .await?;
-        }
+        enqueue(&mut tx, &messages).await?;
         tx.commit().await?;
         if let Some(hook) = &self.after_commit {
             hook(&messages);

@@ -11,8 +11,15 @@ use crate::message::Outgoing;
 
 /// Why a message was not acknowledged.
 #[derive(Debug, thiserror::Error)]
+// The cause is in the message, not a `source`: logs that print the chain would repeat it.
 #[error("the broker did not acknowledge the message: {0}")]
-pub struct PublishError(#[from] pub rdkafka::error::KafkaError);
+pub struct PublishError(pub rdkafka::error::KafkaError);
+
+impl From<rdkafka::error::KafkaError> for PublishError {
+    fn from(err: rdkafka::error::KafkaError) -> Self {
+        Self(err)
+    }
+}
 
 /// Sends messages and waits for the broker's acknowledgement (acks=all, idempotent).
 #[derive(Clone)]

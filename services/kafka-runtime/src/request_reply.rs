@@ -11,8 +11,6 @@ use std::fmt::Display;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{Message as _, Offset, TopicPartitionList};
 use shared_events::messages::reply::Reply;
 use shared_events::{Envelope, Message, Topic};
 use tokio::sync::{broadcast, oneshot};
@@ -20,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::KafkaConfig;
+use crate::follow::{follow, Start};
 use crate::message::Outgoing;
 use crate::producer::{PublishError, Publisher};
 use crate::telemetry::TraceParent;
@@ -54,38 +53,32 @@ impl Requester {
         publisher: Publisher,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let replies_topic = kafka.topics.name(Topic::GatewayReplies);
-        let group = format!(
-            "{}gateway-replies-{}",
-            kafka.topics.prefix(),
-            Uuid::new_v4()
-        );
-        let consumer: StreamConsumer = kafka
-            .client_config(&[
-                ("group.id", &group),
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-            ])
-            .create()?;
-        let consumer = Arc::new(consumer);
-        let assign = {
-            let (consumer, topic) = (consumer.clone(), replies_topic.clone());
-            tokio::task::spawn_blocking(move || assign_from_end(&consumer, &topic))
-        };
-        assign.await??;
         let requester = Self {
             kafka: kafka.clone(),
             publisher,
-            replies_topic,
+            replies_topic: kafka.topics.name(Topic::GatewayReplies),
             waiting: Arc::default(),
             outcomes: broadcast::channel(1024).0,
         };
-        tokio::spawn(read_replies(
-            consumer,
-            requester.waiting.clone(),
-            requester.outcomes.clone(),
+        let (waiting, outcomes) = (requester.waiting.clone(), requester.outcomes.clone());
+        follow(
+            kafka,
+            &requester.replies_topic,
+            Start::End,
             shutdown,
-        ));
+            move |reply: Envelope<Reply>| {
+                let waiter = waiting
+                    .lock()
+                    .expect("not poisoned")
+                    .remove(&reply.data.correlation_id);
+                match waiter {
+                    // An answer to a query this instance asked: not a command's outcome.
+                    Some(waiter) => drop(waiter.send(reply)),
+                    None => drop(outcomes.send(reply)),
+                }
+            },
+        )
+        .await?;
         Ok(requester)
     }
 
@@ -94,7 +87,8 @@ impl Requester {
         &self.replies_topic
     }
 
-    /// Every reply that arrives, for following command outcomes.
+    /// Every reply that arrives and is not the answer to one of this instance's queries:
+    /// the outcomes of commands.
     pub fn outcomes(&self) -> broadcast::Receiver<Envelope<Reply>> {
         self.outcomes.subscribe()
     }
@@ -152,63 +146,4 @@ impl Drop for Forget<'_> {
             .expect("not poisoned")
             .remove(&self.correlation_id);
     }
-}
-
-fn assign_from_end(consumer: &StreamConsumer, topic: &str) -> anyhow::Result<()> {
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let partitions = metadata
-        .topics()
-        .first()
-        .map(|t| t.partitions().len() as i32)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| anyhow::anyhow!("topic {topic} has no partitions; run topics.sh"))?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        let (_, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
-        assignment.add_partition_offset(topic, partition, Offset::Offset(high))?;
-    }
-    consumer.assign(&assignment)?;
-    Ok(())
-}
-
-async fn read_replies(
-    consumer: Arc<StreamConsumer>,
-    waiting: Waiting,
-    outcomes: broadcast::Sender<Envelope<Reply>>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let received = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            received = consumer.recv() => received,
-        };
-        let message = match received {
-            Ok(message) => message,
-            Err(err) => {
-                tracing::warn!(error = %err, "replies consumer error");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        let Some(payload) = message.payload() else {
-            continue;
-        };
-        let reply: Envelope<Reply> = match serde_json::from_slice(payload) {
-            Ok(reply) => reply,
-            Err(err) => {
-                tracing::warn!(error = %err, offset = message.offset(), "unreadable reply ignored");
-                continue;
-            }
-        };
-        let waiter = waiting
-            .lock()
-            .expect("not poisoned")
-            .remove(&reply.data.correlation_id);
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(reply.clone());
-        }
-        let _ = outcomes.send(reply);
-    }
-    let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
 }

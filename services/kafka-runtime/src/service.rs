@@ -18,6 +18,7 @@ use crate::http::{self, ReadinessCheck};
 use crate::metrics::Metrics;
 use crate::processor::Processor;
 use crate::producer::Publisher;
+use crate::query::{QueryHandler, QueryProcessor};
 
 /// A running service: what its consumers and routes share.
 pub struct Service {
@@ -114,9 +115,23 @@ impl Service {
             let probe = probe.clone();
             Box::pin(async move { probe.ping().await })
         }));
+        let group = format!("{}{}", self.topics().prefix(), self.name.name());
+        self.spawn_consumer(group, topics, processor);
+    }
+
+    /// Answers the queries on `topics` with `handler`, in a group of its own
+    /// (`<service>-queries`) so that reads never wait behind commands. Queries older
+    /// than `max_age` are skipped.
+    pub fn answer<H: QueryHandler>(&mut self, topics: &[Topic], handler: H, max_age: Duration) {
+        let processor = Arc::new(QueryProcessor::new(self.topics().clone(), handler, max_age));
+        let group = format!("{}{}-queries", self.topics().prefix(), self.name.name());
+        self.spawn_consumer(group, topics, processor);
+    }
+
+    fn spawn_consumer<P: Processor>(&mut self, group: String, topics: &[Topic], processor: Arc<P>) {
         let spec = ConsumerSpec {
             service: self.name.name(),
-            group: format!("{}{}", self.topics().prefix(), self.name.name()),
+            group,
             topics: topics.iter().map(|t| self.topics().name(*t)).collect(),
             dlq_topic: self.topics().name(Topic::Dlq(self.name)),
             queue_per_partition: 64,
@@ -131,6 +146,21 @@ impl Service {
             async move { consumer::run(&kafka, spec, processor, publisher, metrics, shutdown).await }
                 .instrument(self.span.clone()),
         );
+    }
+
+    /// Runs `task` beside the consumers: its failure stops the service; its success
+    /// does not (any other task ending means the service is stopping).
+    pub fn spawn<F>(&mut self, task: F)
+    where
+        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let shutdown = self.shutdown.clone();
+        let task = async move {
+            task.await?;
+            shutdown.cancelled().await;
+            Ok(())
+        };
+        self.tasks.spawn(task.instrument(self.span.clone()));
     }
 
     /// Serves the health routes (plus `extra`) on `addr` and runs until shutdown or until

@@ -75,6 +75,7 @@ impl TestBed {
             partitions,
             replication: 1,
             retention_ms: -1,
+            compact: false,
         };
         create_topics(&self.kafka, &[spec])
             .await
@@ -309,45 +310,105 @@ pub async fn assert_service_starts_ready_and_stops_cleanly(binary: &str) {
     crate::admin::create_platform_topics(&bed.kafka, 1)
         .await
         .expect("platform topics");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    let service = ServiceProcess::start(binary, &bed.service_env()).await;
+    assert_eq!(http_status(service.port, "/healthz").await, Some(200));
+    service.stop().await;
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
         .expect("addr")
-        .port();
-    let mongo = std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
-    let database = bed
-        .database_url
-        .rsplit('/')
-        .next()
-        .expect("database name")
-        .to_string();
-    let mut child = tokio::process::Command::new(binary)
-        .env("KAFKA_BROKERS", &bed.kafka.brokers)
-        .env("KAFKA_TOPIC_PREFIX", bed.kafka.topics.prefix())
-        .env("DATABASE_URL", &bed.database_url)
-        .env(
-            "MONGODB_URI",
-            format!("{}/{database}", mongo.trim_end_matches('/')),
-        )
-        .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("service starts");
-    let ready = || async move { http_status(port, "/readyz").await == Some(200) };
-    eventually("the service is ready", Duration::from_secs(60), ready).await;
-    assert_eq!(http_status(port, "/healthz").await, Some(200));
-    let pid = child.id().expect("running").to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(signalled.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("the service stops within 20 s of SIGTERM")
-        .expect("exit status");
-    assert!(status.success(), "the service exited with {status}");
+        .port()
+}
+
+/// The path of a binary of this workspace. `cargo test --workspace` (what `./dev test`
+/// runs) builds every service binary beside the test executables.
+pub fn service_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo test --workspace` (./dev test)",
+        path.display()
+    );
+    path
+}
+
+impl TestBed {
+    /// What a service process needs to run against this test's topics and database
+    /// (the broker settings are inherited from the test's environment). MongoDB gets a
+    /// database named like the PostgreSQL one.
+    pub fn service_env(&self) -> Vec<(&'static str, String)> {
+        let mongo =
+            std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
+        let database = self.database_url.rsplit('/').next().expect("database name");
+        vec![
+            ("KAFKA_TOPIC_PREFIX", self.kafka.topics.prefix().to_string()),
+            ("DATABASE_URL", self.database_url.clone()),
+            (
+                "MONGODB_URI",
+                format!("{}/{database}", mongo.trim_end_matches('/')),
+            ),
+        ]
+    }
+}
+
+/// A service process started for a test, on its own port; killed if dropped running.
+pub struct ServiceProcess {
+    /// Its HTTP port.
+    pub port: u16,
+    child: tokio::process::Child,
+}
+
+impl ServiceProcess {
+    /// Starts `binary` with `env` (plus `HTTP_ADDR` and, unless given, `RUST_LOG=warn`)
+    /// and waits up to a minute for its `/readyz` to answer 200.
+    pub async fn start(
+        binary: impl AsRef<std::ffi::OsStr>,
+        env: &[(&'static str, String)],
+    ) -> Self {
+        let port = free_port();
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("service starts");
+        let service = Self { port, child };
+        let ready = || async move { http_status(port, "/readyz").await == Some(200) };
+        eventually("the service is ready", Duration::from_secs(60), ready).await;
+        service
+    }
+
+    /// Sends SIGTERM and asserts a clean exit within 20 seconds.
+    pub async fn stop(mut self) {
+        let pid = self.child.id().expect("running").to_string();
+        let signalled = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(signalled.success());
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the service stops within 20 s of SIGTERM")
+            .expect("exit status");
+        assert!(status.success(), "the service exited with {status}");
+    }
+
+    /// Kills it with SIGKILL, as a crash would.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("killed");
+    }
 }
 
 /// The status code of `GET path` on 127.0.0.1:`port`, or `None` when nothing answers.
@@ -451,6 +512,21 @@ pub async fn http_request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> HttpAnswer {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|value| ("Content-Type", value))
+        .into_iter()
+        .collect();
+    http_call(port, method, path, &headers, body).await
+}
+
+/// [`http_request`] with any headers.
+pub async fn http_call(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpAnswer {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -459,8 +535,8 @@ pub async fn http_request(
         "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if let Some(content_type) = content_type {
-        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await.expect("write");

@@ -1,5 +1,6 @@
-//! Request-reply as the gateway uses it: a reply comes back by correlation id; a request
-//! nobody answers times out.
+//! Request-reply as the gateway uses it: a reply comes back by correlation id to whoever
+//! waits for it, other replies are broadcast as outcomes, and a request nobody answers
+//! times out.
 
 mod common;
 
@@ -56,8 +57,20 @@ async fn a_request_gets_the_reply_with_its_correlation_id_and_a_silent_one_times
         reply.data.data,
         Some(serde_json::json!({ "n": 5, "consumer": "responder" }))
     );
-    let seen = outcomes.recv().await.expect("the outcome is broadcast too");
-    assert_eq!(seen.data.correlation_id, correlation);
+
+    // A reply nobody here waits for is a command's outcome: it is broadcast. The answer
+    // to the request above was not.
+    let command = Envelope::new(Probe { n: 7 }, Uuid::new_v4(), None)
+        .with_reply_to(requester.replies_topic().to_string());
+    requester
+        .send(Topic::AuthQueries, "k", &command, &TraceParent::root())
+        .await
+        .expect("sent");
+    let seen = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+        .await
+        .expect("the outcome arrives")
+        .expect("the outcome is broadcast");
+    assert_eq!(seen.data.correlation_id, command.correlation_id);
 
     let silent = Envelope::new(Probe { n: 6 }, Uuid::new_v4(), None);
     let waited = requester

@@ -1,0 +1,104 @@
+//! Reading every partition of a topic without a consumer group, so that every process
+//! sees every message: how gateways read replies and learn auth's public keys.
+//!
+//! No group means no rebalance can pause the reader, and no committed offsets: a reader
+//! starts at the beginning of the topic or at its end, as its caller asks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message as _, Offset, TopicPartitionList};
+use shared_events::{Envelope, Message};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::KafkaConfig;
+
+/// Where a reader starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The oldest message still kept: for state rebuilt from the topic.
+    Beginning,
+    /// The end as it is now: for messages produced after the reader started.
+    End,
+}
+
+/// Assigns every partition of `topic` and hands each message whose envelope carries a
+/// `T` to `each`, until `shutdown`. Returns once the partitions are assigned; messages
+/// that do not parse are logged and skipped, since they are not this reader's to fix.
+pub async fn follow<T, F>(
+    kafka: &KafkaConfig,
+    topic: &str,
+    start: Start,
+    shutdown: CancellationToken,
+    mut each: F,
+) -> anyhow::Result<()>
+where
+    T: Message,
+    F: FnMut(Envelope<T>) + Send + 'static,
+{
+    let group = format!("{}follow-{}", kafka.topics.prefix(), uuid::Uuid::new_v4());
+    let consumer: StreamConsumer = kafka
+        .client_config(&[
+            ("group.id", &group),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+        ])
+        .create()?;
+    let consumer = Arc::new(consumer);
+    let assigning = {
+        let (consumer, topic) = (consumer.clone(), topic.to_string());
+        tokio::task::spawn_blocking(move || assign_all(&consumer, &topic, start))
+    };
+    assigning.await??;
+    let topic = topic.to_string();
+    tokio::spawn(async move {
+        loop {
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                received = consumer.recv() => received,
+            };
+            let message = match received {
+                Ok(message) => message,
+                Err(err) => {
+                    tracing::warn!(error = %err, %topic, "reader error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let Some(payload) = message.payload() else {
+                continue;
+            };
+            match serde_json::from_slice::<Envelope<T>>(payload) {
+                Ok(envelope) => each(envelope),
+                Err(err) => {
+                    tracing::warn!(error = %err, %topic, offset = message.offset(), "unreadable message skipped")
+                }
+            }
+        }
+        // Dropping a consumer blocks while librdkafka closes it.
+        let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+    });
+    Ok(())
+}
+
+fn assign_all(consumer: &StreamConsumer, topic: &str, start: Start) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().len() as i32)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| anyhow::anyhow!("topic {topic} has no partitions; run topics.sh"))?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        let offset = match start {
+            Start::Beginning => Offset::Beginning,
+            Start::End => Offset::Offset(consumer.fetch_watermarks(topic, partition, timeout)?.1),
+        };
+        assignment.add_partition_offset(topic, partition, offset)?;
+    }
+    consumer.assign(&assignment)?;
+    Ok(())
+}
