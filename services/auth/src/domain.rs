@@ -108,6 +108,16 @@ pub fn role_name(role: &Role) -> &'static str {
     }
 }
 
+/// The role a database name stands for.
+pub fn parse_role(name: &str) -> Option<Role> {
+    match name {
+        "buyer" => Some(Role::Buyer),
+        "seller" => Some(Role::Seller),
+        "admin" => Some(Role::Admin),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,6 @@ fn registered(user: &NewUser) -> UserRegistered {
         user_id: user.user_id,
         email: user.email.as_str().to_string(),
         name: user.name.clone(),
-        role: user.role.clone(),
+        role: user.role,
     }
 }

@@ -2,21 +2,34 @@
 //!
 //! It consumes `auth.commands` through the shared runtime and keeps users in its own
 //! PostgreSQL database: `register_user` stores a user (email unique, compared
-//! case-insensitively) and emits `auth.user_registered`, or answers `email_taken`.
-//! Health, readiness and metrics are on port 8081. Login, tokens and the first admin
-//! arrive with the gateway-and-auth issue.
+//! case-insensitively) and emits `auth.user_registered`, or answers `email_taken`. It
+//! answers `auth.queries`: `login` checks the password against its bcrypt hash and
+//! answers a token signed with auth's Ed25519 key, and `get_user` answers a profile.
+//! The key is generated at first start, kept in the database, and its public half is
+//! published on `auth.keys` for the gateways. The first admin comes from `ADMIN_EMAIL`
+//! and `ADMIN_PASSWORD`. Health, readiness and metrics are on port 8081.
 
+pub mod admin;
 pub mod domain;
 pub mod handler;
+pub mod keys;
+pub mod queries;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use kafka_runtime::http::ReadinessCheck;
 use kafka_runtime::postgres::PgProcessor;
-use kafka_runtime::settings::setting;
-use kafka_runtime::{postgres, Service};
+use kafka_runtime::retry::Backoff;
+use kafka_runtime::settings::{secret, setting, Secret};
+use kafka_runtime::{postgres, Publisher, Service};
 use shared_events::{Topic, Topics};
+use tokio_util::sync::CancellationToken;
+
+/// How long a query may wait on `auth.queries` before nobody is waiting for its answer.
+pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// The service's settings.
 #[derive(Debug, Clone)]
@@ -27,6 +40,12 @@ pub struct Config {
     pub max_connections: u32,
     /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8081`.
     pub http_addr: SocketAddr,
+    /// `TOKEN_TTL_SECS`: how long a token is valid, default 3600.
+    pub token_ttl: Duration,
+    /// `ADMIN_EMAIL`: the first admin's email; no admin is made when unset.
+    pub admin_email: Option<String>,
+    /// `ADMIN_PASSWORD`: the first admin's password, used only when the admin is made.
+    pub admin_password: Option<Secret>,
 }
 
 impl Config {
@@ -39,6 +58,9 @@ impl Config {
             )?,
             max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
             http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
+            token_ttl: Duration::from_secs(setting("TOKEN_TTL_SECS", 3600)?),
+            admin_email: Some(setting("ADMIN_EMAIL", String::new())?).filter(|e| !e.is_empty()),
+            admin_password: secret("ADMIN_PASSWORD"),
         })
     }
 }
@@ -53,16 +75,57 @@ pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::Aut
     PgProcessor::new(pool, topics, handler::AuthHandler)
 }
 
-/// Connects to the database (waiting while it is away), migrates it, and consumes
-/// `auth.commands` until shutdown.
+/// Connects to the database (waiting while it is away), migrates it, makes sure there
+/// is a signing key and the configured admin, then consumes `auth.commands`, answers
+/// `auth.queries` and publishes the public keys until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
     migrate(&pool).await?;
+    let key = Arc::new(keys::load_or_create(&pool).await?);
+    match (&config.admin_email, &config.admin_password) {
+        (Some(email), Some(password)) => {
+            let outcome = admin::ensure_admin(&pool, service.topics(), email, password).await?;
+            tracing::info!(?outcome, "admin from ADMIN_EMAIL");
+        }
+        (None, None) => {}
+        _ => tracing::warn!("ADMIN_EMAIL and ADMIN_PASSWORD go together; no admin made"),
+    }
     service.check_ready(ReadinessCheck::postgres(pool.clone()));
+    let published = keys::published_keys(&pool).await?;
+    let (publisher, topics) = (service.publisher().clone(), service.topics().clone());
+    service.spawn(publish_keys(publisher, topics, published, shutdown));
     service.consume(
         &[Topic::AuthCommands],
-        processor(pool, service.topics().clone()),
+        processor(pool.clone(), service.topics().clone()),
     );
+    let queries = queries::AuthQueries::new(pool, key, config.token_ttl)?;
+    service.answer(&[Topic::AuthQueries], queries, QUERY_MAX_AGE);
     service.run(config.http_addr, Router::new()).await
+}
+
+/// Publishes the public keys, retrying while the broker is away.
+async fn publish_keys(
+    publisher: Publisher,
+    topics: Topics,
+    published: Vec<shared_events::messages::auth::SigningKeyPublished>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        match keys::publish(&publisher, &topics, published.clone()).await {
+            Ok(()) => {
+                tracing::info!(keys = published.len(), "public keys published on auth.keys");
+                return Ok(());
+            }
+            Err(err) => tracing::warn!(
+                error = format!("{err:#}"),
+                "could not publish the public keys, retrying"
+            ),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
 }

@@ -1,0 +1,193 @@
+//! What auth answers on `auth.queries`: login and the signed-in user's profile.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kafka_runtime::query::QueryHandler;
+use kafka_runtime::{HandlerError, Incoming};
+use shared_events::messages::auth::{Claims, GetUser, Login, Session, UserProfile};
+use shared_events::messages::reply::Reply;
+use shared_events::{Message, Role};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{self, Email};
+use crate::keys::SigningKey;
+
+/// Answers auth's queries.
+pub struct AuthQueries {
+    pool: PgPool,
+    key: Arc<SigningKey>,
+    token_ttl: Duration,
+    /// A hash of a random password, checked when the email is unknown so that an
+    /// unknown email takes as long to refuse as a wrong password.
+    decoy_hash: String,
+}
+
+impl AuthQueries {
+    /// Signs tokens with `key`, valid for `token_ttl`. Hashing the decoy takes as long
+    /// as a login (cost 12, the gateway's default).
+    pub fn new(pool: PgPool, key: Arc<SigningKey>, token_ttl: Duration) -> anyhow::Result<Self> {
+        let decoy_hash = bcrypt::hash(Uuid::new_v4().to_string(), bcrypt::DEFAULT_COST)?;
+        Ok(Self {
+            pool,
+            key,
+            token_ttl,
+            decoy_hash,
+        })
+    }
+
+    async fn login(&self, query: &Incoming) -> Result<Reply, HandlerError> {
+        let login = query.data::<Login>()?;
+        let correlation_id = query.envelope.correlation_id;
+        let user = match Email::parse(&login.email) {
+            Ok(email) => self.find(UserBy::Email(email.as_str())).await?,
+            Err(_) => None,
+        };
+        let hash = user
+            .as_ref()
+            .map_or_else(|| self.decoy_hash.clone(), |u| u.password_hash.clone());
+        let password = login.password;
+        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+            .await
+            .map_err(|err| HandlerError::Transient(err.into()))?
+            .unwrap_or(false);
+        let Some(user) = user.filter(|_| matches) else {
+            return Ok(Reply::failure(
+                correlation_id,
+                "invalid_credentials",
+                "the email or password is wrong",
+            ));
+        };
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: user.user_id,
+            role: user.role,
+            iss: Claims::ISSUER.into(),
+            aud: Claims::AUDIENCE.into(),
+            iat: now,
+            exp: now + self.token_ttl.as_secs() as i64,
+        };
+        let token = self
+            .key
+            .sign(&claims)
+            .map_err(|err| HandlerError::Transient(err.into()))?;
+        tracing::info!(user_id = %user.user_id, "login succeeded");
+        let session = Session {
+            token,
+            token_type: "Bearer".into(),
+            expires_in: self.token_ttl.as_secs(),
+            user: user.profile(),
+        };
+        Ok(Reply::success(correlation_id, to_json(&session)))
+    }
+
+    async fn get_user(&self, query: &Incoming) -> Result<Reply, HandlerError> {
+        let wanted = query.data::<GetUser>()?;
+        let correlation_id = query.envelope.correlation_id;
+        let allowed = query
+            .envelope
+            .actor
+            .as_ref()
+            .is_some_and(|actor| actor.user_id == wanted.user_id || actor.role == Role::Admin);
+        let user = if allowed {
+            self.find(UserBy::Id(wanted.user_id)).await?
+        } else {
+            None
+        };
+        Ok(match user {
+            Some(user) => Reply::success(correlation_id, to_json(&user.profile())),
+            None => Reply::failure(correlation_id, "not_found", "no such user"),
+        })
+    }
+
+    async fn find(&self, by: UserBy<'_>) -> Result<Option<StoredUser>, HandlerError> {
+        macro_rules! select_user {
+            ($condition:literal) => {
+                concat!(
+                    "SELECT user_id, email, name, role, password_hash, created_at FROM users WHERE ",
+                    $condition
+                )
+            };
+        }
+        let row: Option<UserRow> = match by {
+            UserBy::Email(email) => {
+                sqlx::query_as(select_user!("lower(email) = $1"))
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            UserBy::Id(id) => {
+                sqlx::query_as(select_user!("user_id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        row.map(StoredUser::try_from).transpose()
+    }
+}
+
+impl QueryHandler for AuthQueries {
+    async fn answer(&self, query: &Incoming) -> Result<Reply, HandlerError> {
+        match query.envelope.kind.as_str() {
+            Login::TYPE => self.login(query).await,
+            GetUser::TYPE => self.get_user(query).await,
+            _ => Err(query.unknown_type()),
+        }
+    }
+}
+
+enum UserBy<'a> {
+    Email(&'a str),
+    Id(Uuid),
+}
+
+type UserRow = (Uuid, String, String, String, String, DateTime<Utc>);
+
+/// A user as stored.
+struct StoredUser {
+    user_id: Uuid,
+    email: String,
+    name: String,
+    role: Role,
+    password_hash: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for StoredUser {
+    type Error = HandlerError;
+
+    fn try_from(
+        (user_id, email, name, role, password_hash, created_at): UserRow,
+    ) -> Result<Self, HandlerError> {
+        let role = domain::parse_role(&role).ok_or_else(|| {
+            HandlerError::Transient(anyhow::anyhow!("user {user_id} has unknown role {role}"))
+        })?;
+        Ok(Self {
+            user_id,
+            email,
+            name,
+            role,
+            password_hash,
+            created_at,
+        })
+    }
+}
+
+impl StoredUser {
+    fn profile(&self) -> UserProfile {
+        UserProfile {
+            user_id: self.user_id,
+            email: self.email.clone(),
+            name: self.name.clone(),
+            role: self.role,
+            created_at: self.created_at,
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("plain structs serialize")
+}
