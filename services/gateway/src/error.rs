@@ -1,10 +1,12 @@
 //! The gateway's one error type: one `match` decides the status; internal causes are
 //! logged once and never reach the client.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use kafka_runtime::request_reply::RequestError;
 use serde_json::{json, Value};
+use shared_events::messages::reply::ReplyError;
 
 /// Everything a route can answer besides success.
 #[derive(Debug, thiserror::Error)]
@@ -19,18 +21,41 @@ pub enum ApiError {
         /// Field → problem.
         details: Option<Value>,
     },
+    /// 401: no token, or one that does not verify. Also wrong credentials at login.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: signed in, but the role may not do this.
+    #[error("your role may not do this")]
+    Forbidden,
     /// 404.
     #[error("not found")]
     NotFound,
+    /// 409: the request conflicts with what exists.
+    #[error("{message}")]
+    Conflict {
+        /// Machine-readable code, as the owning service answered it.
+        code: String,
+        /// For people.
+        message: String,
+    },
     /// 413: over the body limit.
     #[error("request body too large")]
     TooLarge,
     /// 415: not `application/json`.
     #[error("expected a JSON body with Content-Type: application/json")]
     NotJson,
+    /// 429: too many attempts; try again after this many seconds.
+    #[error("too many attempts; try again later")]
+    RateLimited {
+        /// Seconds until the next attempt may succeed.
+        retry_after: u64,
+    },
     /// 503: the broker did not take the command in time.
     #[error("the message broker is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// 504: the service did not answer in time.
+    #[error("the service did not answer in time")]
+    Timeout,
     /// 500: a bug or an unexpected failure; logged, not shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -47,14 +72,48 @@ impl ApiError {
     }
 }
 
+impl From<RequestError> for ApiError {
+    fn from(err: RequestError) -> Self {
+        match err {
+            RequestError::Unavailable(cause) => Self::Unavailable(cause.into()),
+            RequestError::Timeout(_) => Self::Timeout,
+        }
+    }
+}
+
+impl From<ReplyError> for ApiError {
+    /// A service's refusal, as the contract's status: the codes are the services'.
+    fn from(error: ReplyError) -> Self {
+        match error.code.as_str() {
+            "not_found" => Self::NotFound,
+            "forbidden" => Self::Forbidden,
+            "invalid_credentials" => Self::Unauthorized("the email or password is wrong"),
+            code if code.ends_with("_taken") || code == "conflict" => Self::Conflict {
+                code: error.code,
+                message: error.message,
+            },
+            _ => Self::Invalid {
+                code: "invalid_request",
+                message: error.message,
+                details: None,
+            },
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             Self::Invalid { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, code.as_str()),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable"),
+            Self::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         match &self {
@@ -64,6 +123,7 @@ impl IntoResponse for ApiError {
             Self::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "internal error")
             }
+            Self::Timeout => tracing::warn!("no reply in time"),
             _ => {}
         }
         let mut error = json!({ "code": code, "message": self.to_string() });
@@ -74,6 +134,17 @@ impl IntoResponse for ApiError {
         {
             error["details"] = details.clone();
         }
-        (status, Json(json!({ "error": error }))).into_response()
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
+        response
     }
 }

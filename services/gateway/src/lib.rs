@@ -1,22 +1,29 @@
 //! The gateway: the platform's only HTTP entry for clients. It turns requests into
 //! commands and queries on Kafka and answers with what comes back.
 //!
-//! Built so far: `POST /api/auth/register` (202 once the broker acknowledged the
-//! command, 503 when it cannot) and `GET /api/commands/{id}?wait=` (the outcome, read
-//! from `gateway.replies`). Bodies are JSON (415 otherwise) of at most 64 KiB (413).
+//! Commands are answered 202 once the broker acknowledged them (503 when it cannot),
+//! with a `Location` to follow; queries are answered with the owning service's reply
+//! (504 when none comes in time). Tokens are verified here, with the public keys auth
+//! publishes on `auth.keys`. Bodies are JSON (415 otherwise) of at most 64 KiB (413).
+//! `docs/api.md` is the reference; `/api/openapi.json` describes the same routes.
 
+pub mod dispatch;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod outcomes;
 pub mod routes;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
+use kafka_runtime::http::ReadinessCheck;
 use kafka_runtime::request_reply::Requester;
 use kafka_runtime::settings::setting;
 use kafka_runtime::Service;
@@ -25,7 +32,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::limits::RateLimiter;
 use crate::outcomes::Outcomes;
+use crate::tokens::Verifier;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -39,6 +48,13 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// `CORS_ALLOWED_ORIGINS`, comma-separated; default none (no cross-origin access).
     pub cors_allowed_origins: Vec<String>,
+    /// `REQUEST_TIMEOUT_MS`: how long a query waits for its answer before 504,
+    /// default 5000.
+    pub request_timeout: Duration,
+    /// `LOGIN_ATTEMPTS_PER_MINUTE`: login attempts per client address, default 300.
+    pub login_attempts_per_minute: u32,
+    /// `LOGIN_FAILURES_PER_MINUTE`: failed logins per email, default 5.
+    pub login_failures_per_minute: u32,
 }
 
 impl Config {
@@ -53,6 +69,9 @@ impl Config {
                 .filter(|origin| !origin.is_empty())
                 .map(String::from)
                 .collect(),
+            request_timeout: Duration::from_millis(setting("REQUEST_TIMEOUT_MS", 5000)?),
+            login_attempts_per_minute: setting("LOGIN_ATTEMPTS_PER_MINUTE", 300)?,
+            login_failures_per_minute: setting("LOGIN_FAILURES_PER_MINUTE", 5)?,
         })
     }
 }
@@ -66,6 +85,35 @@ pub struct AppState {
     pub requester: Requester,
     /// Command outcomes.
     pub outcomes: Arc<Outcomes>,
+    /// Verifies bearer tokens.
+    pub verifier: Verifier,
+    /// Login rate limits.
+    pub login_limits: Arc<LoginLimits>,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// The two login limits of the contract.
+pub struct LoginLimits {
+    /// All attempts, per client address.
+    pub per_address: RateLimiter,
+    /// Failed attempts, per email.
+    pub failures_per_email: RateLimiter,
+}
+
+impl LoginLimits {
+    /// Per-minute limits from the settings.
+    pub fn new(config: &Config) -> Self {
+        let minute = Duration::from_secs(60);
+        Self {
+            per_address: RateLimiter::new(config.login_attempts_per_minute, minute, 100_000),
+            failures_per_email: RateLimiter::new(config.login_failures_per_minute, minute, 100_000),
+        }
+    }
 }
 
 /// The API routes, with body limit, CORS and a request id on every request: taken from
@@ -76,7 +124,10 @@ pub fn router(state: AppState) -> Router {
     let cors = cors(&state.config.cors_allowed_origins);
     Router::new()
         .route("/api/auth/register", post(routes::auth::register))
-        .route("/api/commands/{id}", get(routes::commands::command_status))
+        .route("/api/auth/login", post(routes::auth::login))
+        .route("/api/me", get(routes::auth::me))
+        .route("/api/commands/{commandId}", get(routes::commands::command_status))
+        .route("/api/openapi.json", get(routes::openapi::document))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -104,20 +155,35 @@ fn cors(origins: &[String]) -> CorsLayer {
         .expose_headers([header::LOCATION, HeaderName::from_static(REQUEST_ID)])
 }
 
-/// Starts reading replies and serves HTTP until shutdown.
-pub async fn run(config: Config, service: Service) -> anyhow::Result<()> {
+/// Starts reading replies and public keys, and serves HTTP until shutdown. The gateway
+/// is ready once it knows a key to verify tokens with.
+pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let requester = Requester::start(
         service.kafka(),
         service.publisher().clone(),
         service.shutdown_token(),
     )
     .await?;
+    let verifier = Verifier::start(service.kafka(), service.shutdown_token()).await?;
+    let probe = verifier.clone();
+    service.check_ready(ReadinessCheck::new("token keys", move || {
+        let known = probe.known_keys();
+        Box::pin(async move {
+            if known > 0 {
+                Ok(())
+            } else {
+                Err("no public key from auth yet (auth.keys)".to_string())
+            }
+        })
+    }));
     let outcomes = Arc::new(Outcomes::new(100_000));
     tokio::spawn(record_outcomes(requester.clone(), outcomes.clone()));
     let state = AppState {
+        login_limits: Arc::new(LoginLimits::new(&config)),
         config: Arc::new(config.clone()),
         requester,
         outcomes,
+        verifier,
     };
     service.run(config.http_addr, router(state)).await
 }
@@ -129,13 +195,36 @@ async fn record_outcomes(requester: Requester, outcomes: Arc<Outcomes>) {
         match replies.recv().await {
             Ok(reply) => {
                 if let Some(command_id) = reply.causation_id {
-                    outcomes.resolve(command_id, reply.data);
+                    let actor = reply.actor.map(|actor| actor.user_id);
+                    outcomes.resolve(command_id, actor, reply.data);
                 }
             }
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "outcomes fell behind the replies")
             }
             Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_route_is_described_in_the_openapi_document() {
+        let document: serde_json::Value =
+            serde_json::from_str(crate::routes::openapi::DOCUMENT).expect("valid JSON");
+        let source = include_str!("lib.rs");
+        let routes: Vec<&str> = source
+            .split(".route(\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        assert!(routes.len() >= 5, "found the routes: {routes:?}");
+        for route in routes {
+            assert!(
+                document["paths"].get(route).is_some(),
+                "{route} is served but not in api/openapi.json"
+            );
         }
     }
 }

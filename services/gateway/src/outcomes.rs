@@ -27,10 +27,15 @@ pub struct CommandStatus {
     /// Where to read what the command made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Who sent it: only they (or an admin) may read its status. `None` for a command
+    /// sent without a token.
+    #[serde(skip)]
+    pub actor: Option<Uuid>,
 }
 
 #[derive(Default)]
 struct Entry {
+    actor: Option<Uuid>,
     location: Option<String>,
     reply: Option<Reply>,
 }
@@ -70,16 +75,25 @@ impl Outcomes {
         state.entries.entry(command_id).or_default()
     }
 
-    /// Starts tracking a command about to be sent.
-    pub fn track(&self, command_id: Uuid, location: Option<String>) {
+    /// Starts tracking a command about to be sent by `actor`.
+    pub fn track(&self, command_id: Uuid, actor: Option<Uuid>, location: Option<String>) {
         let mut state = self.state.lock().expect("not poisoned");
-        self.entry(&mut state, command_id).location = location;
+        let entry = self.entry(&mut state, command_id);
+        entry.actor = actor;
+        entry.location = location;
     }
 
-    /// Records the outcome of a command.
-    pub fn resolve(&self, command_id: Uuid, reply: Reply) {
+    /// Records the outcome of a command sent by `actor` (as its reply says, for
+    /// commands another gateway instance sent).
+    pub fn resolve(&self, command_id: Uuid, actor: Option<Uuid>, reply: Reply) {
         let mut state = self.state.lock().expect("not poisoned");
-        self.entry(&mut state, command_id).reply = Some(reply);
+        let entry = self.entry(&mut state, command_id);
+        entry.actor = entry.actor.or(actor);
+        // Only the status is kept: whatever data a reply carries is not this map's to hold.
+        entry.reply = Some(Reply {
+            data: None,
+            ..reply
+        });
         drop(state);
         self.arrived.notify_waiters();
     }
@@ -99,6 +113,7 @@ impl Outcomes {
             status,
             error,
             location,
+            actor: entry.actor,
         })
     }
 
@@ -124,10 +139,10 @@ mod tests {
     fn a_tracked_command_is_pending_until_its_reply_arrives() {
         let outcomes = Outcomes::new(10);
         let id = Uuid::new_v4();
-        outcomes.track(id, Some("/api/x".into()));
+        outcomes.track(id, None, Some("/api/x".into()));
         assert_eq!(outcomes.get(id).unwrap().status, "pending");
         assert_eq!(outcomes.get(id).unwrap().location, None);
-        outcomes.resolve(id, Reply::success(Uuid::nil(), serde_json::json!({})));
+        outcomes.resolve(id, None, Reply::success(Uuid::nil(), serde_json::json!({})));
         let done = outcomes.get(id).unwrap();
         assert_eq!(
             (done.status, done.location.as_deref()),
@@ -139,7 +154,11 @@ mod tests {
     fn a_failed_command_carries_its_error() {
         let outcomes = Outcomes::new(10);
         let id = Uuid::new_v4();
-        outcomes.resolve(id, Reply::failure(Uuid::nil(), "email_taken", "taken"));
+        outcomes.resolve(
+            id,
+            None,
+            Reply::failure(Uuid::nil(), "email_taken", "taken"),
+        );
         let failed = outcomes.get(id).unwrap();
         assert_eq!(failed.status, "failed");
         assert_eq!(failed.error.unwrap().code, "email_taken");
@@ -150,7 +169,7 @@ mod tests {
         let outcomes = Outcomes::new(2);
         let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
         for id in &ids {
-            outcomes.track(*id, None);
+            outcomes.track(*id, None, None);
         }
         assert!(outcomes.get(ids[0]).is_none());
         assert!(outcomes.get(ids[2]).is_some());
@@ -160,11 +179,11 @@ mod tests {
     async fn waiting_returns_as_soon_as_the_outcome_arrives() {
         let outcomes = std::sync::Arc::new(Outcomes::new(10));
         let id = Uuid::new_v4();
-        outcomes.track(id, None);
+        outcomes.track(id, None, None);
         let resolver = outcomes.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            resolver.resolve(id, Reply::success(Uuid::nil(), serde_json::json!({})));
+            resolver.resolve(id, None, Reply::success(Uuid::nil(), serde_json::json!({})));
         });
         let status = outcomes.wait(id, Duration::from_secs(10)).await.unwrap();
         assert_eq!(status.status, "succeeded");

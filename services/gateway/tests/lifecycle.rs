@@ -1,10 +1,21 @@
-//! The gateway binary starts against the real broker and store, reports ready, and stops
-//! cleanly on SIGTERM.
+//! The gateway starts, becomes ready once it knows auth's public key, and exits cleanly
+//! on SIGTERM (checked by `Platform::stop`).
+
+mod common;
+
+use common::Platform;
+use kafka_runtime::testkit::http_status;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_gateway_service_starts_ready_and_stops_cleanly_on_sigterm() {
-    kafka_runtime::testkit::assert_service_starts_ready_and_stops_cleanly(env!(
-        "CARGO_BIN_EXE_gateway"
-    ))
-    .await;
+async fn the_gateway_starts_ready_and_stops_cleanly() {
+    let platform = Platform::start(&[]).await;
+    assert_eq!(
+        http_status(platform.gateway.port, "/healthz").await,
+        Some(200)
+    );
+    assert_eq!(
+        http_status(platform.gateway.port, "/readyz").await,
+        Some(200)
+    );
+    platform.stop().await;
 }

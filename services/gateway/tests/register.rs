@@ -1,78 +1,11 @@
-//! Registration end to end: the real gateway binary, auth's consumer, the real broker and
+//! Registration end to end: the real gateway and auth binaries, the real broker and
 //! PostgreSQL.
 
-use std::time::Duration;
+mod common;
 
-use kafka_runtime::admin::create_platform_topics;
-use kafka_runtime::testkit::{
-    eventually, http_request, http_status, HttpAnswer, RunningConsumer, TestBed,
-};
+use common::Platform;
+use kafka_runtime::testkit::http_request;
 use serde_json::json;
-use shared_events::Topic;
-
-struct Platform {
-    bed: TestBed,
-    auth: RunningConsumer,
-    gateway: tokio::process::Child,
-    port: u16,
-}
-
-impl Platform {
-    async fn start() -> Self {
-        let bed = TestBed::new().await;
-        create_platform_topics(&bed.kafka, 2).await.expect("topics");
-        auth::migrate(&bed.pool).await.expect("migrations");
-        let processor = auth::processor(bed.pool.clone(), bed.kafka.topics.clone());
-        let commands = bed.kafka.topics.name(Topic::AuthCommands);
-        let auth = RunningConsumer::start(&bed.kafka, "auth", "auth", vec![commands], processor);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .env("KAFKA_BROKERS", &bed.kafka.brokers)
-            .env("KAFKA_TOPIC_PREFIX", bed.kafka.topics.prefix())
-            .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("BCRYPT_COST", "4")
-            .env("RUST_LOG", "warn")
-            .kill_on_drop(true)
-            .spawn()
-            .expect("gateway starts");
-        eventually("the gateway is ready", Duration::from_secs(60), || async {
-            http_status(port, "/readyz").await == Some(200)
-        })
-        .await;
-        Self {
-            bed,
-            auth,
-            gateway,
-            port,
-        }
-    }
-
-    async fn post(&self, path: &str, body: serde_json::Value) -> HttpAnswer {
-        http_request(
-            self.port,
-            "POST",
-            path,
-            Some("application/json"),
-            body.to_string().as_bytes(),
-        )
-        .await
-    }
-
-    async fn outcome(&self, location: &str) -> serde_json::Value {
-        http_request(self.port, "GET", &format!("{location}?wait=20"), None, b"")
-            .await
-            .json()
-    }
-
-    async fn stop(mut self) {
-        self.gateway.kill().await.ok();
-        self.auth.stop().await;
-    }
-}
 
 fn registration(email: &str) -> serde_json::Value {
     json!({ "email": email, "password": "correct horse battery", "name": "Ada", "role": "seller" })
@@ -80,7 +13,7 @@ fn registration(email: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registering_answers_202_with_a_location_whose_outcome_succeeds() {
-    let platform = Platform::start().await;
+    let platform = Platform::start(&[]).await;
     let answer = platform
         .post("/api/auth/register", registration("ada@example.com"))
         .await;
@@ -97,7 +30,7 @@ async fn registering_answers_202_with_a_location_whose_outcome_succeeds() {
         format!("/api/commands/{}", body["commandId"].as_str().unwrap())
     );
 
-    let outcome = platform.outcome(&location).await;
+    let outcome = platform.outcome(&location, None).await;
     assert_eq!(outcome["status"], "succeeded", "{outcome}");
     let (email, hash): (String, String) =
         sqlx::query_as("SELECT email, password_hash FROM users WHERE user_id = $1::uuid")
@@ -115,19 +48,19 @@ async fn registering_answers_202_with_a_location_whose_outcome_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_email_in_another_letter_case_is_a_failed_outcome() {
-    let platform = Platform::start().await;
+    let platform = Platform::start(&[]).await;
     let first = platform
         .post("/api/auth/register", registration("grace@example.com"))
         .await;
     assert_eq!(
-        platform.outcome(&first.headers["location"]).await["status"],
+        platform.outcome(&first.headers["location"], None).await["status"],
         "succeeded"
     );
     let second = platform
         .post("/api/auth/register", registration("Grace@EXAMPLE.com"))
         .await;
     assert_eq!(second.status, 202);
-    let outcome = platform.outcome(&second.headers["location"]).await;
+    let outcome = platform.outcome(&second.headers["location"], None).await;
     assert_eq!(outcome["status"], "failed");
     assert_eq!(outcome["error"]["code"], "email_taken");
     platform.stop().await;
@@ -135,7 +68,7 @@ async fn a_duplicate_email_in_another_letter_case_is_a_failed_outcome() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_the_contract_errors() {
-    let platform = Platform::start().await;
+    let platform = Platform::start(&[]).await;
     let admin = platform
         .post("/api/auth/register", json!({ "email": "root@example.com", "password": "long enough", "name": "R", "role": "admin" }))
         .await;
@@ -146,7 +79,7 @@ async fn bad_requests_get_the_contract_errors() {
     );
 
     let malformed = http_request(
-        platform.port,
+        platform.gateway.port,
         "POST",
         "/api/auth/register",
         Some("application/json"),
@@ -157,7 +90,7 @@ async fn bad_requests_get_the_contract_errors() {
     assert_eq!(malformed.json()["error"]["code"], "malformed_json");
 
     let form = http_request(
-        platform.port,
+        platform.gateway.port,
         "POST",
         "/api/auth/register",
         Some("text/plain"),
@@ -176,7 +109,7 @@ async fn bad_requests_get_the_contract_errors() {
     assert_eq!(too_large.status, 413);
 
     let unknown = http_request(
-        platform.port,
+        platform.gateway.port,
         "GET",
         &format!("/api/commands/{}", uuid::Uuid::new_v4()),
         None,

@@ -1,18 +1,24 @@
-//! `POST /api/auth/register`: validate, hash the password off the async threads, send
-//! `auth.register_user`, answer 202 with where to follow the outcome.
+//! The auth routes. Register hashes the password off the async threads and sends
+//! `auth.register_user`, so no plaintext password reaches a retained topic; login and
+//! `/api/me` are queries on `auth.queries`.
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use shared_events::messages::auth::RegisterUser;
+use shared_events::messages::auth::{GetUser, Login, RegisterUser};
 use shared_events::{Envelope, Role, Topic};
 use uuid::Uuid;
 
+use crate::dispatch::{Command, Correlation};
 use crate::error::ApiError;
 use crate::extract::Body;
+use crate::limits::retry_after_secs;
+use crate::tokens::User;
 use crate::AppState;
 
 /// The registration body.
@@ -85,8 +91,9 @@ impl RegisterRequest {
 /// Sends `auth.register_user` and answers 202 once the broker acknowledged it.
 pub async fn register(
     State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
     Body(request): Body<RegisterRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let registration = request.validate().map_err(ApiError::invalid)?;
     let cost = state.config.bcrypt_cost;
     let password = registration.password;
@@ -102,22 +109,98 @@ pub async fn register(
         role: registration.role,
         password_hash,
     };
-    let envelope =
-        Envelope::new(command, Uuid::new_v4(), None).with_reply_to(state.requester.replies_topic());
-    state.outcomes.track(envelope.id, None);
-    let trace = kafka_runtime::telemetry::TraceParent::root();
+    let envelope = Envelope::new(command, correlation_id, None);
+    let command_id = envelope.id;
     state
-        .requester
-        .send(Topic::AuthCommands, user_id, &envelope, &trace)
+        .accept(Command {
+            topic: Topic::AuthCommands,
+            key: user_id,
+            envelope,
+            resource: None,
+            location: format!("/api/commands/{command_id}"),
+            body: json!({ "commandId": command_id, "userId": user_id }),
+        })
         .await
-        .map_err(|err| ApiError::Unavailable(err.into()))?;
-    tracing::info!(command_id = %envelope.id, correlation_id = %envelope.correlation_id, %user_id, "registration accepted");
-    let location = format!("/api/commands/{}", envelope.id);
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(json!({ "commandId": envelope.id, "userId": user_id })),
-    ))
+}
+
+/// The login body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// `POST /api/auth/login`: asks auth over `auth.queries` (short retention: the password
+/// is in it) and answers its token, or 401. Rate-limited per client address (all
+/// attempts) and per email (failed attempts), with 429 and `Retry-After`.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Correlation(correlation_id): Correlation,
+    Body(request): Body<LoginRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let now = Instant::now();
+    state
+        .login_limits
+        .per_address
+        .hit(&peer.ip().to_string(), now)
+        .map_err(rate_limited)?;
+    let email = request.email.trim().to_lowercase();
+    let mut problems = Map::new();
+    if email.is_empty() || email.len() > 254 {
+        problems.insert("email".into(), "must be 1 to 254 characters".into());
+    }
+    if request.password.is_empty() || request.password.len() > 72 {
+        problems.insert("password".into(), "must be 1 to 72 bytes long".into());
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(Value::Object(problems)));
+    }
+    if let Some(wait) = state.login_limits.failures_per_email.blocked(&email, now) {
+        tracing::warn!("login refused: too many failed attempts for this email");
+        return Err(rate_limited(wait));
+    }
+    let query = Login {
+        email: email.clone(),
+        password: request.password,
+    };
+    let answer = state
+        .ask(
+            Topic::AuthQueries,
+            &email,
+            Envelope::new(query, correlation_id, None),
+        )
+        .await;
+    if let Err(ApiError::Unauthorized(_)) = answer {
+        // Counted after the fact: a burst of guesses in flight at once is still
+        // bounded by the per-address limit.
+        let _ = state
+            .login_limits
+            .failures_per_email
+            .hit(&email, Instant::now());
+    }
+    answer.map(Json)
+}
+
+fn rate_limited(wait: std::time::Duration) -> ApiError {
+    ApiError::RateLimited {
+        retry_after: retry_after_secs(wait),
+    }
+}
+
+/// `GET /api/me`: the signed-in user's profile, from auth over `auth.queries`.
+pub async fn me(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    user: User,
+) -> Result<Json<Value>, ApiError> {
+    let query = GetUser { user_id: user.id };
+    let envelope = Envelope::new(query, correlation_id, Some(user.actor()));
+    state
+        .ask(Topic::AuthQueries, user.id, envelope)
+        .await
+        .map(Json)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::outcomes::CommandStatus;
+use crate::tokens::MaybeUser;
 use crate::AppState;
 
 /// Query parameters.
@@ -19,12 +20,24 @@ pub struct WaitQuery {
     wait: Option<f64>,
 }
 
-/// The command's status; with `wait`, long-polls until it is no longer pending.
+/// The command's status; with `wait`, long-polls until it is no longer pending. A
+/// command sent with a token is visible to that user (and admins) only: to anyone else
+/// it does not exist.
 pub async fn command_status(
     State(state): State<AppState>,
     Path(command_id): Path<Uuid>,
     Query(query): Query<WaitQuery>,
+    MaybeUser(user): MaybeUser,
 ) -> Result<Json<CommandStatus>, ApiError> {
+    let visible = |status: &CommandStatus| match (status.actor, user) {
+        (None, _) => true,
+        (Some(actor), Some(user)) => user.may_act_for(actor),
+        (Some(_), None) => false,
+    };
+    let known = state.outcomes.get(command_id).filter(visible);
+    if known.is_none() {
+        return Err(ApiError::NotFound);
+    }
     let wait = Duration::from_secs_f64(query.wait.unwrap_or(0.0).clamp(0.0, 30.0));
     state
         .outcomes

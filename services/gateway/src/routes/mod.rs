@@ -2,3 +2,4 @@
 
 pub mod auth;
 pub mod commands;
+pub mod openapi;

@@ -1,0 +1,120 @@
+//! How routes talk to services: a command is sent and answered 202 once the broker has
+//! it; a query is sent and answered with the service's reply, or 504.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kafka_runtime::telemetry::TraceParent;
+use serde_json::Value;
+use shared_events::{Envelope, Message, Topic};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::{AppState, REQUEST_ID};
+
+/// The correlation id for the messages a request sends: its request id when that is a
+/// UUID (the gateway makes one up when the client sent none), so one id finds the
+/// request in the gateway's log and its messages in every service's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Correlation(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Correlation {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let id = parts
+            .headers
+            .get(REQUEST_ID)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| Uuid::parse_str(value).ok())
+            .unwrap_or_else(Uuid::new_v4);
+        Ok(Self(id))
+    }
+}
+
+/// A command on its way: where it goes and what the client is told.
+pub struct Command<T: Message> {
+    /// The topic it is sent to.
+    pub topic: Topic,
+    /// The aggregate id it is keyed by.
+    pub key: Uuid,
+    /// The command.
+    pub envelope: Envelope<T>,
+    /// Where to read what it made once it succeeded (shown in its outcome).
+    pub resource: Option<String>,
+    /// The `Location` header: the resource, or the command's outcome.
+    pub location: String,
+    /// The 202 body.
+    pub body: Value,
+}
+
+impl AppState {
+    /// Sends a command and answers 202 with its `Location` once the broker acknowledged
+    /// it, or 503 when the broker could not take it in time. Its outcome can be followed
+    /// at `/api/commands/{id}`, by its actor only.
+    pub async fn accept<T: Message>(&self, command: Command<T>) -> Result<Response, ApiError> {
+        let Command {
+            topic,
+            key,
+            envelope,
+            resource,
+            location,
+            body,
+        } = command;
+        let envelope = envelope.with_reply_to(self.requester.replies_topic());
+        let actor = envelope.actor.as_ref().map(|actor| actor.user_id);
+        self.outcomes.track(envelope.id, actor, resource);
+        self.requester
+            .send(topic, key, &envelope, &TraceParent::root())
+            .await
+            .map_err(|err| ApiError::Unavailable(err.into()))?;
+        tracing::info!(
+            command_id = %envelope.id,
+            correlation_id = %envelope.correlation_id,
+            kind = %envelope.kind,
+            %key,
+            "command accepted"
+        );
+        Ok((
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, location)],
+            Json(body),
+        )
+            .into_response())
+    }
+
+    /// Sends a query and waits for its answer: the reply's data, or the service's
+    /// refusal as an error; 504 when no answer came in time.
+    pub async fn ask<T: Message>(
+        &self,
+        topic: Topic,
+        key: impl std::fmt::Display,
+        envelope: Envelope<T>,
+    ) -> Result<Value, ApiError> {
+        let correlation_id = envelope.correlation_id;
+        let kind = envelope.kind.clone();
+        let reply = self
+            .requester
+            .request(
+                topic,
+                key,
+                envelope,
+                &TraceParent::root(),
+                self.config.request_timeout,
+            )
+            .await
+            .inspect_err(
+                |err| tracing::warn!(%correlation_id, %kind, error = %err, "query failed"),
+            )?
+            .data;
+        match (reply.ok, reply.data, reply.error) {
+            (true, data, _) => Ok(data.unwrap_or(Value::Null)),
+            (false, _, Some(error)) => Err(error.into()),
+            (false, _, None) => Err(ApiError::Internal(anyhow::anyhow!(
+                "{kind} failed without saying why"
+            ))),
+        }
+    }
+}

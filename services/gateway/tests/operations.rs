@@ -1,0 +1,121 @@
+//! What operators do to a running platform: replay commands from the shell, lose the
+//! broker.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Platform;
+use kafka_runtime::testkit::eventually;
+use serde_json::json;
+use shared_events::messages::auth::RegisterUser;
+use shared_events::{Envelope, Role, Topic};
+use uuid::Uuid;
+
+fn register_line(email: &str) -> (Uuid, Vec<u8>) {
+    let user_id = Uuid::new_v4();
+    let command = RegisterUser {
+        user_id,
+        email: email.into(),
+        name: "Replayed".into(),
+        role: Role::Buyer,
+        password_hash: bcrypt::hash("correct horse battery", 4).unwrap(),
+    };
+    (
+        user_id,
+        Envelope::new(command, Uuid::new_v4(), None).to_json(),
+    )
+}
+
+/// What `kcat -P` or `kafka-console-producer` does with a line: the value as typed, no
+/// headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_register_user_message_produced_twice_makes_one_user_and_one_event() {
+    let platform = Platform::start(&[]).await;
+    let commands = platform.bed.kafka.topics.name(Topic::AuthCommands);
+    let (user_id, line) = register_line("twice@example.com");
+    let key = user_id.to_string();
+    platform.bed.produce(&commands, &key, &line).await;
+    platform.bed.produce(&commands, &key, &line).await;
+    // Same key, same partition: once this one is applied, the replay was handled.
+    let (marker_id, marker) = register_line("after@example.com");
+    platform.bed.produce(&commands, &key, &marker).await;
+    let pool = platform.bed.pool.clone();
+    eventually(
+        "the command after the replay is applied",
+        Duration::from_secs(60),
+        || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM users WHERE user_id = $1")
+                    .bind(marker_id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+                    == 1
+            }
+        },
+    )
+    .await;
+    let users: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE lower(email) = 'twice@example.com'")
+            .fetch_one(&platform.bed.pool)
+            .await
+            .unwrap();
+    assert_eq!(users, 1);
+    let events = platform
+        .bed
+        .read(
+            &platform.bed.kafka.topics.name(Topic::AuthEvents),
+            2,
+            Duration::from_secs(30),
+            Duration::from_secs(2),
+        )
+        .await;
+    let registered: Vec<_> = events
+        .iter()
+        .filter(|m| m.key.as_deref() == Some(key.as_str()))
+        .collect();
+    assert_eq!(events.len(), 2, "one event per user, none for the replay");
+    assert_eq!(registered.len(), 1);
+    platform.stop().await;
+}
+
+/// Resumes the broker however the test ends.
+struct Resume(String);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0])
+            .status();
+    }
+}
+
+/// Pauses the shared broker, so `./dev test` runs it alone, after the rest of the suite
+/// (see `cmd_test` in `dev`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_stopped_register_answers_503_within_5_s() {
+    let broker = std::env::var("BROKER_PID")
+        .expect("BROKER_PID: run this test through ./dev test, which runs it alone");
+    let platform = Platform::start(&[]).await;
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &broker])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let resume = Resume(broker);
+    let started = Instant::now();
+    let answer = platform
+        .post(
+            "/api/auth/register",
+            json!({ "email": "late@example.com", "password": "correct horse battery", "name": "Late" }),
+        )
+        .await;
+    let took = started.elapsed();
+    drop(resume);
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.json()["error"]["code"], "broker_unavailable");
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    platform.stop().await;
+}
