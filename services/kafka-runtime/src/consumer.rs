@@ -16,7 +16,8 @@ use rdkafka::consumer::{
 };
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::{ClientContext, Message as _, Offset};
-use shared_events::RawEnvelope;
+use shared_events::messages::reply::Reply;
+use shared_events::{Envelope, RawEnvelope};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -321,7 +322,8 @@ impl<P: Processor> Worker<P> {
                 Err(HandlerError::Rejected(reason)) => {
                     return self
                         .dead_letter(record, Some(&incoming.envelope.kind), &reason)
-                        .await;
+                        .await
+                        && self.answer_rejected(incoming, &reason).await;
                 }
                 Err(HandlerError::Transient(err)) => {
                     self.metrics
@@ -341,6 +343,26 @@ impl<P: Processor> Worker<P> {
                 }
             }
         }
+    }
+
+    /// Tells whoever waits for the outcome of a dead-lettered message (`replyTo`) that
+    /// it failed, so a client following it sees `rejected` instead of waiting forever.
+    async fn answer_rejected(&self, incoming: &Incoming, reason: &str) -> bool {
+        let Some(reply_to) = incoming.envelope.reply_to.clone() else {
+            return true;
+        };
+        let correlation_id = incoming.envelope.correlation_id;
+        let reply = Reply::failure(correlation_id, "rejected", reason);
+        let envelope = Envelope::caused_by(&incoming.envelope, reply);
+        let outgoing =
+            Outgoing::new(reply_to, correlation_id, &envelope).traced(&incoming.trace.child());
+        publish(
+            &*self.processor,
+            &self.publisher,
+            &[outgoing],
+            &self.shutdown,
+        )
+        .await
     }
 
     /// Sends the raw record to the DLQ with the reason and its origin as headers.

@@ -67,6 +67,32 @@ impl TestBed {
         }
     }
 
+    /// Another database for this test, `t_<id>_<name>`, for a service that must not
+    /// share one with the others (each service migrates its own); its URL and a pool.
+    pub async fn database(&self, name: &str) -> (String, PgPool) {
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://commerce:commerce@127.0.0.1:5432/postgres".into());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("TEST_DATABASE_URL reachable");
+        let database = format!(
+            "{}_{name}",
+            self.database_url.rsplit('/').next().expect("name")
+        );
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+        let url = format!("{base}/{database}");
+        let never = tokio_util::sync::CancellationToken::new();
+        let pool = postgres::connect(&url, 5, &never)
+            .await
+            .expect("test database");
+        (url, pool)
+    }
+
     /// Creates a topic under the test's prefix and returns its full name.
     pub async fn topic(&self, base: &str, partitions: i32) -> String {
         let name = format!("{}{base}", self.kafka.topics.prefix());

@@ -115,12 +115,16 @@ async fn a_malformed_message_goes_to_the_dlq_with_its_reason_and_the_next_is_pro
     let commands = bed.topic("probe.commands", 1).await;
     let events = bed.topic("probe.events", 1).await;
     let dlq = bed.topic("probe.dlq", 1).await;
+    let replies = bed.topic("gateway.replies", 1).await;
     let consumer = start(&bed, "g", &commands, ProbeHandler::new("a", events)).await;
 
     let (_, bad_offset) = produce(&bed, &commands, "k", b"this is not json").await;
-    let unknown = br#"{"id":"6f1b7c1e-8d7a-4a63-9a55-0d2b0c1f0a11","type":"test.nonsense","version":1,
-        "occurredAt":"2026-11-22T10:00:00Z","correlationId":"6f1b7c1e-8d7a-4a63-9a55-0d2b0c1f0a12","data":{}}"#;
-    produce(&bed, &commands, "k", unknown).await;
+    let unknown = format!(
+        r#"{{"id":"6f1b7c1e-8d7a-4a63-9a55-0d2b0c1f0a11","type":"test.nonsense","version":1,
+        "occurredAt":"2026-11-22T10:00:00Z","correlationId":"6f1b7c1e-8d7a-4a63-9a55-0d2b0c1f0a12",
+        "replyTo":"{replies}","data":{{}}}}"#
+    );
+    produce(&bed, &commands, "k", unknown.as_bytes()).await;
     produce(&bed, &commands, "k", &probe(2).to_json()).await;
 
     eventually("the good message is applied", WAIT, || async {
@@ -135,6 +139,25 @@ async fn a_malformed_message_goes_to_the_dlq_with_its_reason_and_the_next_is_pro
     assert_eq!(dead[0].headers["dlq.source.partition"], "0");
     assert_eq!(dead[0].headers["dlq.source.offset"], bad_offset.to_string());
     assert!(dead[1].headers["dlq.reason"].contains("unknown message type"));
+    let answered = bed
+        .read(&replies, 1, WAIT, Duration::from_millis(500))
+        .await;
+    assert_eq!(
+        answered.len(),
+        1,
+        "the sender waiting on replyTo hears of it"
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&answered[0].payload).expect("JSON");
+    assert_eq!(reply["data"]["ok"], false);
+    assert_eq!(reply["data"]["error"]["code"], "rejected");
+    assert_eq!(
+        reply["data"]["correlationId"],
+        "6f1b7c1e-8d7a-4a63-9a55-0d2b0c1f0a12"
+    );
+    assert!(reply["data"]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown message type"));
     assert_eq!(
         consumer
             .metrics
