@@ -10,6 +10,7 @@
 pub mod envelope;
 pub mod ids;
 pub mod messages;
+pub mod rules;
 pub mod schema;
 pub mod topics;
 

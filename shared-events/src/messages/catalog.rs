@@ -1,5 +1,6 @@
 //! Products (`catalog.commands`, `catalog.events`, `catalog.queries`).
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -148,6 +149,50 @@ pub struct ListProducts {
     pub page: u32,
     /// Items per page, at most 100.
     pub page_size: u32,
+}
+
+/// A product as queries answer it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductView {
+    /// The product's id.
+    pub product_id: Uuid,
+    /// The owning seller.
+    pub seller_id: Uuid,
+    /// Stock-keeping unit.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Category.
+    pub category: String,
+    /// Unit price in minor units.
+    pub price_cents: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// False once deactivated.
+    pub active: bool,
+    /// Units available to order, as inventory last reported (`inventory.stock_changed`).
+    pub available_stock: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The answer to [`ListProducts`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductPage {
+    /// The products of this page, newest first.
+    pub items: Vec<ProductView>,
+    /// 1-based page number.
+    pub page: u32,
+    /// Items per page.
+    pub page_size: u32,
+    /// Products matching the filters, over all pages.
+    pub total: u64,
 }
 
 impl_message! {

@@ -127,6 +127,22 @@ pub struct GetStock {
 #[serde(rename_all = "camelCase")]
 pub struct ListLowStock {}
 
+/// The stock of one product as queries answer it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockLevel {
+    /// The product.
+    pub product_id: Uuid,
+    /// Units in the warehouse.
+    pub on_hand: i64,
+    /// Units held for orders not yet confirmed or cancelled.
+    pub reserved: i64,
+    /// `onHand − reserved`: what can still be ordered.
+    pub available: i64,
+    /// Below this, the product is low on stock.
+    pub reorder_point: u32,
+}
+
 impl_message! {
     AdjustStock => "inventory.adjust_stock",
     SetReorderPoint => "inventory.set_reorder_point",
