@@ -1,15 +1,28 @@
 //! The catalog service: products, owned by sellers, on MongoDB.
 //!
-//! Its features arrive with a later issue; today it starts, connects to the broker and
-//! MongoDB, answers `/healthz`, `/readyz` and `/metrics` on port 8082, and stops cleanly
-//! on SIGTERM.
+//! It consumes `catalog.commands` (create, update, deactivate; only the owning seller
+//! or an admin, checked again here from the envelope's actor) and emits
+//! `catalog.events`; it keeps each product's `availableStock` from
+//! `inventory.stock_changed`; it answers `catalog.queries` (one product, or a filtered
+//! page). Health, readiness and metrics are on port 8082.
+
+pub mod domain;
+pub mod handler;
+pub mod queries;
+pub mod store;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use kafka_runtime::http::ReadinessCheck;
+use kafka_runtime::mongo::MongoProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{mongo, Service};
+use shared_events::Topic;
+
+/// How long a query may wait on `catalog.queries` before nobody is waiting for it.
+pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// The service's settings.
 #[derive(Debug, Clone)]
@@ -33,10 +46,20 @@ impl Config {
     }
 }
 
-/// Connects to MongoDB (waiting while it is away) and runs until shutdown.
+/// Connects to MongoDB (waiting while it is away), creates the indexes, then consumes
+/// its commands and inventory's stock events and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let db = mongo::connect(&config.mongodb_uri, "commerce_catalog", &shutdown).await?;
-    service.check_ready(ReadinessCheck::mongo(db));
+    store::ensure_indexes(&db).await?;
+    service.check_ready(ReadinessCheck::mongo(db.clone()));
+    let handler = handler::CatalogHandler::new(&db, service.topics());
+    let processor = MongoProcessor::new(db.clone(), service.topics().clone(), handler);
+    service.consume(&[Topic::CatalogCommands, Topic::InventoryEvents], processor);
+    service.answer(
+        &[Topic::CatalogQueries],
+        queries::CatalogQueries::new(&db),
+        QUERY_MAX_AGE,
+    );
     service.run(config.http_addr, Router::new()).await
 }

@@ -1,16 +1,29 @@
 //! The inventory service: stock, reservations and the movement ledger.
 //!
-//! It consumes its topics through the shared runtime and keeps its state in its own
-//! PostgreSQL database. Its features arrive with later issues; today it starts, connects
-//! to the broker and its database, answers `/healthz`, `/readyz` and `/metrics` on
-//! port 8084, and stops cleanly on SIGTERM.
+//! It keeps its state in its own PostgreSQL database. It opens a product's stock from
+//! `catalog.product_created`, applies `inventory.commands` (adjustments and reorder
+//! points, by the owning seller or an admin), sends `stock_changed` after every change
+//! and `low_stock` once per crossing of the reorder point, records every move in a
+//! ledger, and answers `inventory.queries`. Health, readiness and metrics are on port
+//! 8084.
+
+pub mod domain;
+pub mod handler;
+pub mod queries;
+pub mod store;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use kafka_runtime::http::ReadinessCheck;
+use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{postgres, Service};
+use shared_events::{Topic, Topics};
+
+/// How long a query may wait on `inventory.queries` before nobody is waiting for it.
+pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// The service's settings.
 #[derive(Debug, Clone)]
@@ -37,10 +50,30 @@ impl Config {
     }
 }
 
-/// Connects to the database (waiting while it is away) and runs until shutdown.
+/// Brings inventory's tables up to date.
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!().run(pool).await
+}
+
+/// Inventory's handler applying its messages in transactions on `pool`.
+pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::InventoryHandler> {
+    let handler = handler::InventoryHandler::new(&topics);
+    PgProcessor::new(pool, topics, handler)
+}
+
+/// Connects to the database (waiting while it is away), migrates it, then consumes new
+/// products and stock commands and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
-    service.check_ready(ReadinessCheck::postgres(pool));
+    migrate(&pool).await?;
+    service.check_ready(ReadinessCheck::postgres(pool.clone()));
+    let topics = service.topics().clone();
+    service.consume(
+        &[Topic::InventoryCommands, Topic::CatalogEvents],
+        processor(pool.clone(), topics),
+    );
+    let queries = queries::InventoryQueries::new(pool);
+    service.answer(&[Topic::InventoryQueries], queries, QUERY_MAX_AGE);
     service.run(config.http_addr, Router::new()).await
 }

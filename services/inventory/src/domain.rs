@@ -1,0 +1,163 @@
+//! Inventory's decisions as plain functions over a product's stock: adjustments, the
+//! low-stock threshold, and who may touch it.
+
+use shared_events::messages::inventory::{LowStock, StockChanged, StockLevel};
+use shared_events::{Actor, Role};
+use uuid::Uuid;
+
+/// The reorder point a new product gets.
+pub const DEFAULT_REORDER_POINT: u32 = 10;
+
+/// One product's stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stock {
+    /// The product.
+    pub product_id: Uuid,
+    /// Units held.
+    pub on_hand: i64,
+    /// Units promised to open orders.
+    pub reserved: i64,
+    /// Below this many available units, the product is low.
+    pub reorder_point: u32,
+    /// Whether it is below the reorder point (and `low_stock` was sent for it).
+    pub low: bool,
+}
+
+/// Why an adjustment cannot be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insufficient {
+    /// Units available now.
+    pub available: i64,
+}
+
+impl Stock {
+    /// A new product's stock, not yet marked low.
+    pub fn opening(product_id: Uuid, initial: u32) -> Self {
+        Self {
+            product_id,
+            on_hand: i64::from(initial),
+            reserved: 0,
+            reorder_point: DEFAULT_REORDER_POINT,
+            low: false,
+        }
+    }
+
+    /// Units that can still be ordered.
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved
+    }
+
+    /// Adds `delta` units (removes, when negative). Refused when fewer units would be
+    /// held than are reserved, which would make `available` negative.
+    pub fn adjusted(self, delta: i64) -> Result<Self, Insufficient> {
+        match self.on_hand.checked_add(delta) {
+            Some(on_hand) if on_hand >= self.reserved => Ok(Self { on_hand, ..self }),
+            _ => Err(Insufficient {
+                available: self.available(),
+            }),
+        }
+    }
+
+    /// Updates `low` after a change and returns the `low_stock` event when this change
+    /// crossed below the reorder point: once per crossing, never while it stays low.
+    pub fn settle_low(&mut self) -> Option<LowStock> {
+        let now_low = self.available() < i64::from(self.reorder_point);
+        let crossed = now_low && !self.low;
+        self.low = now_low;
+        crossed.then(|| LowStock {
+            product_id: self.product_id,
+            available: self.available(),
+            reorder_point: self.reorder_point,
+        })
+    }
+
+    /// The `stock_changed` event for this state.
+    pub fn changed(&self) -> StockChanged {
+        StockChanged {
+            product_id: self.product_id,
+            on_hand: self.on_hand,
+            reserved: self.reserved,
+            available: self.available(),
+        }
+    }
+
+    /// The state as queries answer it.
+    pub fn level(&self) -> StockLevel {
+        StockLevel {
+            product_id: self.product_id,
+            on_hand: self.on_hand,
+            reserved: self.reserved,
+            available: self.available(),
+            reorder_point: self.reorder_point,
+        }
+    }
+}
+
+/// Whether `actor` may manage the stock of a product owned by `seller_id`: that
+/// seller, or an admin.
+pub fn may_manage(actor: Option<&Actor>, seller_id: Uuid) -> bool {
+    actor.is_some_and(|a| {
+        a.role == Role::Admin || (a.role == Role::Seller && a.user_id == seller_id)
+    })
+}
+
+/// Whether `actor` is an admin.
+pub fn is_admin(actor: Option<&Actor>) -> bool {
+    actor.is_some_and(|a| a.role == Role::Admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stock(on_hand: i64, reserved: i64) -> Stock {
+        Stock {
+            on_hand,
+            reserved,
+            ..Stock::opening(Uuid::nil(), 0)
+        }
+    }
+
+    #[test]
+    fn an_adjustment_may_not_take_more_than_is_available() {
+        assert_eq!(stock(10, 3).adjusted(-7).map(|s| s.on_hand), Ok(3));
+        assert_eq!(
+            stock(10, 3).adjusted(-8),
+            Err(Insufficient { available: 7 })
+        );
+        assert_eq!(stock(0, 0).adjusted(5).map(|s| s.available()), Ok(5));
+        assert!(stock(1, 0).adjusted(i64::MIN).is_err());
+    }
+
+    #[test]
+    fn low_stock_is_reported_once_per_crossing() {
+        let mut s = Stock::opening(Uuid::nil(), 10);
+        assert_eq!(s.settle_low(), None, "10 is not below 10");
+        let mut reports = 0;
+        for delta in [-1, -1, -3, 5, 1, -2, -2] {
+            s = s.adjusted(delta).unwrap();
+            reports += usize::from(s.settle_low().is_some());
+        }
+        // 10 → 9 (crosses) → 8 → 5 → 10 (recovers) → 11 → 9 (crosses) → 7
+        assert_eq!(reports, 2);
+        assert!(s.low);
+    }
+
+    #[test]
+    fn a_product_opened_below_its_reorder_point_is_low_at_once() {
+        let mut s = Stock::opening(Uuid::nil(), 3);
+        let report = s.settle_low().expect("reported");
+        assert_eq!((report.available, report.reorder_point), (3, 10));
+    }
+
+    #[test]
+    fn only_the_owning_seller_or_an_admin_manages_stock() {
+        let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let as_ = |role, user_id| Some(Actor { user_id, role });
+        assert!(may_manage(as_(Role::Seller, owner).as_ref(), owner));
+        assert!(may_manage(as_(Role::Admin, other).as_ref(), owner));
+        assert!(!may_manage(as_(Role::Seller, other).as_ref(), owner));
+        assert!(!may_manage(as_(Role::Buyer, owner).as_ref(), owner));
+        assert!(!may_manage(None, owner));
+    }
+}

@@ -1,0 +1,204 @@
+//! What inventory does with each message it consumes: new products on
+//! `catalog.events`, and stock commands on `inventory.commands`.
+
+use kafka_runtime::postgres::PgHandler;
+use kafka_runtime::{HandlerError, Incoming, Outbox};
+use serde_json::json;
+use shared_events::messages::catalog::ProductCreated;
+use shared_events::messages::inventory::{AdjustStock, LowStock, SetReorderPoint};
+use shared_events::messages::reply::Reply;
+use shared_events::{Envelope, Message, Topic, Topics};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::{self, Insufficient, Stock};
+use crate::store::{self, Movement, Owned};
+
+/// Longest reason an adjustment may give.
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// Applies inventory's commands and opens stock for new products.
+pub struct InventoryHandler {
+    catalog_events: String,
+}
+
+impl InventoryHandler {
+    /// A handler for the topics of `topics`.
+    pub fn new(topics: &Topics) -> Self {
+        Self {
+            catalog_events: topics.name(Topic::CatalogEvents),
+        }
+    }
+}
+
+impl PgHandler for InventoryHandler {
+    async fn handle(
+        &self,
+        message: &Incoming,
+        tx: &mut PgConnection,
+        outbox: &mut Outbox,
+    ) -> Result<(), HandlerError> {
+        match message.envelope.kind.as_str() {
+            ProductCreated::TYPE => open_stock(message, tx, outbox).await,
+            AdjustStock::TYPE => adjust(message, tx, outbox).await,
+            SetReorderPoint::TYPE => set_reorder_point(message, tx, outbox).await,
+            // Updates and deactivations change nothing about stock.
+            _ if message.topic == self.catalog_events => Ok(()),
+            _ => Err(message.unknown_type()),
+        }
+    }
+}
+
+fn reply(message: &Incoming, outbox: &mut Outbox, reply: Reply) {
+    outbox.reply(&message.envelope, reply);
+}
+
+fn failure(message: &Incoming, code: &str, text: &str) -> Reply {
+    Reply::failure(message.envelope.correlation_id, code, text)
+}
+
+/// Sends `stock_changed`, and `low_stock` when the change crossed the reorder point.
+/// Ids are labeled with the product, so one message may move several products.
+fn announce(message: &Incoming, outbox: &mut Outbox, stock: &Stock, low: Option<LowStock>) {
+    let label = stock.product_id.to_string();
+    let changed = Envelope::caused_by_labeled(&message.envelope, &label, stock.changed());
+    outbox.send(Topic::InventoryEvents, stock.product_id, &changed);
+    if let Some(low) = low {
+        let low = Envelope::caused_by_labeled(&message.envelope, &label, low);
+        outbox.send(Topic::InventoryEvents, stock.product_id, &low);
+    }
+}
+
+/// Opens the stock of a new product with its initial units. A product whose stock is
+/// already open (a replayed create) changes nothing.
+async fn open_stock(
+    message: &Incoming,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    let created = message.data::<ProductCreated>()?;
+    let mut stock = Stock::opening(created.product_id, created.initial_stock);
+    let low = stock.settle_low();
+    if !store::open(tx, &stock, created.seller_id).await? {
+        tracing::info!(product_id = %created.product_id, "stock already open");
+        return Ok(());
+    }
+    let movement = Movement {
+        kind: "initial",
+        on_hand_delta: stock.on_hand,
+        reserved_delta: 0,
+        reason: "opening stock",
+        order_id: None,
+        message_id: message.envelope.id,
+    };
+    store::record(tx, stock.product_id, &movement).await?;
+    announce(message, outbox, &stock, low);
+    Ok(())
+}
+
+/// Locks a product's stock for a change by `message`'s actor, or answers why not.
+async fn lock_for(
+    message: &Incoming,
+    product_id: Uuid,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<Option<Stock>, HandlerError> {
+    let Some(Owned { stock, seller_id }) = store::lock(tx, product_id).await? else {
+        reply(
+            message,
+            outbox,
+            failure(message, "not_found", "no stock for this product"),
+        );
+        return Ok(None);
+    };
+    if !domain::may_manage(message.envelope.actor.as_ref(), seller_id) {
+        let refusal = failure(
+            message,
+            "forbidden",
+            "only the product's seller or an admin manages its stock",
+        );
+        reply(message, outbox, refusal);
+        return Ok(None);
+    }
+    Ok(Some(stock))
+}
+
+/// Adds or removes units by hand; refused with `insufficient_stock` when fewer units
+/// would be held than are promised to orders.
+async fn adjust(
+    message: &Incoming,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    let command = message.data::<AdjustStock>()?;
+    let reason = command.reason.trim();
+    if command.delta == 0 || reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(HandlerError::Rejected(
+            "an adjustment needs a non-zero delta and a reason of 1 to 200 characters".into(),
+        ));
+    }
+    let Some(stock) = lock_for(message, command.product_id, tx, outbox).await? else {
+        return Ok(());
+    };
+    let mut next = match stock.adjusted(command.delta) {
+        Ok(next) => next,
+        Err(Insufficient { available }) => {
+            let text = format!("only {available} units are available");
+            reply(
+                message,
+                outbox,
+                failure(message, "insufficient_stock", &text),
+            );
+            return Ok(());
+        }
+    };
+    let low = next.settle_low();
+    store::save(tx, &next).await?;
+    let movement = Movement {
+        kind: "adjustment",
+        on_hand_delta: command.delta,
+        reserved_delta: 0,
+        reason,
+        order_id: None,
+        message_id: message.envelope.id,
+    };
+    store::record(tx, next.product_id, &movement).await?;
+    announce(message, outbox, &next, low);
+    let level = json!(next.level());
+    reply(
+        message,
+        outbox,
+        Reply::success(message.envelope.correlation_id, level),
+    );
+    Ok(())
+}
+
+/// Sets the level below which the product is low; crossing it this way counts too.
+async fn set_reorder_point(
+    message: &Incoming,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    let command = message.data::<SetReorderPoint>()?;
+    let reorder_point = i32::try_from(command.reorder_point)
+        .map_err(|_| HandlerError::Rejected("reorderPoint is too large".into()))?;
+    let Some(stock) = lock_for(message, command.product_id, tx, outbox).await? else {
+        return Ok(());
+    };
+    let mut next = Stock {
+        reorder_point: reorder_point as u32,
+        ..stock
+    };
+    if let Some(low) = next.settle_low() {
+        let event = Envelope::caused_by(&message.envelope, low);
+        outbox.send(Topic::InventoryEvents, next.product_id, &event);
+    }
+    store::save(tx, &next).await?;
+    let level = json!(next.level());
+    reply(
+        message,
+        outbox,
+        Reply::success(message.envelope.correlation_id, level),
+    );
+    Ok(())
+}
