@@ -41,3 +41,22 @@ fn reject(rejection: JsonRejection) -> ApiError {
         },
     }
 }
+
+/// A resource id from the path; anything that is not a UUID names nothing, so 404.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Id(pub uuid::Uuid);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound)?;
+        raw.parse().map(Self).map_err(|_| ApiError::NotFound)
+    }
+}

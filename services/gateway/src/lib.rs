@@ -127,6 +127,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/login", post(routes::auth::login))
         .route("/api/me", get(routes::auth::me))
         .route("/api/commands/{commandId}", get(routes::commands::command_status))
+        .route("/api/products", post(routes::products::create).get(routes::products::list))
+        .route(
+            "/api/products/{productId}",
+            get(routes::products::get)
+                .patch(routes::products::update)
+                .delete(routes::products::deactivate),
+        )
+        .route("/api/inventory/low-stock", get(routes::inventory::low_stock))
+        .route("/api/inventory/{productId}", get(routes::inventory::stock))
+        .route(
+            "/api/inventory/{productId}/adjustments",
+            post(routes::inventory::adjust),
+        )
         .route("/api/openapi.json", get(routes::openapi::document))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)

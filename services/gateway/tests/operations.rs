@@ -9,7 +9,8 @@ use common::Platform;
 use kafka_runtime::testkit::eventually;
 use serde_json::json;
 use shared_events::messages::auth::RegisterUser;
-use shared_events::{Envelope, Role, Topic};
+use shared_events::messages::catalog::{CreateProduct, UpdateProduct};
+use shared_events::{Actor, Envelope, Role, Topic};
 use uuid::Uuid;
 
 fn register_line(email: &str) -> (Uuid, Vec<u8>) {
@@ -78,6 +79,98 @@ async fn the_same_register_user_message_produced_twice_makes_one_user_and_one_ev
         .collect();
     assert_eq!(events.len(), 2, "one event per user, none for the replay");
     assert_eq!(registered.len(), 1);
+    platform.stop().await;
+}
+
+/// A `create_product` typed twice into a console producer, and once more under a new
+/// message id for the same product: one product, one `product_created`, stock opened
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_create_product_makes_no_second_product_and_no_doubled_stock() {
+    let platform = Platform::commerce().await;
+    let seller = platform.signed_in("replay@example.com", "seller").await;
+    let me = platform
+        .call("GET", "/api/me", Some(&seller), None)
+        .await
+        .json();
+    let seller_id: Uuid = me["userId"].as_str().unwrap().parse().unwrap();
+    let product_id = Uuid::new_v4();
+    let command = CreateProduct {
+        product_id,
+        seller_id,
+        sku: "REPLAY-1".into(),
+        name: "Replayed mug".into(),
+        description: String::new(),
+        category: "kitchen".into(),
+        price_cents: 900,
+        currency: "EUR".into(),
+        initial_stock: 7,
+    };
+    let actor = Some(Actor {
+        user_id: seller_id,
+        role: Role::Seller,
+    });
+    let line = Envelope::new(command.clone(), Uuid::new_v4(), actor.clone()).to_json();
+    let retyped = Envelope::new(command, Uuid::new_v4(), actor).to_json();
+    let commands = platform.bed.kafka.topics.name(Topic::CatalogCommands);
+    let key = product_id.to_string();
+    for payload in [&line, &line, &retyped] {
+        platform.bed.produce(&commands, &key, payload).await;
+    }
+    // Same key, same partition: once this rename shows, the replays were handled.
+    let rename = UpdateProduct {
+        product_id,
+        name: Some("Renamed mug".into()),
+        ..UpdateProduct::default()
+    };
+    let actor = Some(Actor {
+        user_id: seller_id,
+        role: Role::Seller,
+    });
+    let rename = Envelope::new(rename, Uuid::new_v4(), actor).to_json();
+    platform.bed.produce(&commands, &key, &rename).await;
+    let path = format!("/api/products/{key}");
+    eventually(
+        "the command after the replays is applied",
+        Duration::from_secs(60),
+        || async { platform.call("GET", &path, None, None).await.json()["name"] == "Renamed mug" },
+    )
+    .await;
+    platform.await_stock(&key, 7).await;
+
+    let found = platform
+        .call("GET", "/api/products?q=replay-1", None, None)
+        .await
+        .json();
+    assert_eq!(found["total"], 1, "{found}");
+    let created = platform
+        .bed
+        .read(
+            &platform.bed.kafka.topics.name(Topic::CatalogEvents),
+            2,
+            Duration::from_secs(30),
+            Duration::from_secs(2),
+        )
+        .await;
+    let kinds: Vec<String> = created
+        .iter()
+        .filter(|m| m.key.as_deref() == Some(key.as_str()))
+        .map(|m| m.headers["type"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["catalog.product_created", "catalog.product_updated"],
+        "one product_created, then the rename"
+    );
+    let (on_hand, movements): (i64, i64) = sqlx::query_as(
+        "SELECT on_hand, (SELECT count(*) FROM stock_movements m WHERE m.product_id = s.product_id)
+         FROM stock s WHERE product_id = $1",
+    )
+    .bind(product_id)
+    .fetch_one(platform.inventory_db())
+    .await
+    .unwrap();
+    assert_eq!((on_hand, movements), (7, 1));
     platform.stop().await;
 }
 

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::extract::Id;
 use crate::outcomes::CommandStatus;
 use crate::tokens::MaybeUser;
 use crate::AppState;
@@ -25,7 +25,7 @@ pub struct WaitQuery {
 /// it does not exist.
 pub async fn command_status(
     State(state): State<AppState>,
-    Path(command_id): Path<Uuid>,
+    Id(command_id): Id,
     Query(query): Query<WaitQuery>,
     MaybeUser(user): MaybeUser,
 ) -> Result<Json<CommandStatus>, ApiError> {

@@ -2,4 +2,6 @@
 
 pub mod auth;
 pub mod commands;
+pub mod inventory;
 pub mod openapi;
+pub mod products;

@@ -1,5 +1,6 @@
-//! The platform as the end-to-end tests run it: the real gateway and auth binaries on
-//! the real broker and PostgreSQL, with the test's own topics and database.
+//! The platform as the end-to-end tests run it: the real gateway and service binaries
+//! on the real broker, PostgreSQL and MongoDB-protocol server, with the test's own
+//! topics and databases.
 
 #![allow(dead_code)] // each test file uses its own part of this
 
@@ -8,13 +9,21 @@ use std::time::Duration;
 use kafka_runtime::admin::create_platform_topics;
 use kafka_runtime::testkit::{http_call, service_binary, HttpAnswer, ServiceProcess, TestBed};
 use serde_json::{json, Value};
+use sqlx::PgPool;
 
-/// The gateway and auth, running.
+/// The gateway and auth, running; with [`Platform::commerce`], catalog and inventory too.
 pub struct Platform {
     pub bed: TestBed,
     pub auth: Option<ServiceProcess>,
     pub gateway: ServiceProcess,
+    /// Catalog and inventory, when started.
+    pub others: Vec<ServiceProcess>,
+    /// Inventory's database, when it runs.
+    pub inventory_db: Option<PgPool>,
 }
+
+/// The first admin's credentials in [`Platform::commerce`].
+pub const ADMIN: (&str, &str) = ("admin@example.com", "admin password 1");
 
 impl Platform {
     /// Starts auth, then the gateway with `gateway_env` on top of the defaults.
@@ -40,7 +49,80 @@ impl Platform {
             bed,
             auth: Some(auth),
             gateway,
+            others: Vec::new(),
+            inventory_db: None,
         }
+    }
+
+    /// Auth (with the first admin [`ADMIN`]), catalog, inventory and the gateway.
+    pub async fn commerce() -> Self {
+        let admin = [("ADMIN_EMAIL", ADMIN.0), ("ADMIN_PASSWORD", ADMIN.1)];
+        let mut platform = Self::start_with(&admin, &[]).await;
+        let catalog =
+            ServiceProcess::start(service_binary("catalog"), &platform.bed.service_env()).await;
+        let (url, pool) = platform.bed.database("inventory").await;
+        let mut env = platform.bed.service_env();
+        env.retain(|(name, _)| *name != "DATABASE_URL");
+        env.push(("DATABASE_URL", url));
+        let inventory = ServiceProcess::start(service_binary("inventory"), &env).await;
+        platform.others = vec![catalog, inventory];
+        platform.inventory_db = Some(pool);
+        platform
+    }
+
+    /// Inventory's database.
+    pub fn inventory_db(&self) -> &PgPool {
+        self.inventory_db
+            .as_ref()
+            .expect("started with Platform::commerce")
+    }
+
+    /// Logs in as the first admin; the token.
+    pub async fn admin(&self) -> String {
+        let answer = self.login(ADMIN.0, ADMIN.1).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()["token"].as_str().unwrap().to_string()
+    }
+
+    /// Sends a command and waits for its outcome, which must be `status`; the 202 body.
+    pub async fn command(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        status: &str,
+    ) -> Value {
+        let answer = self.call(method, path, Some(token), body).await;
+        assert_eq!(answer.status, 202, "{method} {path}: {}", answer.body);
+        let accepted = answer.json();
+        let location = format!("/api/commands/{}", accepted["commandId"].as_str().unwrap());
+        let outcome = self.outcome(&location, Some(token)).await;
+        assert_eq!(outcome["status"], status, "{method} {path}: {outcome}");
+        accepted
+    }
+
+    /// Lists a product for the seller of `token` and waits until it succeeded; its id.
+    pub async fn create_product(&self, token: &str, product: Value) -> String {
+        let accepted = self
+            .command("POST", "/api/products", token, Some(product), "succeeded")
+            .await;
+        accepted["productId"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until the product's `availableStock` is `units` (inventory's report reached
+    /// the catalog).
+    pub async fn await_stock(&self, product_id: &str, units: i64) {
+        let path = format!("/api/products/{product_id}");
+        let mut last = Value::Null;
+        for _ in 0..600 {
+            last = self.call("GET", &path, None, None).await.json();
+            if last["availableStock"] == units {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("availableStock never became {units}: {last}");
     }
 
     /// A request to the gateway; `token` becomes a bearer header.
@@ -109,11 +191,11 @@ impl Platform {
     /// Stops every process cleanly.
     pub async fn stop(self) {
         self.gateway.stop().await;
+        for service in self.others {
+            service.stop().await;
+        }
         if let Some(auth) = self.auth {
             auth.stop().await;
         }
     }
 }
-
-/// How long the slowest expected answer may take.
-pub const PATIENCE: Duration = Duration::from_secs(30);

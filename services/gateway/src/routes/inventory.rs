@@ -1,0 +1,134 @@
+//! The inventory routes: a seller's adjustments are commands on `inventory.commands`;
+//! stock levels are queries on `inventory.queries`, for the owning seller or an admin.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use shared_events::messages::inventory::{AdjustStock, GetStock, ListLowStock};
+use shared_events::{Envelope, Role, Topic};
+use uuid::Uuid;
+
+use crate::dispatch::{Command, Correlation};
+use crate::error::ApiError;
+use crate::extract::{Body, Id};
+use crate::tokens::User;
+use crate::AppState;
+
+/// Who manages stock.
+const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
+/// Largest single adjustment, either way.
+const MAX_DELTA: i64 = 1_000_000_000;
+
+/// The body of `POST /api/inventory/{productId}/adjustments`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Adjustment {
+    delta: i64,
+    reason: String,
+}
+
+impl Adjustment {
+    /// The command, or every problem with the body.
+    pub fn command(self, product_id: Uuid) -> Result<AdjustStock, Value> {
+        let mut problems = Map::new();
+        if self.delta == 0 || self.delta.abs() > MAX_DELTA {
+            problems.insert(
+                "delta".into(),
+                "must be a non-zero number of units, at most 1,000,000,000 either way".into(),
+            );
+        }
+        let reason = self.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 200 {
+            problems.insert("reason".into(), "must be 1 to 200 characters".into());
+        }
+        if !problems.is_empty() {
+            return Err(Value::Object(problems));
+        }
+        Ok(AdjustStock {
+            product_id,
+            delta: self.delta,
+            reason: reason.to_string(),
+        })
+    }
+}
+
+/// `POST /api/inventory/{productId}/adjustments`: the owning seller or an admin adds
+/// or removes units. The stock is read first, so an unknown product is 404 and
+/// someone else's 403; inventory checks again when it applies the command.
+pub async fn adjust(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Id(product_id): Id,
+    user: User,
+    Body(body): Body<Adjustment>,
+) -> Result<Response, ApiError> {
+    user.require(SELLERS)?;
+    let command = body.command(product_id).map_err(ApiError::invalid)?;
+    let query = Envelope::new(GetStock { product_id }, correlation_id, Some(user.actor()));
+    state
+        .ask(Topic::InventoryQueries, product_id, query)
+        .await?;
+    let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
+    let command_id = envelope.id;
+    state
+        .accept(Command {
+            topic: Topic::InventoryCommands,
+            key: product_id,
+            envelope,
+            resource: Some(format!("/api/inventory/{product_id}")),
+            location: format!("/api/commands/{command_id}"),
+            body: json!({ "commandId": command_id, "productId": product_id }),
+        })
+        .await
+}
+
+/// `GET /api/inventory/{productId}`: on hand, reserved, available and reorder point.
+pub async fn stock(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Id(product_id): Id,
+    user: User,
+) -> Result<Json<Value>, ApiError> {
+    user.require(SELLERS)?;
+    let query = Envelope::new(GetStock { product_id }, correlation_id, Some(user.actor()));
+    state
+        .ask(Topic::InventoryQueries, product_id, query)
+        .await
+        .map(Json)
+}
+
+/// `GET /api/inventory/low-stock`: every product below its reorder point (admins).
+pub async fn low_stock(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    user: User,
+) -> Result<Json<Value>, ApiError> {
+    user.require(&[Role::Admin])?;
+    let query = Envelope::new(ListLowStock {}, correlation_id, Some(user.actor()));
+    state
+        .ask(Topic::InventoryQueries, correlation_id, query)
+        .await
+        .map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_adjustment_needs_units_and_a_reason() {
+        let empty = Adjustment {
+            delta: 0,
+            reason: "  ".into(),
+        };
+        let problems = empty.command(Uuid::nil()).unwrap_err();
+        assert!(problems.get("delta").is_some() && problems.get("reason").is_some());
+        let delivery = Adjustment {
+            delta: -3,
+            reason: " breakage ".into(),
+        };
+        assert_eq!(delivery.command(Uuid::nil()).unwrap().reason, "breakage");
+    }
+}

@@ -1,0 +1,356 @@
+//! The catalog routes. Writes are commands on `catalog.commands` by sellers and admins;
+//! a change to an existing product is checked here against its owner first (the
+//! catalog checks again). Reads are queries on `catalog.queries`, open to anyone.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use shared_events::messages::catalog::{
+    CreateProduct, DeactivateProduct, GetProduct, ListProducts, UpdateProduct,
+};
+use shared_events::rules::{self, Problems};
+use shared_events::{Envelope, Message, Role, Topic};
+use uuid::Uuid;
+
+use crate::dispatch::{Command, Correlation};
+use crate::error::ApiError;
+use crate::extract::{Body, Id};
+use crate::tokens::User;
+use crate::AppState;
+
+/// Who may list and edit products.
+const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
+
+fn problems_json(problems: Problems) -> Value {
+    Value::Object(
+        problems
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect(),
+    )
+}
+
+/// The body of `POST /api/products`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewProduct {
+    sku: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    category: String,
+    price_cents: i64,
+    currency: String,
+    #[serde(default)]
+    initial_stock: i64,
+}
+
+impl NewProduct {
+    /// The command for `seller_id`, or every problem with the body.
+    pub fn command(self, product_id: Uuid, seller_id: Uuid) -> Result<CreateProduct, Value> {
+        let initial_stock = u32::try_from(self.initial_stock).ok();
+        let command = CreateProduct {
+            product_id,
+            seller_id,
+            sku: self.sku.trim().to_string(),
+            name: self.name.trim().to_string(),
+            description: self.description,
+            category: self.category.trim().to_string(),
+            price_cents: self.price_cents,
+            currency: self.currency,
+            initial_stock: initial_stock.unwrap_or_default(),
+        };
+        let mut problems = rules::check_new_product(&command).err().unwrap_or_default();
+        if initial_stock.is_none() {
+            problems.insert("initialStock", "must be 0 or more".into());
+        }
+        if problems.is_empty() {
+            Ok(command)
+        } else {
+            Err(problems_json(problems))
+        }
+    }
+}
+
+/// `POST /api/products`: a seller lists a product (for themselves) with its opening
+/// stock. 202 with `Location: /api/products/{id}`.
+pub async fn create(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    user: User,
+    Body(body): Body<NewProduct>,
+) -> Result<Response, ApiError> {
+    user.require(SELLERS)?;
+    let product_id = Uuid::new_v4();
+    let command = body
+        .command(product_id, user.id)
+        .map_err(ApiError::invalid)?;
+    let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
+    let command_id = envelope.id;
+    let location = format!("/api/products/{product_id}");
+    state
+        .accept(Command {
+            topic: Topic::CatalogCommands,
+            key: product_id,
+            envelope,
+            resource: Some(location.clone()),
+            location,
+            body: json!({ "commandId": command_id, "productId": product_id }),
+        })
+        .await
+}
+
+/// The body of `PATCH /api/products/{id}`: the fields to change.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProductChanges {
+    name: Option<String>,
+    description: Option<String>,
+    category: Option<String>,
+    price_cents: Option<i64>,
+    currency: Option<String>,
+}
+
+impl ProductChanges {
+    /// The command, or every problem with the body.
+    pub fn command(self, product_id: Uuid) -> Result<UpdateProduct, Value> {
+        let command = UpdateProduct {
+            product_id,
+            name: self.name.map(|n| n.trim().to_string()),
+            description: self.description,
+            category: self.category.map(|c| c.trim().to_string()),
+            price_cents: self.price_cents,
+            currency: self.currency,
+        };
+        rules::check_product_update(&command).map_err(problems_json)?;
+        Ok(command)
+    }
+}
+
+/// 404 when the product does not exist, 403 when `user` may not change it.
+async fn check_owner(
+    state: &AppState,
+    correlation_id: Uuid,
+    user: &User,
+    product_id: Uuid,
+) -> Result<(), ApiError> {
+    let query = Envelope::new(
+        GetProduct { product_id },
+        correlation_id,
+        Some(user.actor()),
+    );
+    let product = state.ask(Topic::CatalogQueries, product_id, query).await?;
+    let owner = product["sellerId"].as_str().and_then(|id| id.parse().ok());
+    match owner {
+        Some(owner) if user.may_act_for(owner) => Ok(()),
+        Some(_) => Err(ApiError::Forbidden),
+        None => Err(ApiError::Internal(anyhow::anyhow!(
+            "product {product_id} has no seller"
+        ))),
+    }
+}
+
+/// Sends a change to an existing product, after checking its owner.
+async fn change<T: Message>(
+    state: &AppState,
+    correlation_id: Uuid,
+    user: User,
+    product_id: Uuid,
+    command: T,
+) -> Result<Response, ApiError> {
+    check_owner(state, correlation_id, &user, product_id).await?;
+    let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
+    let command_id = envelope.id;
+    state
+        .accept(Command {
+            topic: Topic::CatalogCommands,
+            key: product_id,
+            envelope,
+            resource: Some(format!("/api/products/{product_id}")),
+            location: format!("/api/commands/{command_id}"),
+            body: json!({ "commandId": command_id, "productId": product_id }),
+        })
+        .await
+}
+
+/// `PATCH /api/products/{id}`: the owning seller or an admin changes some fields.
+pub async fn update(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Id(product_id): Id,
+    user: User,
+    Body(body): Body<ProductChanges>,
+) -> Result<Response, ApiError> {
+    user.require(SELLERS)?;
+    let command = body.command(product_id).map_err(ApiError::invalid)?;
+    change(&state, correlation_id, user, product_id, command).await
+}
+
+/// `DELETE /api/products/{id}`: the owning seller or an admin stops selling it.
+pub async fn deactivate(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Id(product_id): Id,
+    user: User,
+) -> Result<Response, ApiError> {
+    user.require(SELLERS)?;
+    let command = DeactivateProduct { product_id };
+    change(&state, correlation_id, user, product_id, command).await
+}
+
+/// `GET /api/products/{id}`: one product with its available stock.
+pub async fn get(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Id(product_id): Id,
+) -> Result<Json<Value>, ApiError> {
+    let query = Envelope::new(GetProduct { product_id }, correlation_id, None);
+    state
+        .ask(Topic::CatalogQueries, product_id, query)
+        .await
+        .map(Json)
+}
+
+/// Reads the list filters, reporting every bad one.
+pub fn list_query(params: &HashMap<String, String>) -> Result<ListProducts, Value> {
+    let mut problems = Map::new();
+    let mut number = |name: &str, min: i64, max: i64| -> Option<i64> {
+        let raw = params.get(name)?;
+        match raw.trim().parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                problems.insert(
+                    name.into(),
+                    format!("must be a whole number from {min} to {max}").into(),
+                );
+                None
+            }
+        }
+    };
+    let min_price = number("minPrice", 0, i64::MAX);
+    let max_price = number("maxPrice", 0, i64::MAX);
+    let page = number("page", 1, 1_000_000).unwrap_or(1) as u32;
+    let page_size = number("pageSize", 1, 100).unwrap_or(20) as u32;
+    let in_stock = match params.get("inStock").map(String::as_str) {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            problems.insert("inStock".into(), "must be true or false".into());
+            None
+        }
+    };
+    if let (Some(min), Some(max)) = (min_price, max_price) {
+        if min > max {
+            problems.insert("maxPrice".into(), "must not be below minPrice".into());
+        }
+    }
+    let text = |name: &str| {
+        params
+            .get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let q = text("q").filter(|q| q.chars().count() <= 200);
+    if params.get("q").is_some_and(|q| q.chars().count() > 200) {
+        problems.insert("q".into(), "must be at most 200 characters".into());
+    }
+    if !problems.is_empty() {
+        return Err(Value::Object(problems));
+    }
+    Ok(ListProducts {
+        q,
+        category: text("category"),
+        min_price,
+        max_price,
+        in_stock,
+        page,
+        page_size,
+    })
+}
+
+/// `GET /api/products?q=&category=&minPrice=&maxPrice=&inStock=&page=&pageSize=`:
+/// a page of active products, newest first, with the total over all pages.
+pub async fn list(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let query = list_query(&params).map_err(|details| ApiError::Invalid {
+        code: "invalid_query",
+        message: "the query parameters are invalid".into(),
+        details: Some(details),
+    })?;
+    let envelope = Envelope::new(query, correlation_id, None);
+    state
+        .ask(Topic::CatalogQueries, correlation_id, envelope)
+        .await
+        .map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn list_filters_default_to_the_first_page_of_twenty() {
+        let query = list_query(&params(&[])).unwrap();
+        assert_eq!((query.page, query.page_size, query.q), (1, 20, None));
+    }
+
+    #[test]
+    fn every_bad_list_filter_is_reported() {
+        let bad = params(&[
+            ("minPrice", "-1"),
+            ("maxPrice", "ten"),
+            ("inStock", "yes"),
+            ("page", "0"),
+            ("pageSize", "101"),
+        ]);
+        let problems = list_query(&bad).unwrap_err();
+        for field in ["minPrice", "maxPrice", "inStock", "page", "pageSize"] {
+            assert!(
+                problems.get(field).is_some(),
+                "{field} not reported in {problems}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_price_range_must_not_be_upside_down() {
+        let problems =
+            list_query(&params(&[("minPrice", "500"), ("maxPrice", "100")])).unwrap_err();
+        assert!(problems.get("maxPrice").is_some());
+    }
+
+    #[test]
+    fn a_new_product_reports_every_problem() {
+        let body = NewProduct {
+            sku: "".into(),
+            name: "Mug".into(),
+            description: String::new(),
+            category: "kitchen".into(),
+            price_cents: 0,
+            currency: "EURO".into(),
+            initial_stock: -1,
+        };
+        let problems = body.command(Uuid::nil(), Uuid::nil()).unwrap_err();
+        for field in ["sku", "priceCents", "currency", "initialStock"] {
+            assert!(
+                problems.get(field).is_some(),
+                "{field} not reported in {problems}"
+            );
+        }
+    }
+}
