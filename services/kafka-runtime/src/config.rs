@@ -86,21 +86,63 @@ impl KafkaConfig {
 
     /// A client configuration with the given base properties, then the overrides.
     pub fn client_config(&self, base: &[(&str, &str)]) -> ClientConfig {
+        self.config_where(base, |_| true)
+    }
+
+    /// A producer's configuration: the overrides that only consumers read are left out,
+    /// so librdkafka does not warn about them on every start.
+    pub fn producer_config(&self, base: &[(&str, &str)]) -> ClientConfig {
+        self.config_where(base, |property| !is_consumer_only(property))
+    }
+
+    fn config_where(&self, base: &[(&str, &str)], keep: impl Fn(&str) -> bool) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
         for (key, value) in base {
             config.set(*key, *value);
         }
-        for (key, value) in &self.overrides {
+        for (key, value) in self.overrides.iter().filter(|(key, _)| keep(key)) {
             config.set(key, value);
         }
         config
     }
 }
 
+/// Properties librdkafka reads only in consumers.
+fn is_consumer_only(property: &str) -> bool {
+    property.starts_with("fetch.")
+        || property.starts_with("group.")
+        || property.starts_with("enable.auto.")
+        || property.starts_with("auto.")
+        || matches!(
+            property,
+            "session.timeout.ms"
+                | "heartbeat.interval.ms"
+                | "max.poll.interval.ms"
+                | "partition.assignment.strategy"
+                | "isolation.level"
+                | "queued.min.messages"
+                | "queued.max.messages.kbytes"
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn producers_leave_out_consumer_only_overrides() {
+        let config = KafkaConfig::local("")
+            .with("fetch.wait.max.ms", "10")
+            .with("linger.ms", "5");
+        let producer = config.producer_config(&[]);
+        assert_eq!(producer.get("fetch.wait.max.ms"), None);
+        assert_eq!(producer.get("linger.ms"), Some("5"));
+        assert_eq!(
+            config.client_config(&[]).get("fetch.wait.max.ms"),
+            Some("10")
+        );
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

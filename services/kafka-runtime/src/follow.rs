@@ -23,8 +23,15 @@ pub enum Start {
     End,
 }
 
+/// Just the `type` of an envelope.
+#[derive(serde::Deserialize)]
+struct TypeOnly {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
 /// Assigns every partition of `topic` and hands each message whose envelope carries a
-/// `T` to `each`, until `shutdown`. Returns once the partitions are assigned; messages
+/// `T` (its `type` is `T::TYPE`) to `each`, until `shutdown`. Returns once the partitions are assigned; messages
 /// that do not parse are logged and skipped, since they are not this reader's to fix.
 pub async fn follow<T, F>(
     kafka: &KafkaConfig,
@@ -69,6 +76,11 @@ where
             let Some(payload) = message.payload() else {
                 continue;
             };
+            // Other types share the topic; they are not this reader's business.
+            match serde_json::from_slice::<TypeOnly>(payload) {
+                Ok(only) if only.kind != T::TYPE => continue,
+                _ => {}
+            }
             match serde_json::from_slice::<Envelope<T>>(payload) {
                 Ok(envelope) => each(envelope),
                 Err(err) => {

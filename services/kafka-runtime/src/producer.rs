@@ -33,7 +33,7 @@ impl Publisher {
     pub fn new(kafka: &KafkaConfig) -> Result<Self, PublishError> {
         let timeout = kafka.send_timeout.as_millis().to_string();
         let producer = kafka
-            .client_config(&[
+            .producer_config(&[
                 ("enable.idempotence", "true"),
                 ("acks", "all"),
                 ("linger.ms", "2"),
