@@ -58,6 +58,46 @@ impl Stock {
         }
     }
 
+    /// Holds `quantity` units for an order; refused when fewer are available.
+    pub fn reserved_for(self, quantity: u32) -> Result<Self, Insufficient> {
+        let quantity = i64::from(quantity);
+        if quantity > self.available() {
+            return Err(Insufficient {
+                available: self.available(),
+            });
+        }
+        Ok(Self {
+            reserved: self.reserved + quantity,
+            ..self
+        })
+    }
+
+    /// Gives back `quantity` held units (an order was cancelled before it was sold).
+    pub fn released(self, quantity: u32) -> Self {
+        Self {
+            reserved: (self.reserved - i64::from(quantity)).max(0),
+            ..self
+        }
+    }
+
+    /// Turns `quantity` held units into a sale: they leave the warehouse.
+    pub fn committed(self, quantity: u32) -> Self {
+        let quantity = i64::from(quantity);
+        Self {
+            on_hand: self.on_hand - quantity,
+            reserved: (self.reserved - quantity).max(0),
+            ..self
+        }
+    }
+
+    /// Takes back `quantity` sold units (a confirmed order was cancelled).
+    pub fn restocked(self, quantity: u32) -> Self {
+        Self {
+            on_hand: self.on_hand + i64::from(quantity),
+            ..self
+        }
+    }
+
     /// Updates `low` after a change and returns the `low_stock` event when this change
     /// crossed below the reorder point: once per crossing, never while it stays low.
     pub fn settle_low(&mut self) -> Option<LowStock> {
@@ -148,6 +188,17 @@ mod tests {
         let mut s = Stock::opening(Uuid::nil(), 3);
         let report = s.settle_low().expect("reported");
         assert_eq!((report.available, report.reorder_point), (3, 10));
+    }
+
+    #[test]
+    fn an_order_holds_units_then_buys_them_or_gives_them_back() {
+        let held = stock(10, 0).reserved_for(4).unwrap();
+        assert_eq!((held.on_hand, held.reserved, held.available()), (10, 4, 6));
+        assert_eq!(held.reserved_for(7), Err(Insufficient { available: 6 }));
+        let sold = held.committed(4);
+        assert_eq!((sold.on_hand, sold.reserved), (6, 0));
+        assert_eq!(sold.restocked(4).on_hand, 10);
+        assert_eq!(held.released(4), stock(10, 0));
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! What inventory does with each message it consumes: new products on
-//! `catalog.events`, and stock commands on `inventory.commands`.
+//! `catalog.events`, stock commands on `inventory.commands`, and the saga's order
+//! events on `order.events` (see `reservations`).
 
 use kafka_runtime::postgres::PgHandler;
 use kafka_runtime::{HandlerError, Incoming, Outbox};
 use serde_json::json;
 use shared_events::messages::catalog::ProductCreated;
 use shared_events::messages::inventory::{AdjustStock, LowStock, SetReorderPoint};
+use shared_events::messages::order::{OrderCancelled, OrderConfirmed, OrderPlaced};
 use shared_events::messages::reply::Reply;
 use shared_events::{Envelope, Message, Topic, Topics};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{self, Insufficient, Stock};
+use crate::reservations;
 use crate::store::{self, Movement, Owned};
 
 /// Longest reason an adjustment may give.
@@ -19,14 +22,14 @@ pub const MAX_REASON_CHARS: usize = 200;
 
 /// Applies inventory's commands and opens stock for new products.
 pub struct InventoryHandler {
-    catalog_events: String,
+    commands: String,
 }
 
 impl InventoryHandler {
     /// A handler for the topics of `topics`.
     pub fn new(topics: &Topics) -> Self {
         Self {
-            catalog_events: topics.name(Topic::CatalogEvents),
+            commands: topics.name(Topic::InventoryCommands),
         }
     }
 }
@@ -42,8 +45,11 @@ impl PgHandler for InventoryHandler {
             ProductCreated::TYPE => open_stock(message, tx, outbox).await,
             AdjustStock::TYPE => adjust(message, tx, outbox).await,
             SetReorderPoint::TYPE => set_reorder_point(message, tx, outbox).await,
-            // Updates and deactivations change nothing about stock.
-            _ if message.topic == self.catalog_events => Ok(()),
+            OrderPlaced::TYPE => reservations::reserve(message, tx, outbox).await,
+            OrderConfirmed::TYPE => reservations::commit(message, tx, outbox).await,
+            OrderCancelled::TYPE => reservations::release(message, tx, outbox).await,
+            // Other events (product updates, order status changes) change no stock.
+            _ if message.topic != self.commands => Ok(()),
             _ => Err(message.unknown_type()),
         }
     }
@@ -59,7 +65,12 @@ fn failure(message: &Incoming, code: &str, text: &str) -> Reply {
 
 /// Sends `stock_changed`, and `low_stock` when the change crossed the reorder point.
 /// Ids are labeled with the product, so one message may move several products.
-fn announce(message: &Incoming, outbox: &mut Outbox, stock: &Stock, low: Option<LowStock>) {
+pub(crate) fn announce(
+    message: &Incoming,
+    outbox: &mut Outbox,
+    stock: &Stock,
+    low: Option<LowStock>,
+) {
     let label = stock.product_id.to_string();
     let changed = Envelope::caused_by_labeled(&message.envelope, &label, stock.changed());
     outbox.send(Topic::InventoryEvents, stock.product_id, &changed);

@@ -2,7 +2,8 @@
 //!
 //! It keeps its state in its own PostgreSQL database. It opens a product's stock from
 //! `catalog.product_created`, applies `inventory.commands` (adjustments and reorder
-//! points, by the owning seller or an admin), sends `stock_changed` after every change
+//! points, by the owning seller or an admin), reserves, commits and releases stock for
+//! orders from `order.events` (`reservations`), sends `stock_changed` after every change
 //! and `low_stock` once per crossing of the reorder point, records every move in a
 //! ledger, and answers `inventory.queries`. Health, readiness and metrics are on port
 //! 8084.
@@ -10,6 +11,7 @@
 pub mod domain;
 pub mod handler;
 pub mod queries;
+pub mod reservations;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -70,7 +72,11 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     service.check_ready(ReadinessCheck::postgres(pool.clone()));
     let topics = service.topics().clone();
     service.consume(
-        &[Topic::InventoryCommands, Topic::CatalogEvents],
+        &[
+            Topic::InventoryCommands,
+            Topic::CatalogEvents,
+            Topic::OrderEvents,
+        ],
         processor(pool.clone(), topics),
     );
     let queries = queries::InventoryQueries::new(pool);

@@ -1,16 +1,29 @@
 //! The order service: orders and their saga state.
 //!
-//! It consumes its topics through the shared runtime and keeps its state in its own
-//! PostgreSQL database. Its features arrive with later issues; today it starts, connects
-//! to the broker and its database, answers `/healthz`, `/readyz` and `/metrics` on
-//! port 8083, and stops cleanly on SIGTERM.
+//! It keeps its own PostgreSQL database: the orders with their history, and a view of
+//! the products built from `catalog.events` that it prices with (it never asks the
+//! catalog). It applies `order.commands` (place, cancel, advance), follows the saga on
+//! `inventory.events` and `payment.events`, announces every change on `order.events`,
+//! and answers `order.queries`. Health, readiness and metrics are on port 8083. The
+//! saga is in `docs/saga.md`.
+
+pub mod domain;
+pub mod handler;
+pub mod queries;
+pub mod store;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use kafka_runtime::http::ReadinessCheck;
+use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{postgres, Service};
+use shared_events::{Topic, Topics};
+
+/// How long a query may wait on `order.queries` before nobody is waiting for it.
+pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// The service's settings.
 #[derive(Debug, Clone)]
@@ -37,10 +50,32 @@ impl Config {
     }
 }
 
-/// Connects to the database (waiting while it is away) and runs until shutdown.
+/// Brings the order service's tables up to date.
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!().run(pool).await
+}
+
+/// The order handler applying its messages in transactions on `pool`.
+pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::OrderHandler> {
+    let handler = handler::OrderHandler::new(&topics);
+    PgProcessor::new(pool, topics, handler)
+}
+
+/// Connects to the database (waiting while it is away), migrates it, then follows the
+/// catalog and the saga, applies commands and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
-    service.check_ready(ReadinessCheck::postgres(pool));
+    migrate(&pool).await?;
+    service.check_ready(ReadinessCheck::postgres(pool.clone()));
+    let topics = [
+        Topic::OrderCommands,
+        Topic::CatalogEvents,
+        Topic::InventoryEvents,
+        Topic::PaymentEvents,
+    ];
+    service.consume(&topics, processor(pool.clone(), service.topics().clone()));
+    let queries = queries::OrderQueries::new(pool);
+    service.answer(&[Topic::OrderQueries], queries, QUERY_MAX_AGE);
     service.run(config.http_addr, Router::new()).await
 }

@@ -1,16 +1,29 @@
 //! The payment service: charges and refunds with a simulated provider.
 //!
-//! It consumes its topics through the shared runtime and keeps its state in its own
-//! PostgreSQL database. Its features arrive with later issues; today it starts, connects
-//! to the broker and its database, answers `/healthz`, `/readyz` and `/metrics` on
-//! port 8085, and stops cleanly on SIGTERM.
+//! It keeps its own PostgreSQL database. From `order.events` it learns each order's
+//! amount and token (`order_placed`) and its cancellation; from `inventory.events` that
+//! its stock is reserved. It charges once when both are known and the order is not
+//! cancelled, refunds a charge whose order was cancelled, and never charges an order it
+//! knows is cancelled, whatever order the events come in (`domain::decide`). At most one
+//! successful charge per order is a unique index. It answers `payment.queries`.
+//! Health, readiness and metrics are on port 8085.
+
+pub mod domain;
+pub mod handler;
+pub mod queries;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use kafka_runtime::http::ReadinessCheck;
+use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{postgres, Service};
+use shared_events::{Topic, Topics};
+
+/// How long a query may wait on `payment.queries` before nobody is waiting for it.
+pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// The service's settings.
 #[derive(Debug, Clone)]
@@ -21,6 +34,12 @@ pub struct Config {
     pub max_connections: u32,
     /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8085`.
     pub http_addr: SocketAddr,
+    /// `PAYMENT_ATTEMPTS`: attempts at the provider before a transient failure becomes
+    /// `processing_error`, default 3.
+    pub attempts: u32,
+    /// `PAYMENT_RETRY_BACKOFF_MS`: wait before the second attempt, doubled before each
+    /// next one, default 100.
+    pub retry_backoff: Duration,
 }
 
 impl Config {
@@ -33,14 +52,43 @@ impl Config {
             )?,
             max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
             http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8085)))?,
+            attempts: setting("PAYMENT_ATTEMPTS", 3)?,
+            retry_backoff: Duration::from_millis(setting("PAYMENT_RETRY_BACKOFF_MS", 100)?),
         })
     }
 }
 
-/// Connects to the database (waiting while it is away) and runs until shutdown.
+/// Brings payment's tables up to date.
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!().run(pool).await
+}
+
+/// Payment's handler applying the saga's events in transactions on `pool`.
+pub fn processor(
+    pool: sqlx::PgPool,
+    topics: Topics,
+    config: &Config,
+) -> PgProcessor<handler::PaymentHandler> {
+    let handler = handler::PaymentHandler {
+        attempts: config.attempts,
+        backoff: config.retry_backoff,
+    };
+    PgProcessor::new(pool, topics, handler)
+}
+
+/// Connects to the database (waiting while it is away), migrates it, then follows the
+/// saga and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
-    service.check_ready(ReadinessCheck::postgres(pool));
+    migrate(&pool).await?;
+    service.check_ready(ReadinessCheck::postgres(pool.clone()));
+    let processor = processor(pool.clone(), service.topics().clone(), &config);
+    service.consume(&[Topic::OrderEvents, Topic::InventoryEvents], processor);
+    service.answer(
+        &[Topic::PaymentQueries],
+        queries::PaymentQueries::new(pool),
+        QUERY_MAX_AGE,
+    );
     service.run(config.http_addr, Router::new()).await
 }
