@@ -23,10 +23,14 @@ use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
+use kafka_runtime::follow::{follow, Start};
 use kafka_runtime::http::ReadinessCheck;
 use kafka_runtime::request_reply::Requester;
 use kafka_runtime::settings::setting;
 use kafka_runtime::Service;
+use shared_events::messages::order::OrderStatusChanged;
+use shared_events::{Envelope, Topic};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -89,6 +93,8 @@ pub struct AppState {
     pub verifier: Verifier,
     /// Login rate limits.
     pub login_limits: Arc<LoginLimits>,
+    /// Every order status change on `order.events`, for the status streams.
+    pub order_changes: broadcast::Sender<OrderStatusChanged>,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -140,6 +146,12 @@ pub fn router(state: AppState) -> Router {
             "/api/inventory/{productId}/adjustments",
             post(routes::inventory::adjust),
         )
+        .route("/api/orders", post(routes::orders::place).get(routes::orders::list))
+        .route("/api/orders/{orderId}", get(routes::orders::get))
+        .route("/api/orders/{orderId}/events", get(routes::orders::events))
+        .route("/api/orders/{orderId}/cancel", post(routes::orders::cancel))
+        .route("/api/orders/{orderId}/status", post(routes::orders::advance))
+        .route("/api/payments/{orderId}", get(routes::orders::payment))
         .route("/api/openapi.json", get(routes::openapi::document))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)
@@ -189,6 +201,16 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
             }
         })
     }));
+    let order_changes = broadcast::channel(4096).0;
+    let changes = order_changes.clone();
+    follow(
+        service.kafka(),
+        &service.topics().name(Topic::OrderEvents),
+        Start::End,
+        service.shutdown_token(),
+        move |change: Envelope<OrderStatusChanged>| drop(changes.send(change.data)),
+    )
+    .await?;
     let outcomes = Arc::new(Outcomes::new(100_000));
     tokio::spawn(record_outcomes(requester.clone(), outcomes.clone()));
     let state = AppState {
@@ -197,6 +219,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         requester,
         outcomes,
         verifier,
+        order_changes,
     };
     service.run(config.http_addr, router(state)).await
 }

@@ -210,15 +210,7 @@ async fn buyers_and_other_sellers_may_not_change_a_sellers_product() {
         .bed
         .produce(&commands, &product_id, &envelope.to_json())
         .await;
-    let answered = platform
-        .bed
-        .read(&replies, 1, Duration::from_secs(30), Duration::ZERO)
-        .await;
-    let refusal = answered
-        .iter()
-        .map(|m| serde_json::from_slice::<Value>(&m.payload).unwrap())
-        .find(|reply| reply["causationId"] == envelope.id.to_string())
-        .expect("the catalog answered the command");
+    let refusal = platform.reply_to(envelope.id).await;
     assert_eq!(refusal["data"]["error"]["code"], "forbidden", "{refusal}");
     let shown = platform.call("GET", &path, None, None).await.json();
     assert_eq!(shown["name"], "Mug OWN-1");
@@ -463,6 +455,7 @@ async fn low_stock_is_emitted_once_per_crossing_of_the_reorder_point() {
     let platform = Platform::commerce().await;
     let seller = platform.signed_in("low@example.com", "seller").await;
     let product_id = platform.create_product(&seller, product("LOW-1", 10)).await;
+    platform.await_stock(&product_id, 10).await; // inventory opened it
     let adjust = format!("/api/inventory/{product_id}/adjustments");
     // 10 → 9 (crosses) → 8 → 13 (recovers) → 9 (crosses again)
     for delta in [-1, -1, 5, -4] {

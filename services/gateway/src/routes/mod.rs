@@ -4,4 +4,5 @@ pub mod auth;
 pub mod commands;
 pub mod inventory;
 pub mod openapi;
+pub mod orders;
 pub mod products;

@@ -16,11 +16,21 @@ pub struct Platform {
     pub bed: TestBed,
     pub auth: Option<ServiceProcess>,
     pub gateway: ServiceProcess,
-    /// Catalog and inventory, when started.
-    pub others: Vec<ServiceProcess>,
-    /// Inventory's database, when it runs.
-    pub inventory_db: Option<PgPool>,
+    /// Catalog, inventory, order and payment, when started: name, environment, process.
+    pub others: Vec<Service>,
+    /// The PostgreSQL databases of inventory, order and payment, when they run.
+    pub databases: Vec<(&'static str, PgPool)>,
 }
+
+pub mod invariants;
+pub mod sse;
+
+/// A service of [`Platform::commerce`]: its name, environment and process while it runs.
+pub type Service = (
+    &'static str,
+    Vec<(&'static str, String)>,
+    Option<ServiceProcess>,
+);
 
 /// The first admin's credentials in [`Platform::commerce`].
 pub const ADMIN: (&str, &str) = ("admin@example.com", "admin password 1");
@@ -50,31 +60,67 @@ impl Platform {
             auth: Some(auth),
             gateway,
             others: Vec::new(),
-            inventory_db: None,
+            databases: Vec::new(),
         }
     }
 
-    /// Auth (with the first admin [`ADMIN`]), catalog, inventory and the gateway.
+    /// Auth (with the first admin [`ADMIN`]), catalog, inventory, order, payment and
+    /// the gateway. Payment retries the provider quickly (10 ms, doubling).
     pub async fn commerce() -> Self {
         let admin = [("ADMIN_EMAIL", ADMIN.0), ("ADMIN_PASSWORD", ADMIN.1)];
         let mut platform = Self::start_with(&admin, &[]).await;
-        let catalog =
-            ServiceProcess::start(service_binary("catalog"), &platform.bed.service_env()).await;
-        let (url, pool) = platform.bed.database("inventory").await;
-        let mut env = platform.bed.service_env();
-        env.retain(|(name, _)| *name != "DATABASE_URL");
-        env.push(("DATABASE_URL", url));
-        let inventory = ServiceProcess::start(service_binary("inventory"), &env).await;
-        platform.others = vec![catalog, inventory];
-        platform.inventory_db = Some(pool);
         platform
+            .others
+            .push(("catalog", platform.bed.service_env(), None));
+        for name in ["inventory", "order", "payment"] {
+            let (url, pool) = platform.bed.database(name).await;
+            let mut env = platform.bed.service_env();
+            env.retain(|(key, _)| *key != "DATABASE_URL");
+            env.push(("DATABASE_URL", url));
+            env.push(("PAYMENT_RETRY_BACKOFF_MS", "10".into()));
+            platform.others.push((name, env, None));
+            platform.databases.push((name, pool));
+        }
+        for name in ["catalog", "inventory", "order", "payment"] {
+            platform.start_service(name).await;
+        }
+        platform
+    }
+
+    /// Starts a stopped service of [`Platform::commerce`] again.
+    pub async fn start_service(&mut self, name: &str) {
+        let (_, env, process) = self
+            .others
+            .iter_mut()
+            .find(|(n, ..)| *n == name)
+            .expect("a service");
+        assert!(process.is_none(), "{name} is running");
+        *process = Some(ServiceProcess::start(service_binary(name), env).await);
+    }
+
+    /// Stops a service of [`Platform::commerce`] cleanly.
+    pub async fn stop_service(&mut self, name: &str) {
+        let (_, _, process) = self
+            .others
+            .iter_mut()
+            .find(|(n, ..)| *n == name)
+            .expect("a service");
+        process.take().expect("running").stop().await;
+    }
+
+    /// A service's database.
+    pub fn db(&self, name: &str) -> &PgPool {
+        &self
+            .databases
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("started with Platform::commerce")
+            .1
     }
 
     /// Inventory's database.
     pub fn inventory_db(&self) -> &PgPool {
-        self.inventory_db
-            .as_ref()
-            .expect("started with Platform::commerce")
+        self.db("inventory")
     }
 
     /// Logs in as the first admin; the token.
@@ -145,6 +191,25 @@ impl Platform {
         http_call(self.gateway.port, method, path, &headers, body.as_bytes()).await
     }
 
+    /// A signed-in request with extra headers.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        extra: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> HttpAnswer {
+        let bearer = format!("Bearer {token}");
+        let mut headers = vec![("Authorization", bearer.as_str())];
+        headers.extend_from_slice(extra);
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        http_call(self.gateway.port, method, path, &headers, body.as_bytes()).await
+    }
+
     /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> HttpAnswer {
         self.call("POST", path, None, Some(body)).await
@@ -188,11 +253,36 @@ impl Platform {
         answer.json()["token"].as_str().unwrap().to_string()
     }
 
+    /// The reply on `gateway.replies` caused by message `id`, waiting up to 30 s for it.
+    pub async fn reply_to(&self, id: uuid::Uuid) -> Value {
+        let replies = self
+            .bed
+            .kafka
+            .topics
+            .name(shared_events::Topic::GatewayReplies);
+        for _ in 0..15 {
+            let read = self
+                .bed
+                .read(&replies, usize::MAX, Duration::from_secs(2), Duration::ZERO)
+                .await;
+            let found = read
+                .iter()
+                .map(|m| serde_json::from_slice::<Value>(&m.payload).expect("JSON"))
+                .find(|reply| reply["causationId"] == id.to_string());
+            if let Some(reply) = found {
+                return reply;
+            }
+        }
+        panic!("no reply to {id}");
+    }
+
     /// Stops every process cleanly.
     pub async fn stop(self) {
         self.gateway.stop().await;
-        for service in self.others {
-            service.stop().await;
+        for (_, _, process) in self.others {
+            if let Some(process) = process {
+                process.stop().await;
+            }
         }
         if let Some(auth) = self.auth {
             auth.stop().await;

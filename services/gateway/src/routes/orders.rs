@@ -1,0 +1,448 @@
+//! The order routes: placing, cancelling and advancing are commands on
+//! `order.commands`; reads are queries on `order.queries` and `payment.queries`; the
+//! status stream follows `order.events`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::Response;
+use axum::Json;
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use shared_events::messages::order::{
+    AdvanceStatus, CancelOrder, FulfilmentStatus, GetOrder, ListOrders, OrderLine, OrderStatus,
+    PlaceOrder,
+};
+use shared_events::messages::payment::GetPayment;
+use shared_events::{derive_id, Envelope, Role, Topic};
+use uuid::Uuid;
+
+use crate::dispatch::{Command, Correlation};
+use crate::error::ApiError;
+use crate::extract::{Body, Id};
+use crate::tokens::User;
+use crate::AppState;
+
+/// Who places orders.
+const BUYERS: &[Role] = &[Role::Buyer, Role::Admin];
+
+/// The body of `POST /api/orders`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewOrder {
+    items: Vec<NewLine>,
+    payment_token: String,
+}
+
+/// One line of [`NewOrder`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewLine {
+    product_id: Uuid,
+    quantity: i64,
+}
+
+impl NewOrder {
+    /// The command, or every problem with the body.
+    pub fn command(self, order_id: Uuid, user_id: Uuid) -> Result<PlaceOrder, Value> {
+        let mut problems = Map::new();
+        if !(1..=50).contains(&self.items.len()) {
+            problems.insert("items".into(), "must have 1 to 50 lines".into());
+        }
+        if self
+            .items
+            .iter()
+            .any(|line| !(1..=1000).contains(&line.quantity))
+        {
+            problems.insert("items".into(), "every quantity must be 1 to 1,000".into());
+        }
+        let token = self.payment_token.trim();
+        let looks_like_a_card =
+            token.len() >= 12 && token.chars().all(|c| c.is_ascii_digit() || c == ' ');
+        let token_shaped = !token.is_empty()
+            && token.len() <= 100
+            && token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if looks_like_a_card || !token_shaped {
+            problems.insert(
+                "paymentToken".into(),
+                "must be a payment provider token such as tok_visa, never a card number".into(),
+            );
+        }
+        if !problems.is_empty() {
+            return Err(Value::Object(problems));
+        }
+        let items = self
+            .items
+            .into_iter()
+            .map(|line| OrderLine {
+                product_id: line.product_id,
+                quantity: line.quantity as u32,
+            })
+            .collect();
+        Ok(PlaceOrder {
+            order_id,
+            user_id,
+            items,
+            payment_token: token.to_string(),
+        })
+    }
+}
+
+/// The order id for a request: new, or with `Idempotency-Key` the same for the same
+/// key from the same user, so a retried request names the order the first one made
+/// and the order service makes no second one.
+pub fn order_id(user_id: Uuid, headers: &HeaderMap) -> Result<Uuid, ApiError> {
+    let Some(key) = headers.get("idempotency-key") else {
+        return Ok(Uuid::new_v4());
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=200).contains(&k.len()))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                json!({ "Idempotency-Key": "must be 1 to 200 visible ASCII characters" }),
+            )
+        })?;
+    Ok(derive_id(user_id, &format!("idempotency-key:{key}")))
+}
+
+/// `POST /api/orders`: a buyer places an order. 202 with `Location: /api/orders/{id}`.
+pub async fn place(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    user: User,
+    headers: HeaderMap,
+    Body(body): Body<NewOrder>,
+) -> Result<Response, ApiError> {
+    user.require(BUYERS)?;
+    let order_id = order_id(user.id, &headers)?;
+    let command = body.command(order_id, user.id).map_err(ApiError::invalid)?;
+    let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
+    let command_id = envelope.id;
+    let location = format!("/api/orders/{order_id}");
+    state
+        .accept(Command {
+            topic: Topic::OrderCommands,
+            key: order_id,
+            envelope,
+            resource: Some(location.clone()),
+            location,
+            body: json!({ "commandId": command_id, "orderId": order_id }),
+        })
+        .await
+}
+
+async fn get_order(
+    state: &AppState,
+    correlation_id: Uuid,
+    user: &User,
+    order_id: Uuid,
+) -> Result<Value, ApiError> {
+    let query = Envelope::new(GetOrder { order_id }, correlation_id, Some(user.actor()));
+    state.ask(Topic::OrderQueries, order_id, query).await
+}
+
+/// `GET /api/orders/{id}`: the order with its lines, totals, status and history, for its
+/// buyer or an admin (404 for anyone else).
+pub async fn get(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Id(order_id): Id,
+    user: User,
+) -> Result<Json<Value>, ApiError> {
+    get_order(&state, correlation_id, &user, order_id)
+        .await
+        .map(Json)
+}
+
+/// `GET /api/orders?status=&page=&pageSize=`: the user's orders (an admin's: all).
+pub async fn list(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    user: User,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut problems = Map::new();
+    let status = match params.get("status") {
+        None => None,
+        Some(s) => match serde_json::from_value::<OrderStatus>(json!(s.to_uppercase())) {
+            Ok(status) => Some(status),
+            Err(_) => {
+                problems.insert(
+                    "status".into(),
+                    "must be an order status, e.g. CONFIRMED".into(),
+                );
+                None
+            }
+        },
+    };
+    let mut number = |name: &str, default: u32, max: u32| match params.get(name) {
+        None => default,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                problems.insert(
+                    name.into(),
+                    format!("must be a whole number from 1 to {max}").into(),
+                );
+                default
+            }
+        },
+    };
+    let (page, page_size) = (number("page", 1, 1_000_000), number("pageSize", 20, 100));
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid {
+            code: "invalid_query",
+            message: "the query parameters are invalid".into(),
+            details: Some(Value::Object(problems)),
+        });
+    }
+    let query = ListOrders {
+        status,
+        page,
+        page_size,
+    };
+    let envelope = Envelope::new(query, correlation_id, Some(user.actor()));
+    state
+        .ask(Topic::OrderQueries, user.id, envelope)
+        .await
+        .map(Json)
+}
+
+/// `POST /api/orders/{id}/cancel`: the buyer or an admin cancels while the order is
+/// PENDING or CONFIRMED; 409 `order_not_cancellable` after that.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Id(order_id): Id,
+    user: User,
+) -> Result<Response, ApiError> {
+    let order = get_order(&state, correlation_id, &user, order_id).await?;
+    if !matches!(order["status"].as_str(), Some("PENDING" | "CONFIRMED")) {
+        return Err(ApiError::Conflict {
+            code: "order_not_cancellable".into(),
+            message: format!(
+                "an order that is {} cannot be cancelled",
+                order["status"].as_str().unwrap_or("?")
+            ),
+        });
+    }
+    let own = order["userId"].as_str() == Some(user.id.to_string().as_str());
+    let reason = if own {
+        "cancelled_by_user"
+    } else {
+        "cancelled_by_admin"
+    };
+    let command = CancelOrder {
+        order_id,
+        reason: reason.into(),
+    };
+    send_change(&state, correlation_id, &user, order_id, command).await
+}
+
+/// The body of `POST /api/orders/{id}/status`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewStatus {
+    status: FulfilmentStatus,
+}
+
+/// `POST /api/orders/{id}/status`: an admin moves a confirmed order to shipped, then
+/// delivered.
+pub async fn advance(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Id(order_id): Id,
+    user: User,
+    Body(body): Body<NewStatus>,
+) -> Result<Response, ApiError> {
+    user.require(&[Role::Admin])?;
+    get_order(&state, correlation_id, &user, order_id).await?;
+    let command = AdvanceStatus {
+        order_id,
+        status: body.status,
+    };
+    send_change(&state, correlation_id, &user, order_id, command).await
+}
+
+async fn send_change<T: shared_events::Message>(
+    state: &AppState,
+    correlation_id: Uuid,
+    user: &User,
+    order_id: Uuid,
+    command: T,
+) -> Result<Response, ApiError> {
+    let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
+    let command_id = envelope.id;
+    state
+        .accept(Command {
+            topic: Topic::OrderCommands,
+            key: order_id,
+            envelope,
+            resource: Some(format!("/api/orders/{order_id}")),
+            location: format!("/api/commands/{command_id}"),
+            body: json!({ "commandId": command_id, "orderId": order_id }),
+        })
+        .await
+}
+
+/// `GET /api/payments/{orderId}`: the order's payment, for its buyer or an admin.
+pub async fn payment(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Id(order_id): Id,
+    user: User,
+) -> Result<Json<Value>, ApiError> {
+    let query = Envelope::new(GetPayment { order_id }, correlation_id, Some(user.actor()));
+    state
+        .ask(Topic::PaymentQueries, order_id, query)
+        .await
+        .map(Json)
+}
+
+/// How long the stream waits for an order that was just placed to become readable.
+const NEW_ORDER_GRACE: Duration = Duration::from_secs(3);
+
+/// Whether the checkout is over: the stream closes at any status but PENDING.
+fn settled(status: &str) -> bool {
+    status != "PENDING"
+}
+
+fn status_event(order: &Value) -> Event {
+    let mut data = json!({ "orderId": order["orderId"], "status": order["status"] });
+    for field in ["cancelReason", "rejectReason"] {
+        if !order[field].is_null() {
+            data[field] = order[field].clone();
+        }
+    }
+    Event::default().event("status").data(data.to_string())
+}
+
+/// `GET /api/orders/{id}/events`: Server-Sent Events, `event: status`. The current
+/// status first, then each change, closing once the order has left PENDING; a comment
+/// every 15 s keeps idle connections open.
+pub async fn events(
+    State(state): State<AppState>,
+    Correlation(correlation_id): Correlation,
+    Id(order_id): Id,
+    user: User,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Subscribed before the first read, so no change between the two is missed.
+    let mut changes = state.order_changes.subscribe();
+    let deadline = tokio::time::Instant::now() + NEW_ORDER_GRACE;
+    let first = loop {
+        match get_order(&state, correlation_id, &user, order_id).await {
+            Err(ApiError::NotFound) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => break other?,
+        }
+    };
+    let stream = async_stream(move |sender| async move {
+        let mut status = first["status"].as_str().unwrap_or_default().to_string();
+        if sender.send(status_event(&first)).await.is_err() || settled(&status) {
+            return;
+        }
+        loop {
+            let received = tokio::select! {
+                _ = sender.closed() => return,
+                received = changes.recv() => received,
+            };
+            let change = match received {
+                Ok(change) => change,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if change.order_id != order_id {
+                continue;
+            }
+            // The order as it is now, with its reason when it ended.
+            let Ok(order) = get_order(&state, correlation_id, &user, order_id).await else {
+                return;
+            };
+            let now = order["status"].as_str().unwrap_or_default().to_string();
+            if now == status {
+                continue;
+            }
+            status = now;
+            if sender.send(status_event(&order)).await.is_err() || settled(&status) {
+                return;
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// A stream fed by a task through a small channel; the task stops when the client goes.
+fn async_stream<F, Fut>(produce: F) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(produce(sender));
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|event| (Ok(event), receiver))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(items: Vec<(Uuid, i64)>, token: &str) -> NewOrder {
+        NewOrder {
+            items: items
+                .into_iter()
+                .map(|(product_id, quantity)| NewLine {
+                    product_id,
+                    quantity,
+                })
+                .collect(),
+            payment_token: token.into(),
+        }
+    }
+
+    #[test]
+    fn an_order_needs_lines_quantities_and_a_token_not_a_card() {
+        let problems = order(vec![], "4242 4242 4242 4242")
+            .command(Uuid::nil(), Uuid::nil())
+            .unwrap_err();
+        assert!(problems.get("items").is_some() && problems.get("paymentToken").is_some());
+        let problems = order(vec![(Uuid::nil(), 1001)], "tok_visa")
+            .command(Uuid::nil(), Uuid::nil())
+            .unwrap_err();
+        assert!(problems.get("items").is_some());
+        let fine = order(vec![(Uuid::nil(), 2)], "tok_visa")
+            .command(Uuid::nil(), Uuid::nil())
+            .unwrap();
+        assert_eq!(fine.items[0].quantity, 2);
+    }
+
+    #[test]
+    fn the_same_idempotency_key_names_the_same_order_for_the_same_user_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert("idempotency-key", "checkout-1".parse().unwrap());
+        let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(
+            order_id(ada, &headers).unwrap(),
+            order_id(ada, &headers).unwrap()
+        );
+        assert_ne!(
+            order_id(ada, &headers).unwrap(),
+            order_id(bob, &headers).unwrap()
+        );
+        assert_ne!(
+            order_id(ada, &HeaderMap::new()).unwrap(),
+            order_id(ada, &HeaderMap::new()).unwrap()
+        );
+    }
+}

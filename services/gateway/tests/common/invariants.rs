@@ -1,0 +1,173 @@
+//! The invariants of CONTRACT.md, read from every service's store at rest:
+//! - stock: `onHand` is the sum of its ledger (initial + adjustments − sales +
+//!   restocks), `reserved` is the sum of open reservations, `available ≥ 0`;
+//! - at most one successful charge per order, and a cancelled order is never left
+//!   charged; a confirmed order is charged exactly its total;
+//! - every accepted order ends CONFIRMED (or later), CANCELLED or REJECTED, and its
+//!   reservation agrees.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::Platform;
+
+/// Waits until no stored order is PENDING and inventory and payment caught up (the saga
+/// is at rest), then asserts every invariant. Call it once the scenario's orders were
+/// seen by the order service (an accepted command may not be stored yet).
+pub async fn assert_at_rest(platform: &Platform) {
+    let orders = platform.db("order");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'PENDING'")
+                .fetch_one(orders)
+                .await
+                .unwrap();
+        let settled = pending == 0 && compensations_done(platform).await;
+        if settled {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the saga never came to rest ({pending} orders PENDING)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_stock(platform).await;
+    assert_payments(platform).await;
+    assert_reservations(platform).await;
+}
+
+async fn order_statuses(platform: &Platform) -> HashMap<Uuid, (String, i64)> {
+    let rows: Vec<(Uuid, String, i64)> =
+        sqlx::query_as("SELECT order_id, status, total_cents FROM orders")
+            .fetch_all(platform.db("order"))
+            .await
+            .unwrap();
+    rows.into_iter()
+        .map(|(id, status, total)| (id, (status, total)))
+        .collect()
+}
+
+/// Whether inventory and payment have caught up with every order's outcome.
+async fn compensations_done(platform: &Platform) -> bool {
+    let orders = order_statuses(platform).await;
+    let reservations: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT order_id, status FROM reservations")
+            .fetch_all(platform.inventory_db())
+            .await
+            .unwrap();
+    let payments: Vec<(Uuid, String)> = sqlx::query_as("SELECT order_id, status FROM payments")
+        .fetch_all(platform.db("payment"))
+        .await
+        .unwrap();
+    let reservations_done =
+        reservations
+            .iter()
+            .all(|(id, status)| match orders.get(id).map(|o| o.0.as_str()) {
+                Some("CANCELLED") => status == "released" || status == "failed",
+                Some("CONFIRMED" | "SHIPPED" | "DELIVERED") => status == "committed",
+                _ => true,
+            });
+    let payments_done =
+        payments
+            .iter()
+            .all(|(id, status)| match orders.get(id).map(|o| o.0.as_str()) {
+                Some("CANCELLED") => matches!(status.as_str(), "refunded" | "failed" | "voided"),
+                Some("CONFIRMED" | "SHIPPED" | "DELIVERED") => status == "succeeded",
+                _ => true,
+            });
+    reservations_done && payments_done
+}
+
+async fn assert_stock(platform: &Platform) {
+    let db = platform.inventory_db();
+    let rows: Vec<(Uuid, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT s.product_id, s.on_hand, s.reserved,
+                COALESCE((SELECT sum(on_hand_delta) FROM stock_movements m WHERE m.product_id = s.product_id), 0)::bigint,
+                COALESCE((SELECT sum((item->>'quantity')::bigint) FROM reservations r,
+                          jsonb_array_elements(r.items) item
+                          WHERE r.status = 'reserved' AND (item->>'productId')::uuid = s.product_id), 0)::bigint
+         FROM stock s",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    for (product, on_hand, reserved, ledger, open) in rows {
+        assert_eq!(
+            on_hand, ledger,
+            "product {product}: onHand is not the sum of its ledger"
+        );
+        assert_eq!(
+            reserved, open,
+            "product {product}: reserved is not the sum of open reservations"
+        );
+        assert!(
+            on_hand - reserved >= 0,
+            "product {product}: available below 0"
+        );
+    }
+}
+
+async fn assert_payments(platform: &Platform) {
+    let orders = order_statuses(platform).await;
+    let charges: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+        "SELECT c.order_id, c.amount_cents, (SELECT count(*) FROM refunds f WHERE f.payment_id = c.payment_id)
+         FROM charges c",
+    )
+    .fetch_all(platform.db("payment"))
+    .await
+    .unwrap();
+    let mut per_order: HashMap<Uuid, usize> = HashMap::new();
+    for (order, amount, refunds) in &charges {
+        *per_order.entry(*order).or_default() += 1;
+        let (status, total) = orders.get(order).expect("a charge for a known order");
+        match status.as_str() {
+            "CANCELLED" => assert_eq!(*refunds, 1, "order {order} is cancelled but left charged"),
+            "CONFIRMED" | "SHIPPED" | "DELIVERED" => {
+                assert_eq!(*refunds, 0, "order {order} is confirmed but refunded");
+                assert_eq!(amount, total, "order {order} charged a different amount");
+            }
+            other => panic!("order {order} is {other} but charged"),
+        }
+    }
+    assert!(
+        per_order.values().all(|n| *n == 1),
+        "an order charged twice"
+    );
+    for (order, (status, _)) in &orders {
+        if matches!(status.as_str(), "CONFIRMED" | "SHIPPED" | "DELIVERED") {
+            assert!(
+                per_order.contains_key(order),
+                "order {order} is {status} without a charge"
+            );
+        }
+        assert_ne!(status, "PENDING", "order {order} never finished");
+    }
+}
+
+async fn assert_reservations(platform: &Platform) {
+    let orders = order_statuses(platform).await;
+    let reservations: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT order_id, status FROM reservations")
+            .fetch_all(platform.inventory_db())
+            .await
+            .unwrap();
+    let by_order: HashMap<Uuid, String> = reservations.into_iter().collect();
+    for (order, (status, _)) in &orders {
+        let held = by_order.get(order).map(String::as_str);
+        match status.as_str() {
+            "CONFIRMED" | "SHIPPED" | "DELIVERED" => {
+                assert_eq!(held, Some("committed"), "order {order}")
+            }
+            "CANCELLED" => assert!(
+                matches!(held, Some("released" | "failed")),
+                "order {order}: reservation {held:?}"
+            ),
+            "REJECTED" => assert_eq!(held, None, "order {order} was rejected but reserved"),
+            _ => {}
+        }
+    }
+}
