@@ -245,41 +245,71 @@ async fn close(consumer: Arc<RuntimeConsumer>) {
 }
 
 impl<P: Processor> Worker<P> {
+    /// Applies a partition's records in order. Whatever has queued up is taken as one
+    /// batch: each record is applied in its own transaction, then the messages they
+    /// caused are published together (one wait for the broker instead of one per
+    /// record, in the same order), and only then are the offsets stored. A crash in
+    /// between leaves committed, unpublished outbox rows, published at restart.
     async fn run_partition(self: Arc<Self>, mut queue: mpsc::Receiver<Record>) {
+        let most = self.spec.queue_per_partition.max(1);
         loop {
-            let record = tokio::select! {
+            let first = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return,
                 record = queue.recv() => match record { Some(r) => r, None => return },
             };
-            if !self.handle(&record).await {
-                return; // shutting down mid-retry: the offset stays uncommitted
+            let mut batch = vec![first];
+            while batch.len() < most {
+                match queue.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
             }
-            // librdkafka's offset_store takes the offset of the processed record and
-            // commits that plus one.
-            if let Err(err) =
-                self.consumer
-                    .store_offset(&record.topic, record.partition, record.offset)
-            {
-                // The partition was revoked meanwhile; its next owner dedupes by id.
-                tracing::debug!(error = %err, topic = %record.topic, partition = record.partition, "offset not stored");
+            let mut caused = Vec::new();
+            let mut handled = Vec::with_capacity(batch.len());
+            for record in &batch {
+                match self.handle(record).await {
+                    Some(messages) => {
+                        caused.extend(messages);
+                        handled.push(record);
+                    }
+                    None => break, // shutting down mid-retry: the offset stays uncommitted
+                }
             }
-            self.metrics
-                .handler_seconds
-                .with_label_values(&[&record.topic])
-                .observe(record.received.elapsed().as_secs_f64());
+            if !publish(&*self.processor, &self.publisher, &caused, &self.shutdown).await {
+                return;
+            }
+            for record in &handled {
+                // librdkafka's offset_store takes the offset of the processed record and
+                // commits that plus one.
+                if let Err(err) =
+                    self.consumer
+                        .store_offset(&record.topic, record.partition, record.offset)
+                {
+                    // The partition was revoked meanwhile; its next owner dedupes by id.
+                    tracing::debug!(error = %err, topic = %record.topic, partition = record.partition, "offset not stored");
+                }
+                self.metrics
+                    .handler_seconds
+                    .with_label_values(&[&record.topic])
+                    .observe(record.received.elapsed().as_secs_f64());
+            }
+            if handled.len() < batch.len() {
+                return;
+            }
         }
     }
 
-    /// Handles one record to completion; `false` when shutdown interrupted it.
-    async fn handle(&self, record: &Record) -> bool {
+    /// Applies one record; the messages it caused, still to publish, or `None` when
+    /// shutdown interrupted it.
+    async fn handle(&self, record: &Record) -> Option<Vec<Outgoing>> {
         self.metrics
             .consumed
             .with_label_values(&[&record.topic])
             .inc();
         let incoming = match record.parse() {
             Ok(incoming) => incoming,
-            Err(reason) => return self.dead_letter(record, None, &reason).await,
+            Err(reason) => return self.dead_letter(record, None, &reason).await.then(Vec::new),
         };
         let span = tracing::info_span!(
             "message",
@@ -295,21 +325,17 @@ impl<P: Processor> Worker<P> {
         self.apply(record, &incoming).instrument(span).await
     }
 
-    async fn apply(&self, record: &Record, incoming: &Incoming) -> bool {
+    async fn apply(&self, record: &Record, incoming: &Incoming) -> Option<Vec<Outgoing>> {
         let mut backoff = Backoff::default();
         loop {
             match self.processor.apply(incoming).await {
                 Ok(Applied::Fresh(messages)) => {
-                    if !publish(&*self.processor, &self.publisher, &messages, &self.shutdown).await
-                    {
-                        return false;
-                    }
                     self.metrics
                         .processed
                         .with_label_values(&[&record.topic])
                         .inc();
                     tracing::debug!(caused = messages.len(), "message processed");
-                    return true;
+                    return Some(messages);
                 }
                 Ok(Applied::Duplicate) => {
                     self.metrics
@@ -317,13 +343,16 @@ impl<P: Processor> Worker<P> {
                         .with_label_values(&[&record.topic])
                         .inc();
                     tracing::info!("duplicate message skipped");
-                    return true;
+                    return Some(Vec::new());
                 }
                 Err(HandlerError::Rejected(reason)) => {
-                    return self
+                    if !self
                         .dead_letter(record, Some(&incoming.envelope.kind), &reason)
                         .await
-                        && self.answer_rejected(incoming, &reason).await;
+                    {
+                        return None;
+                    }
+                    return Some(rejected_reply(incoming, &reason).into_iter().collect());
                 }
                 Err(HandlerError::Transient(err)) => {
                     self.metrics
@@ -338,31 +367,11 @@ impl<P: Processor> Worker<P> {
                         "transient failure, retrying"
                     );
                     if !sleep_unless_shutdown(delay, &self.shutdown).await {
-                        return false;
+                        return None;
                     }
                 }
             }
         }
-    }
-
-    /// Tells whoever waits for the outcome of a dead-lettered message (`replyTo`) that
-    /// it failed, so a client following it sees `rejected` instead of waiting forever.
-    async fn answer_rejected(&self, incoming: &Incoming, reason: &str) -> bool {
-        let Some(reply_to) = incoming.envelope.reply_to.clone() else {
-            return true;
-        };
-        let correlation_id = incoming.envelope.correlation_id;
-        let reply = Reply::failure(correlation_id, "rejected", reason);
-        let envelope = Envelope::caused_by(&incoming.envelope, reply);
-        let outgoing =
-            Outgoing::new(reply_to, correlation_id, &envelope).traced(&incoming.trace.child());
-        publish(
-            &*self.processor,
-            &self.publisher,
-            &[outgoing],
-            &self.shutdown,
-        )
-        .await
     }
 
     /// Sends the raw record to the DLQ with the reason and its origin as headers.
@@ -425,6 +434,16 @@ impl<P: Processor> Worker<P> {
 
 /// Publishes messages in order, retrying until the broker acknowledges all of them, then
 /// marks them sent. `false` when shutdown interrupted it (the outbox keeps them).
+/// The outcome for whoever waits on a dead-lettered message (`replyTo`): it failed,
+/// `rejected`, with the reason, so a client following it is not left waiting.
+fn rejected_reply(incoming: &Incoming, reason: &str) -> Option<Outgoing> {
+    let reply_to = incoming.envelope.reply_to.clone()?;
+    let correlation_id = incoming.envelope.correlation_id;
+    let reply = Reply::failure(correlation_id, "rejected", reason);
+    let envelope = Envelope::caused_by(&incoming.envelope, reply);
+    Some(Outgoing::new(reply_to, correlation_id, &envelope).traced(&incoming.trace.child()))
+}
+
 async fn publish<P: Processor>(
     processor: &P,
     publisher: &Publisher,
