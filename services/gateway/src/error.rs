@@ -50,6 +50,10 @@ pub enum ApiError {
         /// Seconds until the next attempt may succeed.
         retry_after: u64,
     },
+    /// 503: the gateway is at capacity for this kind of work (password hashing); try
+    /// again after a second.
+    #[error("the gateway is busy; try again shortly")]
+    Busy,
     /// 503: the broker did not take the command in time.
     #[error("the message broker is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -113,6 +117,7 @@ impl IntoResponse for ApiError {
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable"),
+            Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
@@ -142,6 +147,9 @@ impl IntoResponse for ApiError {
             }
             Self::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            Self::Busy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
             _ => {}
         }

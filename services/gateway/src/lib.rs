@@ -59,6 +59,11 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// `LOGIN_FAILURES_PER_MINUTE`: failed logins per email, default 5.
     pub login_failures_per_minute: u32,
+    /// `HASHING_CONCURRENCY`: registrations hashed at once, default the number of cores.
+    pub hashing_concurrency: usize,
+    /// `HASHING_QUEUE_MS`: how long a registration may wait for a hashing slot before
+    /// 503 `busy` with `Retry-After`, default 1000.
+    pub hashing_queue: Duration,
 }
 
 impl Config {
@@ -76,6 +81,11 @@ impl Config {
             request_timeout: Duration::from_millis(setting("REQUEST_TIMEOUT_MS", 5000)?),
             login_attempts_per_minute: setting("LOGIN_ATTEMPTS_PER_MINUTE", 300)?,
             login_failures_per_minute: setting("LOGIN_FAILURES_PER_MINUTE", 5)?,
+            hashing_concurrency: setting(
+                "HASHING_CONCURRENCY",
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )?,
+            hashing_queue: Duration::from_millis(setting("HASHING_QUEUE_MS", 1000)?),
         })
     }
 }
@@ -95,6 +105,8 @@ pub struct AppState {
     pub login_limits: Arc<LoginLimits>,
     /// Every order status change on `order.events`, for the status streams.
     pub order_changes: broadcast::Sender<OrderStatusChanged>,
+    /// Slots for bcrypt hashing: registrations beyond them wait briefly, then get 503.
+    pub hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -220,6 +232,9 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         outcomes,
         verifier,
         order_changes,
+        hashing: Arc::new(tokio::sync::Semaphore::new(
+            config.hashing_concurrency.max(1),
+        )),
     };
     service.run(config.http_addr, router(state)).await
 }

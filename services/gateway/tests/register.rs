@@ -124,3 +124,34 @@ async fn bad_requests_get_the_contract_errors() {
     assert_eq!(users, 0);
     platform.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_beyond_the_hashing_capacity_are_shed_with_503_and_retry_after() {
+    let platform = Platform::start(&[
+        ("BCRYPT_COST", "12"),
+        ("HASHING_CONCURRENCY", "1"),
+        ("HASHING_QUEUE_MS", "50"),
+    ])
+    .await;
+    let attempts = (0..6).map(|n| {
+        let platform = &platform;
+        async move {
+            let body = serde_json::json!({
+                "email": format!("burst{n}@example.com"), "password": "correct horse battery", "name": "Burst"
+            });
+            platform.post("/api/auth/register", body).await
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let shed: Vec<_> = answers.iter().filter(|a| a.status == 503).collect();
+    assert!(answers.iter().any(|a| a.status == 202), "some are accepted");
+    assert!(
+        !shed.is_empty(),
+        "one hashing slot cannot take six at once within 50 ms"
+    );
+    for answer in shed {
+        assert_eq!(answer.json()["error"]["code"], "busy");
+        assert_eq!(answer.headers["retry-after"], "1");
+    }
+    platform.stop().await;
+}

@@ -95,12 +95,25 @@ pub async fn register(
     Body(request): Body<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let registration = request.validate().map_err(ApiError::invalid)?;
+    // Hashing is the gateway's costliest work: beyond the cores, shed load quickly
+    // instead of building a queue that takes minutes to clear.
+    let slot = tokio::time::timeout(
+        state.config.hashing_queue,
+        state.hashing.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| ApiError::Busy)?
+    .map_err(|err| ApiError::Internal(err.into()))?;
     let cost = state.config.bcrypt_cost;
     let password = registration.password;
-    let password_hash = tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
-        .await
-        .map_err(|err| ApiError::Internal(err.into()))?
-        .map_err(|err| ApiError::Internal(err.into()))?;
+    let password_hash = tokio::task::spawn_blocking(move || {
+        let hashed = bcrypt::hash(password, cost);
+        drop(slot);
+        hashed
+    })
+    .await
+    .map_err(|err| ApiError::Internal(err.into()))?
+    .map_err(|err| ApiError::Internal(err.into()))?;
     let user_id = Uuid::new_v4();
     let command = RegisterUser {
         user_id,
