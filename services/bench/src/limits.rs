@@ -1,0 +1,168 @@
+//! What the machine allows at most, measured in the same run so the platform's numbers
+//! read as ratios: the runtime's producer alone, one trip through the broker, and
+//! PostgreSQL's single-row commits.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafka_runtime::admin::{create_topics, TopicSpec};
+use kafka_runtime::follow::{follow, Start};
+use kafka_runtime::{KafkaConfig, Outgoing, Publisher};
+use shared_events::messages::payment::GetPayment;
+use shared_events::Envelope;
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::load::{histogram, percentiles, record};
+
+/// The limits of this machine.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Messages a second the runtime's producer gets acknowledged (acks=all).
+    pub produce_per_sec: f64,
+    /// One message produced and read back, p50 and p99 in ms.
+    pub round_trip_ms: (f64, f64),
+    /// Single-row INSERT commits a second on one connection.
+    pub pg_commits_per_sec: f64,
+    /// The same on 8 connections at once.
+    pub pg_commits_per_sec_8: f64,
+}
+
+/// A message the size of a placed order's command.
+fn payload(size: usize) -> Vec<u8> {
+    let mut bytes = Envelope::new(
+        GetPayment {
+            order_id: Uuid::new_v4(),
+        },
+        Uuid::new_v4(),
+        None,
+    )
+    .to_json();
+    bytes.resize(size.max(bytes.len()), b' ');
+    bytes
+}
+
+/// Measures the producer and the broker round trip on a topic of their own.
+pub async fn kafka(
+    kafka: &KafkaConfig,
+    messages: usize,
+    size: usize,
+) -> anyhow::Result<(f64, (f64, f64))> {
+    let topic = format!(
+        "{}bench.raw.{}",
+        kafka.topics.prefix(),
+        Uuid::new_v4().simple()
+    );
+    let spec = TopicSpec {
+        name: topic.clone(),
+        partitions: 6,
+        replication: 1,
+        retention_ms: 600_000,
+        compact: false,
+    };
+    create_topics(kafka, &[spec]).await?;
+    let publisher = Publisher::new(kafka)?;
+    let body = payload(size);
+    let start = Instant::now();
+    let sends = (0..messages).map(|n| {
+        let outgoing = Outgoing {
+            id: Uuid::new_v4(),
+            topic: topic.clone(),
+            key: n.to_string(),
+            kind: "bench.raw".into(),
+            payload: body.clone(),
+            traceparent: None,
+        };
+        let publisher = publisher.clone();
+        async move { publisher.send(&outgoing).await }
+    });
+    // Messages the broker could not take in time are not counted.
+    let acknowledged = futures::future::join_all(sends)
+        .await
+        .iter()
+        .filter(|sent| sent.is_ok())
+        .count();
+    let produce_per_sec = acknowledged as f64 / start.elapsed().as_secs_f64();
+
+    let arrivals: Arc<Mutex<Vec<(Uuid, Instant)>>> = Arc::default();
+    let seen = arrivals.clone();
+    let stop = CancellationToken::new();
+    follow(
+        kafka,
+        &topic,
+        Start::End,
+        stop.clone(),
+        move |probe: Envelope<GetPayment>| {
+            seen.lock()
+                .expect("not poisoned")
+                .push((probe.data.order_id, Instant::now()));
+        },
+    )
+    .await?;
+    let mut trips = histogram();
+    for _ in 0..200 {
+        let id = Uuid::new_v4();
+        let probe = Envelope::new(GetPayment { order_id: id }, Uuid::new_v4(), None);
+        let sent = Instant::now();
+        publisher
+            .send(&Outgoing::new(topic.clone(), id, &probe))
+            .await?;
+        let deadline = sent + Duration::from_secs(5);
+        loop {
+            let arrived = arrivals
+                .lock()
+                .expect("not poisoned")
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, at)| *at);
+            if let Some(at) = arrived {
+                record(&mut trips, at - sent);
+                break;
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+    stop.cancel();
+    let (p50, p99, _) = percentiles(&trips);
+    Ok((produce_per_sec, (p50, p99)))
+}
+
+/// Single-row commits a second, on 1 and on 8 connections, in a table of its own.
+pub async fn postgres(database_url: &str, seconds: f64) -> anyhow::Result<(f64, f64)> {
+    let mut setup = sqlx::PgConnection::connect(database_url).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_commits (id uuid PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+        .execute(&mut setup)
+        .await?;
+    let one = commits(database_url, 1, seconds).await?;
+    let eight = commits(database_url, 8, seconds).await?;
+    sqlx::query("DROP TABLE bench_commits")
+        .execute(&mut setup)
+        .await?;
+    Ok((one, eight))
+}
+
+async fn commits(database_url: &str, connections: usize, seconds: f64) -> anyhow::Result<f64> {
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let workers = (0..connections).map(|_| async move {
+        let mut connection = sqlx::PgConnection::connect(database_url).await?;
+        let mut done = 0_u64;
+        while Instant::now() < until {
+            sqlx::query("INSERT INTO bench_commits (id) VALUES ($1)")
+                .bind(Uuid::new_v4())
+                .execute(&mut connection)
+                .await?;
+            done += 1;
+        }
+        anyhow::Ok(done)
+    });
+    let start = Instant::now();
+    let total: u64 = futures::future::try_join_all(workers)
+        .await?
+        .into_iter()
+        .sum();
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}

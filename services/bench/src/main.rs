@@ -1,0 +1,459 @@
+//! `./dev bench`: drives the running platform with open-loop load and measures the
+//! machine's limits in the same run, then writes `docs/benchmarks.md` and its plots.
+//!
+//! Orders: offered rates rise until p99 from POST to CONFIRMED passes 1 s or errors
+//! appear; CONFIRMED is seen on `order.events` by a reader of its own, not by polling.
+//! Registration (bcrypt-bound) the same way. `--smoke` runs one short step of each and
+//! writes its report under `target/bench-smoke/` (CI runs it to keep the harness
+//! working; it asserts nothing about speed).
+
+mod limits;
+mod load;
+mod platform;
+mod procs;
+mod report;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafka_runtime::follow::{follow, Start};
+use kafka_runtime::KafkaConfig;
+use serde_json::json;
+use shared_events::messages::order::{OrderCancelled, OrderConfirmed};
+use shared_events::{Envelope, Topic};
+use tokio_util::sync::CancellationToken;
+
+use crate::load::{histogram, percentiles, record};
+use crate::platform::Gateway;
+use crate::procs::{CpuMeter, Usage};
+
+/// The settings of a run.
+struct Args {
+    smoke: bool,
+    gateway: String,
+    out: PathBuf,
+    run_dir: PathBuf,
+    database_url: String,
+    label: String,
+}
+
+impl Args {
+    fn parse() -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let value = |flag: &str, default: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1).cloned())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let smoke = args.iter().any(|a| a == "--smoke");
+        let default_out = if smoke { "target/bench-smoke" } else { "docs" };
+        Self {
+            smoke,
+            gateway: value("--gateway", "http://127.0.0.1:8080"),
+            out: value("--out", default_out).into(),
+            run_dir: value("--run-dir", ".local/run").into(),
+            database_url: value(
+                "--database-url",
+                "postgres://commerce:commerce@127.0.0.1:5432/postgres",
+            ),
+            label: value("--label", if smoke { "smoke" } else { "run" }),
+        }
+    }
+}
+
+/// One step of offered load.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Requests a second offered.
+    pub offered: f64,
+    /// 202s a second.
+    pub accepted_per_sec: f64,
+    /// p50, p99, max of the 202 in ms.
+    pub accept_ms: (f64, f64, f64),
+    /// Orders confirmed a second (orders only).
+    pub confirmed_per_sec: f64,
+    /// p50, p99, max from due to CONFIRMED in ms (orders only).
+    pub end_to_end_ms: (f64, f64, f64),
+    /// Every end-to-end latency in ms, for the CDF.
+    pub end_to_end: Vec<f64>,
+    /// Answers that were not 202, by status.
+    pub refused: HashMap<u16, u64>,
+    /// Accepted orders that did not confirm within the drain time.
+    pub unfinished: u64,
+    /// Requests sent.
+    pub sent: u64,
+    /// CPU and memory of every process over the step.
+    pub usage: Vec<Usage>,
+}
+
+impl Step {
+    fn errors(&self) -> u64 {
+        self.refused.values().sum::<u64>() + self.unfinished
+    }
+}
+
+/// Seen order outcomes: order id → when, and whether it was confirmed.
+type Outcomes = Arc<Mutex<HashMap<String, (Instant, bool)>>>;
+
+async fn follow_outcomes(
+    kafka: &KafkaConfig,
+    stop: &CancellationToken,
+) -> anyhow::Result<Outcomes> {
+    let outcomes: Outcomes = Arc::default();
+    let topic = kafka.topics.name(Topic::OrderEvents);
+    let seen = outcomes.clone();
+    follow(
+        kafka,
+        &topic,
+        Start::End,
+        stop.clone(),
+        move |e: Envelope<OrderConfirmed>| {
+            seen.lock()
+                .expect("not poisoned")
+                .insert(e.data.order_id.to_string(), (Instant::now(), true));
+        },
+    )
+    .await?;
+    let seen = outcomes.clone();
+    follow(
+        kafka,
+        &topic,
+        Start::End,
+        stop.clone(),
+        move |e: Envelope<OrderCancelled>| {
+            seen.lock()
+                .expect("not poisoned")
+                .insert(e.data.order_id.to_string(), (Instant::now(), false));
+        },
+    )
+    .await?;
+    Ok(outcomes)
+}
+
+struct Fixture {
+    gateway: Gateway,
+    buyers: Vec<String>,
+    products: Vec<String>,
+}
+
+async fn setup(gateway: Gateway, buyers: usize, products: usize) -> anyhow::Result<Fixture> {
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let (seller, _) = gateway
+        .user(&format!("bench-seller-{run}@example.com"), "seller")
+        .await?;
+    let mut product_ids = Vec::new();
+    for n in 0..products {
+        product_ids.push(
+            gateway
+                .product(&seller, &format!("BENCH-{run}-{n}"), 1_000_000_000)
+                .await?,
+        );
+    }
+    let signing_up = (0..buyers).map(|n| {
+        let gateway = gateway.clone();
+        let run = run.clone();
+        async move {
+            gateway
+                .user(&format!("bench-buyer-{run}-{n}@example.com"), "buyer")
+                .await
+        }
+    });
+    let buyers = futures::future::try_join_all(signing_up).await?;
+    Ok(Fixture {
+        gateway,
+        buyers: buyers.into_iter().map(|(token, _)| token).collect(),
+        products: product_ids,
+    })
+}
+
+async fn order_step(
+    fixture: &Fixture,
+    outcomes: &Outcomes,
+    processes: &[procs::Process],
+    rate: f64,
+    duration: Duration,
+) -> Step {
+    let meter = CpuMeter::start(processes);
+    let gateway = fixture.gateway.clone();
+    let (buyers, products) = (
+        Arc::new(fixture.buyers.clone()),
+        Arc::new(fixture.products.clone()),
+    );
+    let samples = load::open_loop(rate, duration, |n| {
+        let (gateway, buyers, products) = (gateway.clone(), buyers.clone(), products.clone());
+        async move {
+            let buyer = &buyers[n as usize % buyers.len()];
+            let product = &products[n as usize % products.len()];
+            let body = json!({ "items": [{ "productId": product, "quantity": 1 }], "paymentToken": "tok_visa" });
+            let answer = gateway.call("POST", "/api/orders", Some(buyer), Some(&body)).await;
+            (answer.status, answer.body["orderId"].as_str().map(String::from))
+        }
+    })
+    .await;
+    let accepted: Vec<_> = samples.iter().filter(|s| s.status == 202).collect();
+    let drain_until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let done = {
+            let seen = outcomes.lock().expect("not poisoned");
+            accepted
+                .iter()
+                .all(|s| s.id.as_ref().is_some_and(|id| seen.contains_key(id)))
+        };
+        if done || Instant::now() > drain_until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let usage = meter.stop();
+    let seen = outcomes.lock().expect("not poisoned").clone();
+    let mut e2e = histogram();
+    let mut end_to_end = Vec::new();
+    let mut unfinished = 0;
+    let mut last_confirmed = None::<Instant>;
+    for sample in &accepted {
+        match sample.id.as_ref().and_then(|id| seen.get(id)) {
+            Some((at, true)) => {
+                let latency = at.saturating_duration_since(sample.due);
+                record(&mut e2e, latency);
+                end_to_end.push(latency.as_secs_f64() * 1000.0);
+                last_confirmed = Some(last_confirmed.map_or(*at, |l: Instant| l.max(*at)));
+            }
+            _ => unfinished += 1,
+        }
+    }
+    let first_due = samples.iter().map(|s| s.due).min();
+    let confirmed_per_sec = match (first_due, last_confirmed) {
+        (Some(first), Some(last)) => {
+            end_to_end.len() as f64 / (last - first).as_secs_f64().max(duration.as_secs_f64())
+        }
+        _ => 0.0,
+    };
+    summarize(
+        rate,
+        duration,
+        &samples,
+        usage,
+        confirmed_per_sec,
+        percentiles(&e2e),
+        end_to_end,
+        unfinished,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarize(
+    rate: f64,
+    duration: Duration,
+    samples: &[load::Sample],
+    usage: Vec<Usage>,
+    confirmed_per_sec: f64,
+    end_to_end_ms: (f64, f64, f64),
+    end_to_end: Vec<f64>,
+    unfinished: u64,
+) -> Step {
+    let mut accept = histogram();
+    let mut refused = HashMap::new();
+    for sample in samples {
+        if sample.status == 202 {
+            record(&mut accept, sample.answered - sample.due);
+        } else {
+            *refused.entry(sample.status).or_default() += 1;
+        }
+    }
+    let accepted = samples.iter().filter(|s| s.status == 202).count();
+    Step {
+        offered: rate,
+        accepted_per_sec: accepted as f64 / duration.as_secs_f64(),
+        accept_ms: percentiles(&accept),
+        confirmed_per_sec,
+        end_to_end_ms,
+        end_to_end,
+        refused,
+        unfinished,
+        sent: samples.len() as u64,
+        usage,
+    }
+}
+
+async fn accept_step(
+    fixture: &Fixture,
+    processes: &[procs::Process],
+    rate: f64,
+    duration: Duration,
+) -> Step {
+    let meter = CpuMeter::start(processes);
+    let gateway = fixture.gateway.clone();
+    let (buyers, products) = (
+        Arc::new(fixture.buyers.clone()),
+        Arc::new(fixture.products.clone()),
+    );
+    let samples = load::open_loop(rate, duration, |n| {
+        let (gateway, buyers, products) = (gateway.clone(), buyers.clone(), products.clone());
+        async move {
+            let buyer = &buyers[n as usize % buyers.len()];
+            let product = &products[n as usize % products.len()];
+            let body = json!({ "items": [{ "productId": product, "quantity": 1 }], "paymentToken": "tok_visa" });
+            let answer = gateway.call("POST", "/api/orders", Some(buyer), Some(&body)).await;
+            (answer.status, None)
+        }
+    })
+    .await;
+    summarize(
+        rate,
+        duration,
+        &samples,
+        meter.stop(),
+        0.0,
+        (0.0, 0.0, 0.0),
+        Vec::new(),
+        0,
+    )
+}
+
+async fn registration_step(
+    gateway: &Gateway,
+    processes: &[procs::Process],
+    rate: f64,
+    duration: Duration,
+) -> Step {
+    let meter = CpuMeter::start(processes);
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let gateway = gateway.clone();
+    let samples = load::open_loop(rate, duration, |n| {
+        let gateway = gateway.clone();
+        let email = format!("bench-reg-{run}-{n}@example.com");
+        async move {
+            let body = json!({ "email": email, "password": "bench password 1", "name": "Bench" });
+            let answer = gateway
+                .call("POST", "/api/auth/register", None, Some(&body))
+                .await;
+            (answer.status, None)
+        }
+    })
+    .await;
+    summarize(
+        rate,
+        duration,
+        &samples,
+        meter.stop(),
+        0.0,
+        (0.0, 0.0, 0.0),
+        Vec::new(),
+        0,
+    )
+}
+
+fn print_step(kind: &str, step: &Step) {
+    println!(
+        "{kind:>12} offered {:>7.0}/s  accepted {:>7.1}/s  202 p99 {:>8.1} ms  confirmed {:>7.1}/s  e2e p50 {:>7.1} p99 {:>8.1} ms  errors {}",
+        step.offered, step.accepted_per_sec, step.accept_ms.1, step.confirmed_per_sec, step.end_to_end_ms.0, step.end_to_end_ms.1, step.errors()
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let kafka = KafkaConfig::from_env();
+    let processes = procs::platform(&args.run_dir);
+    let idle: Vec<(String, f64)> = processes
+        .iter()
+        .map(|p| (p.name.clone(), procs::rss_mib(p.pid)))
+        .collect();
+
+    println!("measuring the limits");
+    let (messages, seconds) = if args.smoke {
+        (2_000, 0.5)
+    } else {
+        (20_000, 3.0)
+    };
+    let (produce_per_sec, round_trip_ms) = limits::kafka(&kafka, messages, 420).await?;
+    let (pg_one, pg_eight) = limits::postgres(&args.database_url, seconds).await?;
+    let limits = limits::Limits {
+        produce_per_sec,
+        round_trip_ms,
+        pg_commits_per_sec: pg_one,
+        pg_commits_per_sec_8: pg_eight,
+    };
+    println!("{limits:?}");
+
+    println!("setting up users and products");
+    let gateway = Gateway::new(&args.gateway)?;
+    let fixture = setup(
+        gateway.clone(),
+        if args.smoke { 2 } else { 8 },
+        if args.smoke { 2 } else { 16 },
+    )
+    .await?;
+    let stop = CancellationToken::new();
+    let outcomes = follow_outcomes(&kafka, &stop).await?;
+
+    let (order_rates, step_time): (Vec<f64>, _) = if args.smoke {
+        (vec![20.0], Duration::from_secs(5))
+    } else {
+        let rates = [
+            5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0, 2560.0, 5120.0,
+        ];
+        (rates.to_vec(), Duration::from_secs(10))
+    };
+    let mut orders = Vec::new();
+    for rate in order_rates {
+        let step = order_step(&fixture, &outcomes, &processes, rate, step_time).await;
+        print_step("orders", &step);
+        let saturated = step.end_to_end_ms.1 > 1000.0 || step.errors() * 100 > step.sent;
+        orders.push(step);
+        if saturated {
+            break;
+        }
+    }
+    let (registration_rates, registration_time): (Vec<f64>, _) = if args.smoke {
+        (vec![2.0], Duration::from_secs(3))
+    } else {
+        (vec![2.0, 4.0, 8.0, 16.0, 32.0], Duration::from_secs(10))
+    };
+    let mut registrations = Vec::new();
+    for rate in registration_rates {
+        let step = registration_step(&gateway, &processes, rate, registration_time).await;
+        print_step("registration", &step);
+        registrations.push(step);
+    }
+    // The gateway alone: how many place_order it accepts (202 after the broker's ack),
+    // whatever the saga behind it makes of them. Run last: it leaves a backlog.
+    let acceptance_rates: Vec<f64> = if args.smoke {
+        vec![50.0]
+    } else {
+        vec![100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0]
+    };
+    let mut acceptance = Vec::new();
+    for rate in acceptance_rates {
+        let step = accept_step(&fixture, &processes, rate, Duration::from_secs(5)).await;
+        print_step("acceptance", &step);
+        let saturated = step.accept_ms.1 > 100.0 || step.errors() * 100 > step.sent;
+        acceptance.push(step);
+        if saturated {
+            break;
+        }
+    }
+    stop.cancel();
+    let idle_after: Vec<(String, f64)> = processes
+        .iter()
+        .map(|p| (p.name.clone(), procs::rss_mib(p.pid)))
+        .collect();
+    let written = report::write(
+        &args.out,
+        &report::Run {
+            limits,
+            orders,
+            registrations,
+            acceptance,
+            idle,
+            idle_after,
+            smoke: args.smoke,
+            label: args.label.clone(),
+        },
+    )?;
+    println!("report written to {}", written.display());
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! The report: a markdown page with the machine, the limits and every step, and two
+//! SVG plots (latency CDF; throughput against offered load).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+use crate::limits::Limits;
+use crate::Step;
+
+/// Everything a run measured.
+pub struct Run {
+    /// The machine's limits.
+    pub limits: Limits,
+    /// Order steps, by rising offered rate.
+    pub orders: Vec<Step>,
+    /// Registration steps.
+    pub registrations: Vec<Step>,
+    /// The gateway's acceptance of `place_order` alone (202s).
+    pub acceptance: Vec<Step>,
+    /// RSS of each process before the load, MiB.
+    pub idle: Vec<(String, f64)>,
+    /// RSS after the load, MiB.
+    pub idle_after: Vec<(String, f64)>,
+    /// A smoke run (numbers mean nothing).
+    pub smoke: bool,
+    /// Names this run's page and plots (e.g. `fetch10ms`).
+    pub label: String,
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores ({model}), {memory:.0} GiB")
+}
+
+fn steps_table(out: &mut String, steps: &[Step], orders: bool) {
+    if orders {
+        out.push_str("| offered/s | 202/s | 202 p50 / p99 / max ms | confirmed/s | POST→CONFIRMED p50 / p99 / max ms | errors |\n|---|---|---|---|---|---|\n");
+    } else {
+        out.push_str("| offered/s | 202/s | 202 p50 / p99 / max ms | refused (status: count) |\n|---|---|---|---|\n");
+    }
+    for s in steps {
+        let refused: Vec<String> = s.refused.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let (a50, a99, amax) = s.accept_ms;
+        if orders {
+            let (e50, e99, emax) = s.end_to_end_ms;
+            let _ = writeln!(
+                out,
+                "| {:.0} | {:.1} | {a50:.1} / {a99:.1} / {amax:.1} | {:.1} | {e50:.1} / {e99:.1} / {emax:.1} | {} {} |",
+                s.offered, s.accepted_per_sec, s.confirmed_per_sec, s.errors(),
+                if refused.is_empty() && s.unfinished == 0 { String::new() } else { format!("({} unfinished; {})", s.unfinished, refused.join(", ")) }
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "| {:.0} | {:.1} | {a50:.1} / {a99:.1} / {amax:.1} | {} |",
+                s.offered,
+                s.accepted_per_sec,
+                refused.join(", ")
+            );
+        }
+    }
+}
+
+fn usage_table(out: &mut String, step: &Step) {
+    out.push_str("| process | CPU % of one core | RSS MiB |\n|---|---|---|\n");
+    for u in &step.usage {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} |",
+            u.name, u.cpu_percent, u.rss_mib
+        );
+    }
+}
+
+/// Writes `benchmarks.md` (or the smoke report) and the plots under `dir`; the page.
+pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
+    let plots = dir.join("bench").join(&run.label);
+    std::fs::create_dir_all(&plots)?;
+    cdf(&plots.join("latency-cdf.svg"), &run.orders)?;
+    throughput(&plots.join("throughput.svg"), &run.orders)?;
+    let mut out = String::new();
+    let commit = std::env::var("BENCH_COMMIT").unwrap_or_else(|_| "unknown".into());
+    let broker = std::env::var("DEV_BROKER").unwrap_or_else(|_| "unknown".into());
+    let _ = writeln!(out, "# Benchmark results\n");
+    if run.smoke {
+        out.push_str("A smoke run: it proves the harness works; its numbers mean nothing.\n\n");
+    }
+    let fetch_wait =
+        std::env::var("RDKAFKA_FETCH_WAIT_MAX_MS").unwrap_or_else(|_| "librdkafka default".into());
+    let _ = writeln!(out, "- machine: {}\n- broker: {broker}, consumers' fetch.wait.max.ms: {fetch_wait}\n- commit: `{commit}`\n- everything on one machine: broker, PostgreSQL, MongoDB-protocol server, six services, load generator\n", machine());
+    let l = &run.limits;
+    let _ = writeln!(
+        out,
+        "## Limits, measured in the same run\n\n| limit | value |\n|---|---|"
+    );
+    let _ = writeln!(
+        out,
+        "| runtime producer alone, acks=all, 420-byte messages | {:.0} msg/s |",
+        l.produce_per_sec
+    );
+    let _ = writeln!(
+        out,
+        "| one message through the broker, p50 / p99 | {:.1} / {:.1} ms |",
+        l.round_trip_ms.0, l.round_trip_ms.1
+    );
+    let _ = writeln!(
+        out,
+        "| PostgreSQL single-row commits, 1 connection | {:.0} /s |",
+        l.pg_commits_per_sec
+    );
+    let _ = writeln!(
+        out,
+        "| PostgreSQL single-row commits, 8 connections | {:.0} /s |\n",
+        l.pg_commits_per_sec_8
+    );
+    let _ = writeln!(
+        out,
+        "## Orders (open loop, POST /api/orders → CONFIRMED on order.events)\n"
+    );
+    steps_table(&mut out, &run.orders, true);
+    if let Some(best) = run
+        .orders
+        .iter()
+        .rfind(|s| s.end_to_end_ms.1 <= 1000.0 && s.errors() * 100 <= s.sent)
+    {
+        let _ = writeln!(out, "\nHighest sustainable rate (p99 end to end ≤ 1 s, errors ≤ 1 %): **{:.0} orders/s offered, {:.1} confirmed/s**.", best.offered, best.confirmed_per_sec);
+        let _ = writeln!(out, "Ratios at that rate: confirmed/s ÷ producer limit = {:.3}; ÷ PostgreSQL commits (8 connections) = {:.3}.\n", best.confirmed_per_sec / l.produce_per_sec.max(1.0), best.confirmed_per_sec / l.pg_commits_per_sec_8.max(1.0));
+    }
+    if let Some(last) = run.orders.last() {
+        let _ = writeln!(
+            out,
+            "CPU and memory over the last step ({:.0}/s offered):\n",
+            last.offered
+        );
+        usage_table(&mut out, last);
+    }
+    out.push_str(
+        "\n![latency CDF](bench/latency-cdf.svg)\n\n![throughput](bench/throughput.svg)\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "## Gateway acceptance of place_order (202 only, saga ignored)\n"
+    );
+    steps_table(&mut out, &run.acceptance, false);
+    if let Some(last) = run.acceptance.last() {
+        let _ = writeln!(
+            out,
+            "\nCPU over the last step ({:.0}/s offered):\n",
+            last.offered
+        );
+        usage_table(&mut out, last);
+    }
+    let _ = writeln!(out, "\n## Registration (bcrypt-bound)\n");
+    steps_table(&mut out, &run.registrations, false);
+    if let Some(last) = run.registrations.last() {
+        let _ = writeln!(
+            out,
+            "\nCPU over the last step ({:.0}/s offered):\n",
+            last.offered
+        );
+        usage_table(&mut out, last);
+    }
+    let _ = writeln!(out, "\n## Memory when idle\n\n| process | RSS before load MiB | after load MiB |\n|---|---|---|");
+    for ((name, before), (_, after)) in run.idle.iter().zip(&run.idle_after) {
+        let _ = writeln!(out, "| {name} | {before:.0} | {after:.0} |");
+    }
+    let page = dir.join(format!("benchmarks-{}.md", run.label));
+    std::fs::write(&page, out)?;
+    Ok(page)
+}
+
+fn cdf(path: &Path, steps: &[Step]) -> anyhow::Result<()> {
+    let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max_ms = steps
+        .iter()
+        .flat_map(|s| s.end_to_end.iter().copied())
+        .fold(10.0_f64, f64::max)
+        .min(5000.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption("POST → CONFIRMED latency (CDF)", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..max_ms, 0.0..1.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("ms")
+        .y_desc("share of orders")
+        .draw()?;
+    for (i, step) in steps.iter().enumerate() {
+        let mut sorted = step.end_to_end.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len().max(1) as f64;
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                sorted
+                    .iter()
+                    .enumerate()
+                    .map(|(k, ms)| (ms.min(max_ms), (k + 1) as f64 / n)),
+                color,
+            ))?
+            .label(format!("{:.0}/s", step.offered))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+fn throughput(path: &Path, steps: &[Step]) -> anyhow::Result<()> {
+    let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let top = steps.iter().map(|s| s.offered).fold(10.0_f64, f64::max) * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Throughput against offered load (orders)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..top, 0.0..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("offered /s")
+        .y_desc("/s")
+        .draw()?;
+    let accepted: Vec<(f64, f64)> = steps
+        .iter()
+        .map(|s| (s.offered, s.accepted_per_sec))
+        .collect();
+    let confirmed: Vec<(f64, f64)> = steps
+        .iter()
+        .map(|s| (s.offered, s.confirmed_per_sec))
+        .collect();
+    chart
+        .draw_series(LineSeries::new(accepted, BLUE))?
+        .label("202 /s")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+    chart
+        .draw_series(LineSeries::new(confirmed, RED))?
+        .label("confirmed /s")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+    chart
+        .draw_series(LineSeries::new(
+            vec![(0.0, 0.0), (top, top)],
+            BLACK.mix(0.3),
+        ))?
+        .label("offered")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.3)));
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
