@@ -97,7 +97,7 @@ impl Gateway {
         let outcome = self
             .call(
                 "GET",
-                &format!("/api/commands/{command}?wait=30"),
+                &format!("/api/commands/{command}?wait=20"),
                 None,
                 None,
             )
