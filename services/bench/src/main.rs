@@ -7,6 +7,7 @@
 //! writes its report under `target/bench-smoke/` (CI runs it to keep the harness
 //! working; it asserts nothing about speed).
 
+mod hops;
 mod limits;
 mod load;
 mod platform;
@@ -87,6 +88,8 @@ pub struct Step {
     pub sent: u64,
     /// CPU and memory of every process over the step.
     pub usage: Vec<Usage>,
+    /// Time per record in each service's consumers over the step (orders only).
+    pub hops: Vec<hops::Hop>,
 }
 
 impl Step {
@@ -177,6 +180,7 @@ async fn order_step(
     duration: Duration,
 ) -> Step {
     let meter = CpuMeter::start(processes);
+    let handled_before = hops::totals(&fixture.gateway.client).await;
     let gateway = fixture.gateway.clone();
     let (buyers, products) = (
         Arc::new(fixture.buyers.clone()),
@@ -231,7 +235,7 @@ async fn order_step(
         }
         _ => 0.0,
     };
-    summarize(
+    let mut step = summarize(
         rate,
         duration,
         &samples,
@@ -240,7 +244,12 @@ async fn order_step(
         percentiles(&e2e),
         end_to_end,
         unfinished,
-    )
+    );
+    step.hops = hops::between(
+        &handled_before,
+        &hops::totals(&fixture.gateway.client).await,
+    );
+    step
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -275,6 +284,7 @@ fn summarize(
         unfinished,
         sent: samples.len() as u64,
         usage,
+        hops: Vec::new(),
     }
 }
 

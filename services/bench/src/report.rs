@@ -75,6 +75,17 @@ fn steps_table(out: &mut String, steps: &[Step], orders: bool) {
     }
 }
 
+fn hops_table(out: &mut String, step: &Step) {
+    out.push_str("| service | topic | records | mean ms per record (queue + transaction + publish) |\n|---|---|---|---|\n");
+    for hop in &step.hops {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.1} |",
+            hop.service, hop.topic, hop.records, hop.mean_ms
+        );
+    }
+}
+
 fn usage_table(out: &mut String, step: &Step) {
     out.push_str("| process | CPU % of one core | RSS MiB |\n|---|---|---|\n");
     for u in &step.usage {
@@ -147,6 +158,8 @@ pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
             last.offered
         );
         usage_table(&mut out, last);
+        let _ = writeln!(out, "\nWhere the time goes, per hop, over the same step:\n");
+        hops_table(&mut out, last);
     }
     out.push_str(
         "\n![latency CDF](bench/latency-cdf.svg)\n\n![throughput](bench/throughput.svg)\n\n",
