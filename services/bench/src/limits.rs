@@ -1,15 +1,20 @@
 //! What the machine allows at most, measured in the same run so the platform's numbers
-//! read as ratios: the runtime's producer alone, one trip through the broker, and
-//! PostgreSQL's single-row commits.
+//! read as ratios: the runtime's producer alone, one trip through the broker,
+//! PostgreSQL's single-row commits, and the runtime's store applying messages one
+//! transaction each against group commit.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_runtime::admin::{create_topics, TopicSpec};
 use kafka_runtime::follow::{follow, Start};
-use kafka_runtime::{KafkaConfig, Outgoing, Publisher};
+use kafka_runtime::postgres::{ensure_schema, PgProcessor};
+use kafka_runtime::telemetry::TraceParent;
+use kafka_runtime::testkit::{Probe, ProbeHandler};
+use kafka_runtime::{Incoming, KafkaConfig, Outgoing, Processor, Publisher};
 use shared_events::messages::payment::GetPayment;
-use shared_events::Envelope;
+use shared_events::{Envelope, RawEnvelope};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -27,7 +32,13 @@ pub struct Limits {
     pub pg_commits_per_sec: f64,
     /// The same on 8 connections at once.
     pub pg_commits_per_sec_8: f64,
+    /// Messages a second through the runtime's PostgreSQL store (inbox, a handler's
+    /// insert, outbox), one transaction each, then in batches of [`GROUP`].
+    pub store_per_sec: (f64, f64),
 }
+
+/// The batch size of the group-commit measurement: the consumer's largest batch.
+pub const GROUP: usize = 64;
 
 /// A message the size of a placed order's command.
 fn payload(size: usize) -> Vec<u8> {
@@ -165,4 +176,80 @@ async fn commits(database_url: &str, connections: usize, seconds: f64) -> anyhow
         .into_iter()
         .sum();
     Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+/// The runtime's store on its own, without Kafka: the test probe handler (one row, one
+/// event) applied one transaction per message, then [`GROUP`] messages per transaction,
+/// in a throwaway database, on one connection like a partition task.
+pub async fn store(
+    admin_url: &str,
+    kafka: &KafkaConfig,
+    seconds: f64,
+) -> anyhow::Result<(f64, f64)> {
+    const DATABASE: &str = "bench_runtime_store";
+    let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {DATABASE}"))
+        .execute(&mut admin)
+        .await?;
+    let options: PgConnectOptions = admin_url.parse::<PgConnectOptions>()?.database(DATABASE);
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    ensure_schema(&pool).await?;
+    ProbeHandler::prepare(&pool).await;
+    let handler = ProbeHandler::new("bench", format!("{}bench.events", kafka.topics.prefix()));
+    let processor = PgProcessor::new(pool.clone(), kafka.topics.clone(), handler);
+
+    let one_each = apply_for(&processor, seconds, false).await?;
+    let grouped = apply_for(&processor, seconds, true).await?;
+
+    pool.close().await;
+    sqlx::query(&format!("DROP DATABASE {DATABASE}"))
+        .execute(&mut admin)
+        .await?;
+    Ok((one_each, grouped))
+}
+
+async fn apply_for(
+    processor: &PgProcessor<ProbeHandler>,
+    seconds: f64,
+    grouped: bool,
+) -> anyhow::Result<f64> {
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let mut done = 0;
+    let mut offset = 0;
+    while Instant::now() < until {
+        let batch: Vec<Incoming> = (0..GROUP)
+            .map(|_| {
+                offset += 1;
+                let probe = Envelope::new(Probe { n: offset as i32 }, Uuid::new_v4(), None);
+                Incoming {
+                    topic: "bench.store".into(),
+                    partition: 0,
+                    offset,
+                    key: None,
+                    envelope: RawEnvelope::parse(&probe.to_json()).expect("own envelope"),
+                    trace: TraceParent::root(),
+                }
+            })
+            .collect();
+        if grouped {
+            let applied = processor
+                .apply_all(&batch)
+                .await
+                .expect("PostgreSQL commits batches")?;
+            anyhow::ensure!(applied.len() == batch.len(), "every message applied");
+        } else {
+            for message in &batch {
+                processor.apply(message).await?;
+            }
+        }
+        done += batch.len();
+    }
+    Ok(done as f64 / start.elapsed().as_secs_f64())
 }

@@ -381,11 +381,13 @@ async fn main() -> anyhow::Result<()> {
     };
     let (produce_per_sec, round_trip_ms) = limits::kafka(&kafka, messages, 420).await?;
     let (pg_one, pg_eight) = limits::postgres(&args.database_url, seconds).await?;
+    let store_per_sec = limits::store(&args.database_url, &kafka, seconds).await?;
     let limits = limits::Limits {
         produce_per_sec,
         round_trip_ms,
         pg_commits_per_sec: pg_one,
         pg_commits_per_sec_8: pg_eight,
+        store_per_sec,
     };
     println!("{limits:?}");
 

@@ -135,8 +135,16 @@ pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
     );
     let _ = writeln!(
         out,
-        "| PostgreSQL single-row commits, 8 connections | {:.0} /s |\n",
+        "| PostgreSQL single-row commits, 8 connections | {:.0} /s |",
         l.pg_commits_per_sec_8
+    );
+    let _ = writeln!(
+        out,
+        "| runtime store (inbox, one row, outbox), 1 connection: a transaction per message / group commit of {} | {:.0} / {:.0} msg/s (× {:.1}) |\n",
+        crate::limits::GROUP,
+        l.store_per_sec.0,
+        l.store_per_sec.1,
+        l.store_per_sec.1 / l.store_per_sec.0.max(1.0)
     );
     let _ = writeln!(
         out,

@@ -2,10 +2,10 @@
 //!
 //! One task polls Kafka and hands each record to a task per partition through a small
 //! bounded queue, so partitions proceed in parallel, each stays in order, and the work
-//! in flight is bounded. A partition task applies a record through its [`Processor`]
-//! (inbox, handler, outbox in one transaction), publishes what it caused, and only then
-//! stores the record's offset; librdkafka commits stored offsets in the background, on
-//! rebalance and at shutdown.
+//! in flight is bounded. A partition task applies the records queued for it through its
+//! [`Processor`] (inbox, handler, outbox in one transaction per batch where the store
+//! can), publishes what they caused, and only then stores their offsets; librdkafka
+//! commits stored offsets in the background, on rebalance and at shutdown.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -246,10 +246,11 @@ async fn close(consumer: Arc<RuntimeConsumer>) {
 
 impl<P: Processor> Worker<P> {
     /// Applies a partition's records in order. Whatever has queued up is taken as one
-    /// batch: each record is applied in its own transaction, then the messages they
-    /// caused are published together (one wait for the broker instead of one per
-    /// record, in the same order), and only then are the offsets stored. A crash in
-    /// between leaves committed, unpublished outbox rows, published at restart.
+    /// batch and applied in one transaction when the store can (group commit), else one
+    /// record per transaction; then the messages they caused are published together (one
+    /// wait for the broker instead of one per record, in the same order), and only then
+    /// are the offsets stored. A crash in between leaves committed, unpublished outbox
+    /// rows, published at restart.
     async fn run_partition(self: Arc<Self>, mut queue: mpsc::Receiver<Record>) {
         let most = self.spec.queue_per_partition.max(1);
         loop {
@@ -265,21 +266,11 @@ impl<P: Processor> Worker<P> {
                     Err(_) => break,
                 }
             }
-            let mut caused = Vec::new();
-            let mut handled = Vec::with_capacity(batch.len());
-            for record in &batch {
-                match self.handle(record).await {
-                    Some(messages) => {
-                        caused.extend(messages);
-                        handled.push(record);
-                    }
-                    None => break, // shutting down mid-retry: the offset stays uncommitted
-                }
-            }
+            let (caused, finished) = self.apply_batch(&batch).await;
             if !publish(&*self.processor, &self.publisher, &caused, &self.shutdown).await {
                 return;
             }
-            for record in &handled {
+            for record in &batch[..finished] {
                 // librdkafka's offset_store takes the offset of the processed record and
                 // commits that plus one.
                 if let Err(err) =
@@ -294,56 +285,86 @@ impl<P: Processor> Worker<P> {
                     .with_label_values(&[&record.topic])
                     .observe(record.received.elapsed().as_secs_f64());
             }
-            if handled.len() < batch.len() {
-                return;
+            if finished < batch.len() {
+                return; // shutting down mid-retry: the rest stays uncommitted
             }
         }
     }
 
-    /// Applies one record; the messages it caused, still to publish, or `None` when
-    /// shutdown interrupted it.
-    async fn handle(&self, record: &Record) -> Option<Vec<Outgoing>> {
-        self.metrics
-            .consumed
-            .with_label_values(&[&record.topic])
-            .inc();
-        let incoming = match record.parse() {
-            Ok(incoming) => incoming,
-            Err(reason) => return self.dead_letter(record, None, &reason).await.then(Vec::new),
-        };
-        let span = tracing::info_span!(
-            "message",
-            service = self.spec.service,
-            message_id = %incoming.envelope.id,
-            correlation_id = %incoming.envelope.correlation_id,
-            kind = %incoming.envelope.kind,
-            topic = %record.topic,
-            partition = record.partition,
-            offset = record.offset,
-            trace_id = %incoming.trace.trace_id(),
-        );
-        self.apply(record, &incoming).instrument(span).await
+    /// The messages a batch caused, still to publish, and how many of its records were
+    /// finished: all of them unless shutdown interrupted a retry.
+    async fn apply_batch(&self, batch: &[Record]) -> (Vec<Outgoing>, usize) {
+        for record in batch {
+            self.metrics
+                .consumed
+                .with_label_values(&[&record.topic])
+                .inc();
+        }
+        let parsed: Vec<Result<Incoming, String>> = batch.iter().map(Record::parse).collect();
+        if let Some(caused) = self.apply_together(batch, &parsed).await {
+            return (caused, batch.len());
+        }
+        let mut caused = Vec::new();
+        for (finished, (record, parsed)) in batch.iter().zip(&parsed).enumerate() {
+            let messages = match parsed {
+                Ok(incoming) => {
+                    self.apply(record, incoming)
+                        .instrument(incoming.span())
+                        .await
+                }
+                Err(reason) => self.dead_letter(record, None, reason).await.then(Vec::new),
+            };
+            match messages {
+                Some(messages) => caused.extend(messages),
+                None => return (caused, finished),
+            }
+        }
+        (caused, batch.len())
     }
 
+    /// Group commit of a batch of several well-formed records; `None` when it has to go
+    /// one record at a time (the store cannot, or something in it failed and rolled it
+    /// all back: the one-at-a-time path then retries, rejects or dead-letters each).
+    async fn apply_together(
+        &self,
+        batch: &[Record],
+        parsed: &[Result<Incoming, String>],
+    ) -> Option<Vec<Outgoing>> {
+        if batch.len() < 2 {
+            return None;
+        }
+        let incoming: Vec<Incoming> = parsed.iter().cloned().collect::<Result<_, _>>().ok()?;
+        match self.processor.apply_all(&incoming).await? {
+            Ok(applied) => {
+                self.metrics
+                    .transaction_messages
+                    .with_label_values(&[&batch[0].topic])
+                    .observe(batch.len() as f64);
+                let mut caused = Vec::new();
+                for ((record, incoming), applied) in batch.iter().zip(&incoming).zip(applied) {
+                    caused.extend(incoming.span().in_scope(|| self.applied(record, applied)));
+                }
+                Some(caused)
+            }
+            Err(err) => {
+                tracing::info!(error = %err, records = batch.len(), "group commit rolled back, applying one at a time");
+                None
+            }
+        }
+    }
+
+    /// Applies one record, retrying transient failures; the messages it caused, still
+    /// to publish, or `None` when shutdown interrupted it.
     async fn apply(&self, record: &Record, incoming: &Incoming) -> Option<Vec<Outgoing>> {
         let mut backoff = Backoff::default();
         loop {
             match self.processor.apply(incoming).await {
-                Ok(Applied::Fresh(messages)) => {
+                Ok(applied) => {
                     self.metrics
-                        .processed
+                        .transaction_messages
                         .with_label_values(&[&record.topic])
-                        .inc();
-                    tracing::debug!(caused = messages.len(), "message processed");
-                    return Some(messages);
-                }
-                Ok(Applied::Duplicate) => {
-                    self.metrics
-                        .duplicates
-                        .with_label_values(&[&record.topic])
-                        .inc();
-                    tracing::info!("duplicate message skipped");
-                    return Some(Vec::new());
+                        .observe(1.0);
+                    return Some(self.applied(record, applied));
                 }
                 Err(HandlerError::Rejected(reason)) => {
                     if !self
@@ -370,6 +391,28 @@ impl<P: Processor> Worker<P> {
                         return None;
                     }
                 }
+            }
+        }
+    }
+
+    /// Counts what applying a record did; the messages it caused.
+    fn applied(&self, record: &Record, applied: Applied) -> Vec<Outgoing> {
+        match applied {
+            Applied::Fresh(messages) => {
+                self.metrics
+                    .processed
+                    .with_label_values(&[&record.topic])
+                    .inc();
+                tracing::debug!(caused = messages.len(), "message processed");
+                messages
+            }
+            Applied::Duplicate => {
+                self.metrics
+                    .duplicates
+                    .with_label_values(&[&record.topic])
+                    .inc();
+                tracing::info!("duplicate message skipped");
+                Vec::new()
             }
         }
     }
@@ -432,8 +475,6 @@ impl<P: Processor> Worker<P> {
     }
 }
 
-/// Publishes messages in order, retrying until the broker acknowledges all of them, then
-/// marks them sent. `false` when shutdown interrupted it (the outbox keeps them).
 /// The outcome for whoever waits on a dead-lettered message (`replyTo`): it failed,
 /// `rejected`, with the reason, so a client following it is not left waiting.
 fn rejected_reply(incoming: &Incoming, reason: &str) -> Option<Outgoing> {
@@ -444,6 +485,8 @@ fn rejected_reply(incoming: &Incoming, reason: &str) -> Option<Outgoing> {
     Some(Outgoing::new(reply_to, correlation_id, &envelope).traced(&incoming.trace.child()))
 }
 
+/// Publishes messages in order, retrying until the broker acknowledges all of them, then
+/// marks them sent. `false` when shutdown interrupted it (the outbox keeps them).
 async fn publish<P: Processor>(
     processor: &P,
     publisher: &Publisher,

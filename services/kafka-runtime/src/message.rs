@@ -36,6 +36,20 @@ impl Incoming {
             .map_err(|err| HandlerError::Rejected(format!("invalid {} data: {err}", T::TYPE)))
     }
 
+    /// The span its handling runs in, so every log line names the message.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "message",
+            message_id = %self.envelope.id,
+            correlation_id = %self.envelope.correlation_id,
+            kind = %self.envelope.kind,
+            topic = %self.topic,
+            partition = self.partition,
+            offset = self.offset,
+            trace_id = %self.trace.trace_id(),
+        )
+    }
+
     /// Rejects the message because no handler knows its `type`.
     pub fn unknown_type(&self) -> HandlerError {
         HandlerError::Rejected(format!("unknown message type {:?}", self.envelope.kind))

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub retried: IntCounterVec,
     /// Time from receiving a message to storing its offset.
     pub handler_seconds: HistogramVec,
+    /// Messages applied per database transaction: above 1 when group commit batched them.
+    pub transaction_messages: HistogramVec,
     /// High watermark minus position, per assigned partition.
     pub lag: IntGaugeVec,
 }
@@ -56,6 +58,18 @@ impl Metrics {
         registry
             .register(Box::new(handler_seconds.clone()))
             .expect("registered once");
+        let transaction_messages = HistogramVec::new(
+            HistogramOpts::new(
+                "transaction_messages",
+                "Messages applied per database transaction (group commit).",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+            &["topic"],
+        )
+        .expect("valid");
+        registry
+            .register(Box::new(transaction_messages.clone()))
+            .expect("registered once");
         let lag = IntGaugeVec::new(
             Opts::new("consumer_lag", "High watermark minus position."),
             &["topic", "partition"],
@@ -72,6 +86,7 @@ impl Metrics {
             dead_lettered,
             retried,
             handler_seconds,
+            transaction_messages,
             lag,
         }
     }

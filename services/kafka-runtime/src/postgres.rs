@@ -9,6 +9,7 @@ use shared_events::Topics;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::HandlerError;
@@ -164,9 +165,13 @@ impl<H: PgHandler> PgProcessor<H> {
     }
 }
 
-impl<H: PgHandler> Processor for PgProcessor<H> {
-    async fn apply(&self, message: &Incoming) -> Result<Applied, HandlerError> {
-        let mut tx = self.pool.begin().await?;
+impl<H: PgHandler> PgProcessor<H> {
+    /// Inbox, handler and outbox for one message inside `tx`; the caller commits.
+    async fn apply_in(
+        &self,
+        message: &Incoming,
+        tx: &mut PgConnection,
+    ) -> Result<Applied, HandlerError> {
         let fresh = sqlx::query(
             "INSERT INTO runtime_inbox (message_id, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
@@ -180,14 +185,51 @@ impl<H: PgHandler> Processor for PgProcessor<H> {
             return Ok(Applied::Duplicate);
         }
         let mut outbox = Outbox::new(self.topics.clone(), message.trace.clone());
-        self.handler.handle(message, &mut tx, &mut outbox).await?;
+        self.handler.handle(message, tx, &mut outbox).await?;
         let messages = outbox.into_messages();
-        enqueue(&mut tx, &messages).await?;
-        tx.commit().await?;
-        if let Some(hook) = &self.after_commit {
-            hook(&messages);
-        }
+        enqueue(tx, &messages).await?;
         Ok(Applied::Fresh(messages))
+    }
+
+    fn committed(&self, applied: &[Applied]) {
+        if let Some(hook) = &self.after_commit {
+            for applied in applied {
+                if let Applied::Fresh(messages) = applied {
+                    hook(messages);
+                }
+            }
+        }
+    }
+}
+
+impl<H: PgHandler> Processor for PgProcessor<H> {
+    async fn apply(&self, message: &Incoming) -> Result<Applied, HandlerError> {
+        let mut tx = self.pool.begin().await?;
+        let applied = self.apply_in(message, &mut tx).await?;
+        tx.commit().await?;
+        self.committed(std::slice::from_ref(&applied));
+        Ok(applied)
+    }
+
+    /// One transaction, one commit, for the whole batch. Any error (a rejected message,
+    /// a deadlock between partitions' batches, the database going away) rolls all of it
+    /// back, and the consumer applies the messages one at a time instead.
+    async fn apply_all(&self, messages: &[Incoming]) -> Option<Result<Vec<Applied>, HandlerError>> {
+        let applied = async {
+            let mut tx = self.pool.begin().await?;
+            let mut applied = Vec::with_capacity(messages.len());
+            for message in messages {
+                applied.push(
+                    self.apply_in(message, &mut tx)
+                        .instrument(message.span())
+                        .await?,
+                );
+            }
+            tx.commit().await?;
+            self.committed(&applied);
+            Ok(applied)
+        };
+        Some(applied.await)
     }
 
     async fn mark_sent(&self, ids: &[Uuid]) -> Result<(), HandlerError> {

@@ -28,6 +28,16 @@ pub trait Processor: Send + Sync + 'static {
         message: &Incoming,
     ) -> impl Future<Output = Result<Applied, HandlerError>> + Send;
 
+    /// Group commit: applies consecutive messages of one partition in a single
+    /// transaction, all of them or none. `None` when the store cannot; after `None` or an
+    /// error the caller applies them one at a time, which also finds the one at fault.
+    fn apply_all(
+        &self,
+        _messages: &[Incoming],
+    ) -> impl Future<Output = Option<Result<Vec<Applied>, HandlerError>>> + Send {
+        async { None }
+    }
+
     /// Marks outbox messages as published.
     fn mark_sent(&self, ids: &[Uuid]) -> impl Future<Output = Result<(), HandlerError>> + Send;
 

@@ -5,14 +5,16 @@ use std::fmt;
 use rand::Rng;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the JSON log subscriber (`RUST_LOG`, default `info`). Safe to call twice.
+/// Installs the JSON log subscriber (`RUST_LOG`, default `info`). Each line carries the
+/// fields of every span it is in (`spans`: the service, then the message or request).
+/// Safe to call twice.
 pub fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
+        .with_current_span(false)
+        .with_span_list(true)
         .with_env_filter(filter)
         .try_init();
 }

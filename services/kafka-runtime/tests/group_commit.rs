@@ -1,0 +1,164 @@
+//! Group commit: the records queued for a partition are applied in one PostgreSQL
+//! transaction, all or none, and a batch that fails is applied one record at a time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{probe, produce, start};
+use kafka_runtime::postgres::PgProcessor;
+use kafka_runtime::telemetry::TraceParent;
+use kafka_runtime::testkit::{eventually, ProbeHandler, TestBed};
+use kafka_runtime::{Applied, HandlerError, Incoming, Processor};
+use shared_events::{derive_id, RawEnvelope};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn incoming(payload: &[u8], offset: i64) -> Incoming {
+    Incoming {
+        topic: "probe.commands".into(),
+        partition: 0,
+        offset,
+        key: None,
+        envelope: RawEnvelope::parse(payload).expect("a valid envelope"),
+        trace: TraceParent::root(),
+    }
+}
+
+/// A well-formed envelope whose type no handler knows: rejected by the handler.
+fn unknown_type() -> Vec<u8> {
+    let mut envelope: serde_json::Value =
+        serde_json::from_slice(&probe(0).to_json()).expect("JSON");
+    envelope["type"] = "test.nonsense".into();
+    serde_json::to_vec(&envelope).expect("JSON")
+}
+
+async fn inbox_size(bed: &TestBed) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM runtime_inbox")
+        .fetch_one(&bed.pool)
+        .await
+        .expect("inbox")
+}
+
+async fn processor(bed: &TestBed) -> PgProcessor<ProbeHandler> {
+    ProbeHandler::prepare(&bed.pool).await;
+    let handler = ProbeHandler::new("a", format!("{}probe.events", bed.kafka.topics.prefix()));
+    PgProcessor::new(bed.pool.clone(), bed.kafka.topics.clone(), handler)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_commits_together_and_a_repeat_inside_it_is_a_duplicate() {
+    let bed = TestBed::new().await;
+    let processor = processor(&bed).await;
+    let (one, two) = (probe(1), probe(2));
+    let batch = [
+        incoming(&one.to_json(), 0),
+        incoming(&two.to_json(), 1),
+        incoming(&one.to_json(), 2),
+    ];
+
+    let applied = processor
+        .apply_all(&batch)
+        .await
+        .expect("PostgreSQL commits batches")
+        .expect("the batch applies");
+
+    assert!(
+        matches!(&applied[..], [Applied::Fresh(a), Applied::Fresh(b), Applied::Duplicate] if a.len() == 1 && b.len() == 1)
+    );
+    let numbers: Vec<i32> = bed.effects().await.iter().map(|e| e.2).collect();
+    assert_eq!(numbers, [1, 2]);
+    let unsent: Vec<_> = processor
+        .unsent(Duration::ZERO, 10)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(
+        unsent,
+        [
+            derive_id(one.id, "test.probed"),
+            derive_id(two.id, "test.probed")
+        ],
+        "the events wait in the outbox in order"
+    );
+    assert_eq!(inbox_size(&bed).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_message_rolls_back_its_whole_batch_and_alone_is_rejected_again() {
+    let bed = TestBed::new().await;
+    let processor = processor(&bed).await;
+    let batch = [
+        incoming(&probe(1).to_json(), 0),
+        incoming(&unknown_type(), 1),
+        incoming(&probe(2).to_json(), 2),
+    ];
+
+    let failed = processor
+        .apply_all(&batch)
+        .await
+        .expect("PostgreSQL commits batches");
+    assert!(
+        matches!(failed, Err(HandlerError::Rejected(ref reason)) if reason.contains("unknown message type"))
+    );
+    assert!(bed.effects().await.is_empty(), "nothing of the batch stays");
+    assert_eq!(inbox_size(&bed).await, 0);
+    assert!(processor
+        .unsent(Duration::ZERO, 10)
+        .await
+        .expect("outbox")
+        .is_empty());
+
+    // What the consumer does next: one transaction per message.
+    assert!(matches!(
+        processor.apply(&batch[0]).await,
+        Ok(Applied::Fresh(_))
+    ));
+    assert!(matches!(
+        processor.apply(&batch[1]).await,
+        Err(HandlerError::Rejected(_))
+    ));
+    assert!(matches!(
+        processor.apply(&batch[2]).await,
+        Ok(Applied::Fresh(_))
+    ));
+    let numbers: Vec<i32> = bed.effects().await.iter().map(|e| e.2).collect();
+    assert_eq!(numbers, [1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_with_a_bad_message_in_it_is_applied_once_each_and_the_bad_one_dead_lettered() {
+    let bed = TestBed::new().await;
+    let commands = bed.topic("probe.commands", 1).await;
+    let events = bed.topic("probe.events", 1).await;
+    let dlq = bed.topic("probe.dlq", 1).await;
+    // The backlog is there before the consumer starts, so its records queue up together.
+    for n in 1..=40 {
+        produce(&bed, &commands, "k", &probe(n).to_json()).await;
+        if n == 20 {
+            produce(&bed, &commands, "k", &unknown_type()).await;
+        }
+    }
+    let consumer = start(&bed, "g", &commands, ProbeHandler::new("a", events.clone())).await;
+
+    eventually("every good message is applied", WAIT, || async {
+        bed.effects().await.len() >= 40
+    })
+    .await;
+    let dead = bed.read(&dlq, 1, WAIT, Duration::from_secs(1)).await;
+    assert_eq!(dead.len(), 1, "only the bad message is dead-lettered");
+    assert!(dead[0].headers["dlq.reason"].contains("unknown message type"));
+    let published = bed.read(&events, 40, WAIT, Duration::from_secs(2)).await;
+    assert_eq!(published.len(), 40, "one event per good message");
+    let numbers: Vec<i32> = bed.effects().await.iter().map(|e| e.2).collect();
+    assert_eq!(
+        numbers,
+        (1..=40).collect::<Vec<_>>(),
+        "each applied exactly once"
+    );
+    let processed = consumer.metrics.processed.with_label_values(&[&commands]);
+    assert_eq!(processed.get(), 40);
+    consumer.stop().await;
+}
