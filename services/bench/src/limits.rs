@@ -208,7 +208,8 @@ pub async fn store(
     let grouped = apply_for(&processor, seconds, true).await?;
 
     pool.close().await;
-    sqlx::query(&format!("DROP DATABASE {DATABASE}"))
+    // FORCE: the closed connection's backend may still be on its way out.
+    sqlx::query(&format!("DROP DATABASE {DATABASE} WITH (FORCE)"))
         .execute(&mut admin)
         .await?;
     Ok((one_each, grouped))

@@ -169,8 +169,10 @@ pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
         let _ = writeln!(out, "\nWhere the time goes, per hop, over the same step:\n");
         hops_table(&mut out, last);
     }
-    out.push_str(
-        "\n![latency CDF](bench/latency-cdf.svg)\n\n![throughput](bench/throughput.svg)\n\n",
+    let _ = writeln!(
+        out,
+        "\n![latency CDF](bench/{label}/latency-cdf.svg)\n\n![throughput](bench/{label}/throughput.svg)\n",
+        label = run.label
     );
     let _ = writeln!(
         out,

@@ -10,6 +10,18 @@ use shared_events::RawEnvelope;
 use crate::config::KafkaConfig;
 use crate::producer::{PublishError, Publisher};
 
+/// Whether the broker answers a metadata request within `timeout`: an open port is not
+/// enough (a broker whose storage failed still accepts connections).
+pub fn ping(kafka: &KafkaConfig, timeout: Duration) -> anyhow::Result<()> {
+    let client: rdkafka::consumer::BaseConsumer = kafka.client_config(&[]).create()?;
+    let metadata = client.fetch_metadata(None, timeout)?;
+    anyhow::ensure!(
+        !metadata.brokers().is_empty(),
+        "the broker listed no brokers"
+    );
+    Ok(())
+}
+
 /// Splits a `kafka-console-producer --property parse.key=true` line: key, TAB, value.
 pub fn parse_replay_line(line: &str) -> anyhow::Result<(&str, &str)> {
     line.split_once('\t')

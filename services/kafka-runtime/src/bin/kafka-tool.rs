@@ -6,6 +6,7 @@
 //! kafka-tool create-topics [--partitions N]      # every platform topic, with KAFKA_TOPIC_PREFIX
 //! kafka-tool replay TOPIC < lines                # KEY<TAB>JSON per line, like kafka-console-producer
 //! kafka-tool tail TOPIC [--from-beginning]       # prints KEY<TAB>JSON per message
+//! kafka-tool ping [--timeout-ms MS]              # exit 0 when the broker answers metadata
 //! ```
 
 use std::io::BufRead;
@@ -72,11 +73,16 @@ async fn main() -> anyhow::Result<()> {
             let topic = args.get(1).context("tail needs a topic")?;
             tools::tail(&kafka, topic, args.iter().any(|a| a == "--from-beginning")).await
         }
+        Some("ping") => tools::ping(
+            &kafka,
+            Duration::from_millis(number(&args, "--timeout-ms", 5000)?),
+        ),
         _ => bail!(
             "usage: kafka-tool create-topic NAME [--partitions N] [--replication R] [--retention-ms MS] [--compact]\n\
              \x20      kafka-tool create-topics [--partitions N]\n\
              \x20      kafka-tool replay TOPIC   (stdin: KEY<TAB>JSON per line)\n\
-             \x20      kafka-tool tail TOPIC [--from-beginning]"
+             \x20      kafka-tool tail TOPIC [--from-beginning]\n\
+             \x20      kafka-tool ping [--timeout-ms MS]"
         ),
     }
 }
