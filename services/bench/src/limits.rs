@@ -20,12 +20,17 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::load::{histogram, percentiles, record};
+use crate::procs::{CpuMeter, Process};
 
 /// The limits of this machine.
 #[derive(Debug, Clone, Default)]
 pub struct Limits {
     /// Messages a second the runtime's producer gets acknowledged (acks=all).
     pub produce_per_sec: f64,
+    /// The same, one message at a time (each waits for its ack): one request each.
+    pub produce_one_at_a_time_per_sec: f64,
+    /// The broker's CPU per acknowledged message, in ms: in bulk, then one at a time.
+    pub broker_cpu_ms_per_message: (f64, f64),
     /// One message produced and read back, p50 and p99 in ms.
     pub round_trip_ms: (f64, f64),
     /// Single-row INSERT commits a second on one connection.
@@ -59,7 +64,9 @@ pub async fn kafka(
     kafka: &KafkaConfig,
     messages: usize,
     size: usize,
-) -> anyhow::Result<(f64, (f64, f64))> {
+    seconds: f64,
+    broker: &[Process],
+) -> anyhow::Result<Limits> {
     let topic = format!(
         "{}bench.raw.{}",
         kafka.topics.prefix(),
@@ -75,16 +82,18 @@ pub async fn kafka(
     create_topics(kafka, &[spec]).await?;
     let publisher = Publisher::new(kafka)?;
     let body = payload(size);
+    let outgoing = |n: usize| Outgoing {
+        id: Uuid::new_v4(),
+        topic: topic.clone(),
+        key: n.to_string(),
+        kind: "bench.raw".into(),
+        payload: body.clone(),
+        traceparent: None,
+    };
+    let meter = CpuMeter::start(broker);
     let start = Instant::now();
     let sends = (0..messages).map(|n| {
-        let outgoing = Outgoing {
-            id: Uuid::new_v4(),
-            topic: topic.clone(),
-            key: n.to_string(),
-            kind: "bench.raw".into(),
-            payload: body.clone(),
-            traceparent: None,
-        };
+        let outgoing = outgoing(n);
         let publisher = publisher.clone();
         async move { publisher.send(&outgoing).await }
     });
@@ -95,6 +104,18 @@ pub async fn kafka(
         .filter(|sent| sent.is_ok())
         .count();
     let produce_per_sec = acknowledged as f64 / start.elapsed().as_secs_f64();
+    let bulk_cpu = cpu_ms_per(&meter, acknowledged);
+
+    // One at a time: every message is a produce request of its own, as in a quiet saga.
+    let meter = CpuMeter::start(broker);
+    let start = Instant::now();
+    let mut one_by_one = 0;
+    while start.elapsed().as_secs_f64() < seconds {
+        publisher.send(&outgoing(one_by_one)).await?;
+        one_by_one += 1;
+    }
+    let produce_one_at_a_time_per_sec = one_by_one as f64 / start.elapsed().as_secs_f64();
+    let single_cpu = cpu_ms_per(&meter, one_by_one);
 
     let arrivals: Arc<Mutex<Vec<(Uuid, Instant)>>> = Arc::default();
     let seen = arrivals.clone();
@@ -139,7 +160,22 @@ pub async fn kafka(
     }
     stop.cancel();
     let (p50, p99, _) = percentiles(&trips);
-    Ok((produce_per_sec, (p50, p99)))
+    Ok(Limits {
+        produce_per_sec,
+        produce_one_at_a_time_per_sec,
+        broker_cpu_ms_per_message: (bulk_cpu, single_cpu),
+        round_trip_ms: (p50, p99),
+        ..Limits::default()
+    })
+}
+
+/// CPU of the measured process (the broker) in ms per message since `meter` started;
+/// NaN when the broker's pid is unknown.
+fn cpu_ms_per(meter: &CpuMeter, messages: usize) -> f64 {
+    let seconds = meter.elapsed_seconds();
+    meter.stop().first().map_or(f64::NAN, |usage| {
+        usage.cpu_percent / 100.0 * seconds * 1000.0 / messages.max(1) as f64
+    })
 }
 
 /// Single-row commits a second, on 1 and on 8 connections, in a table of its own.

@@ -390,15 +390,19 @@ async fn main() -> anyhow::Result<()> {
     } else {
         (20_000, 3.0)
     };
-    let (produce_per_sec, round_trip_ms) = limits::kafka(&kafka, messages, 420).await?;
+    let broker: Vec<procs::Process> = processes
+        .iter()
+        .filter(|p| p.name == "broker")
+        .cloned()
+        .collect();
+    let kafka_limits = limits::kafka(&kafka, messages, 420, seconds, &broker).await?;
     let (pg_one, pg_eight) = limits::postgres(&args.database_url, seconds).await?;
     let store_per_sec = limits::store(&args.database_url, &kafka, seconds).await?;
     let limits = limits::Limits {
-        produce_per_sec,
-        round_trip_ms,
         pg_commits_per_sec: pg_one,
         pg_commits_per_sec_8: pg_eight,
         store_per_sec,
+        ..kafka_limits
     };
     println!("{limits:?}");
 

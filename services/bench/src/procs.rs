@@ -124,6 +124,11 @@ impl CpuMeter {
         }
     }
 
+    /// Seconds since the start.
+    pub fn elapsed_seconds(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
     /// Use since the start.
     pub fn stop(&self) -> Vec<Usage> {
         let seconds = self.start.elapsed().as_secs_f64().max(0.001);

@@ -125,6 +125,16 @@ pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
     );
     let _ = writeln!(
         out,
+        "| the same, one message at a time (a produce request each) | {:.0} msg/s |",
+        l.produce_one_at_a_time_per_sec
+    );
+    let _ = writeln!(
+        out,
+        "| broker CPU per message: in bulk / one at a time | {:.3} / {:.3} ms |",
+        l.broker_cpu_ms_per_message.0, l.broker_cpu_ms_per_message.1
+    );
+    let _ = writeln!(
+        out,
         "| one message through the broker, p50 / p99 | {:.1} / {:.1} ms |",
         l.round_trip_ms.0, l.round_trip_ms.1
     );
