@@ -347,9 +347,14 @@ async fn every_filter_and_paging_combination_over_fifty_products_answers_the_rig
                     (Some(page), Some(7))
                 );
                 let items = body["items"].as_array().unwrap();
-                let created: Vec<&str> = items
+                // Compared as instants: RFC 3339 text with a varying number of fraction
+                // digits ("…:01Z" against "…:01.500Z") does not sort as text.
+                let created: Vec<chrono::DateTime<chrono::FixedOffset>> = items
                     .iter()
-                    .map(|i| i["createdAt"].as_str().unwrap())
+                    .map(|i| {
+                        chrono::DateTime::parse_from_rfc3339(i["createdAt"].as_str().unwrap())
+                            .expect("createdAt is RFC 3339")
+                    })
                     .collect();
                 assert!(
                     created.windows(2).all(|w| w[0] >= w[1]),
