@@ -76,6 +76,22 @@ impl RawEnvelope {
     pub fn data_as<T: Message>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_str(self.data.get())
     }
+
+    /// The same envelope with `data` parsed as `T`.
+    pub fn typed<T: Message>(self) -> Result<Envelope<T>, serde_json::Error> {
+        let data = self.data_as::<T>()?;
+        Ok(Envelope {
+            id: self.id,
+            kind: self.kind,
+            version: self.version,
+            occurred_at: self.occurred_at,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            actor: self.actor,
+            reply_to: self.reply_to,
+            data,
+        })
+    }
 }
 
 impl<T: Message> Envelope<T> {

@@ -277,7 +277,7 @@ async fn apply_for(
             .collect();
         if grouped {
             let applied = processor
-                .apply_all(&batch)
+                .apply_all(&batch.iter().collect::<Vec<_>>())
                 .await
                 .expect("PostgreSQL commits batches")?;
             anyhow::ensure!(applied.len() == batch.len(), "every message applied");

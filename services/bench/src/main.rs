@@ -19,11 +19,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kafka_runtime::follow::{follow, Start};
+use kafka_runtime::follow::{follow_envelopes, Start};
 use kafka_runtime::KafkaConfig;
 use serde_json::json;
 use shared_events::messages::order::{OrderCancelled, OrderConfirmed};
-use shared_events::{Envelope, Topic};
+use shared_events::{Message, RawEnvelope, Topic};
 use tokio_util::sync::CancellationToken;
 
 use crate::load::{histogram, percentiles, record};
@@ -117,30 +117,23 @@ async fn follow_outcomes(
     stop: &CancellationToken,
 ) -> anyhow::Result<Outcomes> {
     let outcomes: Outcomes = Arc::default();
-    let topic = kafka.topics.name(Topic::OrderEvents);
     let seen = outcomes.clone();
-    follow(
+    follow_envelopes(
         kafka,
-        &topic,
+        &kafka.topics.name(Topic::OrderEvents),
         Start::End,
         stop.clone(),
-        move |e: Envelope<OrderConfirmed>| {
-            seen.lock()
-                .expect("not poisoned")
-                .insert(e.data.order_id.to_string(), (Instant::now(), true));
-        },
-    )
-    .await?;
-    let seen = outcomes.clone();
-    follow(
-        kafka,
-        &topic,
-        Start::End,
-        stop.clone(),
-        move |e: Envelope<OrderCancelled>| {
-            seen.lock()
-                .expect("not poisoned")
-                .insert(e.data.order_id.to_string(), (Instant::now(), false));
+        move |e: RawEnvelope| {
+            let outcome = match e.kind.as_str() {
+                OrderConfirmed::TYPE => e.data_as::<OrderConfirmed>().map(|d| (d.order_id, true)),
+                OrderCancelled::TYPE => e.data_as::<OrderCancelled>().map(|d| (d.order_id, false)),
+                _ => return,
+            };
+            if let Ok((order_id, confirmed)) = outcome {
+                seen.lock()
+                    .expect("not poisoned")
+                    .insert(order_id.to_string(), (Instant::now(), confirmed));
+            }
         },
     )
     .await?;

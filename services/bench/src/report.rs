@@ -97,6 +97,20 @@ fn usage_table(out: &mut String, step: &Step) {
     }
 }
 
+/// A section for steps measured at the gateway only: the table, then CPU over the last.
+fn http_only_section(out: &mut String, heading: &str, steps: &[Step]) {
+    let _ = writeln!(out, "## {heading}\n");
+    steps_table(out, steps, false);
+    if let Some(last) = steps.last() {
+        let _ = writeln!(
+            out,
+            "\nCPU over the last step ({:.0}/s offered):\n",
+            last.offered
+        );
+        usage_table(out, last);
+    }
+}
+
 /// Writes `benchmarks.md` (or the smoke report) and the plots under `dir`; the page.
 pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
     let plots = dir.join("bench").join(&run.label);
@@ -193,29 +207,13 @@ pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
         "\n![latency CDF](bench/{label}/latency-cdf.svg)\n\n![throughput](bench/{label}/throughput.svg)\n",
         label = run.label
     );
-    let _ = writeln!(
-        out,
-        "## Gateway acceptance of place_order (202 only, saga ignored)\n"
+    http_only_section(
+        &mut out,
+        "Gateway acceptance of place_order (202 only, saga ignored)",
+        &run.acceptance,
     );
-    steps_table(&mut out, &run.acceptance, false);
-    if let Some(last) = run.acceptance.last() {
-        let _ = writeln!(
-            out,
-            "\nCPU over the last step ({:.0}/s offered):\n",
-            last.offered
-        );
-        usage_table(&mut out, last);
-    }
-    let _ = writeln!(out, "\n## Registration (bcrypt-bound)\n");
-    steps_table(&mut out, &run.registrations, false);
-    if let Some(last) = run.registrations.last() {
-        let _ = writeln!(
-            out,
-            "\nCPU over the last step ({:.0}/s offered):\n",
-            last.offered
-        );
-        usage_table(&mut out, last);
-    }
+    out.push('\n');
+    http_only_section(&mut out, "Registration (bcrypt-bound)", &run.registrations);
     let _ = writeln!(out, "\n## Memory when idle\n\n| process | RSS before load MiB | after load MiB |\n|---|---|---|");
     for ((name, before), (_, after)) in run.idle.iter().zip(&run.idle_after) {
         let _ = writeln!(out, "| {name} | {before:.0} | {after:.0} |");

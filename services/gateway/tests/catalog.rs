@@ -25,7 +25,7 @@ async fn movements(platform: &Platform, product_id: &str) -> Vec<(String, i64)> 
         "SELECT kind, on_hand_delta FROM stock_movements WHERE product_id = $1 ORDER BY movement_id",
     )
     .bind(Uuid::parse_str(product_id).unwrap())
-    .fetch_all(platform.inventory_db())
+    .fetch_all(platform.db("inventory"))
     .await
     .unwrap()
 }

@@ -167,7 +167,7 @@ async fn a_replayed_create_product_makes_no_second_product_and_no_doubled_stock(
          FROM stock s WHERE product_id = $1",
     )
     .bind(product_id)
-    .fetch_one(platform.inventory_db())
+    .fetch_one(platform.db("inventory"))
     .await
     .unwrap();
     assert_eq!((on_hand, movements), (7, 1));

@@ -216,7 +216,7 @@ pub async fn run<P: Processor>(
         }
     }
 
-    // Stop: let each partition finish the record in hand, commit what is stored, close.
+    // Stop: let each partition finish the batch in hand, commit what is stored, close.
     drop(partitions);
     while workers.join_next().await.is_some() {}
     background.shutdown().await;
@@ -333,7 +333,10 @@ impl<P: Processor> Worker<P> {
         if batch.len() < 2 {
             return None;
         }
-        let incoming: Vec<Incoming> = parsed.iter().cloned().collect::<Result<_, _>>().ok()?;
+        let incoming: Vec<&Incoming> = parsed
+            .iter()
+            .map(|parsed| parsed.as_ref().ok())
+            .collect::<Option<_>>()?;
         match self.processor.apply_all(&incoming).await? {
             Ok(applied) => {
                 self.metrics
@@ -341,7 +344,7 @@ impl<P: Processor> Worker<P> {
                     .with_label_values(&[&batch[0].topic])
                     .observe(batch.len() as f64);
                 let mut caused = Vec::new();
-                for ((record, incoming), applied) in batch.iter().zip(&incoming).zip(applied) {
+                for ((record, incoming), applied) in batch.iter().zip(incoming).zip(applied) {
                     caused.extend(incoming.span().in_scope(|| self.applied(record, applied)));
                 }
                 Some(caused)

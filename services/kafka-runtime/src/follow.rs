@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
-use shared_events::{Envelope, Message};
+use shared_events::{Envelope, Message, RawEnvelope};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::KafkaConfig;
@@ -23,16 +23,10 @@ pub enum Start {
     End,
 }
 
-/// Just the `type` of an envelope.
-#[derive(serde::Deserialize)]
-struct TypeOnly {
-    #[serde(rename = "type")]
-    kind: String,
-}
-
 /// Assigns every partition of `topic` and hands each message whose envelope carries a
-/// `T` (its `type` is `T::TYPE`) to `each`, until `shutdown`. Returns once the partitions are assigned; messages
-/// that do not parse are logged and skipped, since they are not this reader's to fix.
+/// `T` (its `type` is `T::TYPE`) to `each`, until `shutdown`. Returns once the
+/// partitions are assigned; messages that do not parse are logged and skipped, since
+/// they are not this reader's to fix.
 pub async fn follow<T, F>(
     kafka: &KafkaConfig,
     topic: &str,
@@ -43,6 +37,32 @@ pub async fn follow<T, F>(
 where
     T: Message,
     F: FnMut(Envelope<T>) + Send + 'static,
+{
+    let name = topic.to_string();
+    follow_envelopes(kafka, topic, start, shutdown, move |envelope| {
+        // Other types share the topic; they are not this reader's business.
+        if envelope.kind != T::TYPE {
+            return;
+        }
+        match envelope.typed::<T>() {
+            Ok(envelope) => each(envelope),
+            Err(err) => tracing::warn!(error = %err, topic = %name, "unreadable message skipped"),
+        }
+    })
+    .await
+}
+
+/// [`follow`] for a reader of several types on one topic: every envelope, `data` still
+/// raw, with one consumer.
+pub async fn follow_envelopes<F>(
+    kafka: &KafkaConfig,
+    topic: &str,
+    start: Start,
+    shutdown: CancellationToken,
+    mut each: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(RawEnvelope) + Send + 'static,
 {
     let group = format!("{}follow-{}", kafka.topics.prefix(), uuid::Uuid::new_v4());
     let consumer: StreamConsumer = kafka
@@ -76,12 +96,7 @@ where
             let Some(payload) = message.payload() else {
                 continue;
             };
-            // Other types share the topic; they are not this reader's business.
-            match serde_json::from_slice::<TypeOnly>(payload) {
-                Ok(only) if only.kind != T::TYPE => continue,
-                _ => {}
-            }
-            match serde_json::from_slice::<Envelope<T>>(payload) {
+            match RawEnvelope::parse(payload) {
                 Ok(envelope) => each(envelope),
                 Err(err) => {
                     tracing::warn!(error = %err, %topic, offset = message.offset(), "unreadable message skipped")

@@ -214,7 +214,10 @@ impl<H: PgHandler> Processor for PgProcessor<H> {
     /// One transaction, one commit, for the whole batch. Any error (a rejected message,
     /// a deadlock between partitions' batches, the database going away) rolls all of it
     /// back, and the consumer applies the messages one at a time instead.
-    async fn apply_all(&self, messages: &[Incoming]) -> Option<Result<Vec<Applied>, HandlerError>> {
+    async fn apply_all(
+        &self,
+        messages: &[&Incoming],
+    ) -> Option<Result<Vec<Applied>, HandlerError>> {
         let applied = async {
             let mut tx = self.pool.begin().await?;
             let mut applied = Vec::with_capacity(messages.len());

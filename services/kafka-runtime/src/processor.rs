@@ -33,7 +33,7 @@ pub trait Processor: Send + Sync + 'static {
     /// error the caller applies them one at a time, which also finds the one at fault.
     fn apply_all(
         &self,
-        _messages: &[Incoming],
+        _messages: &[&Incoming],
     ) -> impl Future<Output = Option<Result<Vec<Applied>, HandlerError>>> + Send {
         async { None }
     }

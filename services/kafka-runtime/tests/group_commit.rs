@@ -58,7 +58,7 @@ async fn a_batch_commits_together_and_a_repeat_inside_it_is_a_duplicate() {
     ];
 
     let applied = processor
-        .apply_all(&batch)
+        .apply_all(&batch.each_ref())
         .await
         .expect("PostgreSQL commits batches")
         .expect("the batch applies");
@@ -97,7 +97,7 @@ async fn a_rejected_message_rolls_back_its_whole_batch_and_alone_is_rejected_aga
     ];
 
     let failed = processor
-        .apply_all(&batch)
+        .apply_all(&batch.each_ref())
         .await
         .expect("PostgreSQL commits batches");
     assert!(

@@ -51,18 +51,21 @@ async fn order_statuses(platform: &Platform) -> HashMap<Uuid, (String, i64)> {
         .collect()
 }
 
+/// `order_id → status` from a service's table of per-order rows.
+async fn statuses(platform: &Platform, service: &str, table: &str) -> HashMap<Uuid, String> {
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as(&format!("SELECT order_id, status FROM {table}"))
+            .fetch_all(platform.db(service))
+            .await
+            .unwrap();
+    rows.into_iter().collect()
+}
+
 /// Whether inventory and payment have caught up with every order's outcome.
 async fn compensations_done(platform: &Platform) -> bool {
     let orders = order_statuses(platform).await;
-    let reservations: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT order_id, status FROM reservations")
-            .fetch_all(platform.inventory_db())
-            .await
-            .unwrap();
-    let payments: Vec<(Uuid, String)> = sqlx::query_as("SELECT order_id, status FROM payments")
-        .fetch_all(platform.db("payment"))
-        .await
-        .unwrap();
+    let reservations = statuses(platform, "inventory", "reservations").await;
+    let payments = statuses(platform, "payment", "payments").await;
     let reservations_done =
         reservations
             .iter()
@@ -83,7 +86,7 @@ async fn compensations_done(platform: &Platform) -> bool {
 }
 
 async fn assert_stock(platform: &Platform) {
-    let db = platform.inventory_db();
+    let db = platform.db("inventory");
     let rows: Vec<(Uuid, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT s.product_id, s.on_hand, s.reserved,
                 COALESCE((SELECT sum(on_hand_delta) FROM stock_movements m WHERE m.product_id = s.product_id), 0)::bigint,
@@ -150,12 +153,7 @@ async fn assert_payments(platform: &Platform) {
 
 async fn assert_reservations(platform: &Platform) {
     let orders = order_statuses(platform).await;
-    let reservations: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT order_id, status FROM reservations")
-            .fetch_all(platform.inventory_db())
-            .await
-            .unwrap();
-    let by_order: HashMap<Uuid, String> = reservations.into_iter().collect();
+    let by_order = statuses(platform, "inventory", "reservations").await;
     for (order, (status, _)) in &orders {
         let held = by_order.get(order).map(String::as_str);
         match status.as_str() {

@@ -118,11 +118,6 @@ impl Platform {
             .1
     }
 
-    /// Inventory's database.
-    pub fn inventory_db(&self) -> &PgPool {
-        self.db("inventory")
-    }
-
     /// Logs in as the first admin; the token.
     pub async fn admin(&self) -> String {
         let answer = self.login(ADMIN.0, ADMIN.1).await;
