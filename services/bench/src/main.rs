@@ -38,6 +38,11 @@ struct Args {
     run_dir: PathBuf,
     database_url: String,
     label: String,
+    /// `--orders RATE`: one step of orders at this rate, printed, no report (for
+    /// profiling the platform at a chosen load).
+    orders_at: Option<f64>,
+    /// `--seconds S`: how long that step offers load (default 20).
+    seconds: f64,
 }
 
 impl Args {
@@ -61,6 +66,8 @@ impl Args {
                 "postgres://commerce:commerce@127.0.0.1:5432/postgres",
             ),
             label: value("--label", if smoke { "smoke" } else { "run" }),
+            orders_at: value("--orders", "").parse().ok(),
+            seconds: value("--seconds", "20").parse().unwrap_or(20.0),
         }
     }
 }
@@ -367,11 +374,50 @@ fn print_step(kind: &str, step: &Step) {
     );
 }
 
+/// `--orders RATE`: sets up, offers orders at one rate and prints the step with each
+/// process's CPU and each service's time per record.
+async fn one_order_step(
+    args: &Args,
+    kafka: &KafkaConfig,
+    processes: &[procs::Process],
+    rate: f64,
+) -> anyhow::Result<()> {
+    let fixture = setup(Gateway::new(&args.gateway)?, 8, 16).await?;
+    let stop = CancellationToken::new();
+    let outcomes = follow_outcomes(kafka, &stop).await?;
+    let step = order_step(
+        &fixture,
+        &outcomes,
+        processes,
+        rate,
+        Duration::from_secs_f64(args.seconds),
+    )
+    .await;
+    stop.cancel();
+    print_step("orders", &step);
+    for usage in &step.usage {
+        println!(
+            "{:>12} cpu {:>5.1} %  rss {:>6.1} MiB",
+            usage.name, usage.cpu_percent, usage.rss_mib
+        );
+    }
+    for hop in &step.hops {
+        println!(
+            "{:>12} {:<28} {:>7.0} records  {:>7.1} ms each",
+            hop.service, hop.topic, hop.records, hop.mean_ms
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let kafka = KafkaConfig::from_env();
     let processes = procs::platform(&args.run_dir);
+    if let Some(rate) = args.orders_at {
+        return one_order_step(&args, &kafka, &processes, rate).await;
+    }
     let idle: Vec<(String, f64)> = processes
         .iter()
         .map(|p| (p.name.clone(), procs::rss_mib(p.pid)))
