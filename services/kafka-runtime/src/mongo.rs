@@ -1,6 +1,7 @@
 //! The MongoDB store: the same guarantees as PostgreSQL, with `runtime_inbox` and
 //! `runtime_outbox` collections written in the service's multi-document transaction.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use mongodb::error::{Error, ErrorKind, WriteFailure, UNKNOWN_TRANSACTION_COMMIT_
 use mongodb::{Client, ClientSession, Collection, Database};
 use shared_events::Topics;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::HandlerError;
@@ -127,53 +129,107 @@ fn outgoing_from(document: &Document) -> Option<Outgoing> {
     })
 }
 
-impl<H: MongoHandler> Processor for MongoProcessor<H> {
-    async fn apply(&self, message: &Incoming) -> Result<Applied, HandlerError> {
+impl<H: MongoHandler> MongoProcessor<H> {
+    /// Runs the handler for each fresh message of `messages` inside `session`'s
+    /// transaction, then writes their inbox entries and outbox documents. A message the
+    /// inbox already has, or one repeated within `messages`, is a duplicate. Nothing here
+    /// may fail without failing the whole transaction: MongoDB aborts a transaction on
+    /// any write error, so duplicates are found by reading the inbox first.
+    async fn apply_in(
+        &self,
+        messages: &[&Incoming],
+        session: &mut ClientSession,
+    ) -> Result<Vec<Applied>, HandlerError> {
+        let ids: Vec<Bson> = messages.iter().map(|m| uuid_bson(m.envelope.id)).collect();
+        let mut seen = HashSet::new();
+        let mut known = self
+            .inbox()
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await?;
+        while known.advance(&mut *session).await? {
+            if let Ok(id) = known.deserialize_current()?.get_str("_id") {
+                seen.insert(id.to_string());
+            }
+        }
+        let mut applied = Vec::with_capacity(messages.len());
+        let (mut inbox, mut outbox_documents) = (Vec::new(), Vec::new());
+        for message in messages {
+            if !seen.insert(message.envelope.id.to_string()) {
+                applied.push(Applied::Duplicate);
+                continue;
+            }
+            inbox.push(doc! { "_id": uuid_bson(message.envelope.id), "topic": &message.topic, "at": DateTime::now() });
+            let mut outbox = Outbox::new(self.topics.clone(), message.trace.clone());
+            self.handler
+                .handle(message, session, &mut outbox)
+                .instrument(message.span())
+                .await?;
+            let caused = outbox.into_messages();
+            for m in &caused {
+                // `ord` runs across the batch: the relay publishes in this order.
+                outbox_documents.push(outbox_document(m, outbox_documents.len()));
+            }
+            applied.push(Applied::Fresh(caused));
+        }
+        if !inbox.is_empty() {
+            self.inbox()
+                .insert_many(inbox)
+                .session(&mut *session)
+                .await?;
+        }
+        if !outbox_documents.is_empty() {
+            self.outbox()
+                .insert_many(outbox_documents)
+                .session(&mut *session)
+                .await?;
+        }
+        Ok(applied)
+    }
+
+    /// One transaction for `messages`: committed whole, or aborted on the first error.
+    async fn apply_in_transaction(
+        &self,
+        messages: &[&Incoming],
+    ) -> Result<Vec<Applied>, HandlerError> {
         let mut session = self.db.client().start_session().await?;
         session.start_transaction().await?;
-        let inbox_entry = doc! { "_id": uuid_bson(message.envelope.id), "topic": &message.topic, "at": DateTime::now() };
-        match self
-            .inbox()
-            .insert_one(inbox_entry)
-            .session(&mut session)
-            .await
-        {
-            Ok(_) => {}
-            Err(err) if is_duplicate_key(&err) => {
+        let applied = match self.apply_in(messages, &mut session).await {
+            Ok(applied) => applied,
+            Err(err) => {
                 session.abort_transaction().await.ok();
-                return Ok(Applied::Duplicate);
+                return Err(err);
             }
-            Err(err) => return Err(err.into()),
-        }
-        let mut outbox = Outbox::new(self.topics.clone(), message.trace.clone());
-        if let Err(err) = self
-            .handler
-            .handle(message, &mut session, &mut outbox)
-            .await
-        {
+        };
+        if applied.iter().all(|a| matches!(a, Applied::Duplicate)) {
             session.abort_transaction().await.ok();
-            return Err(err);
-        }
-        let messages = outbox.into_messages();
-        if !messages.is_empty() {
-            let documents: Vec<Document> = messages
-                .iter()
-                .enumerate()
-                .map(|(i, m)| outbox_document(m, i))
-                .collect();
-            self.outbox()
-                .insert_many(documents)
-                .session(&mut session)
-                .await?;
+            return Ok(applied);
         }
         loop {
             match session.commit_transaction().await {
-                Ok(()) => break,
+                Ok(()) => return Ok(applied),
                 Err(err) if err.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => continue,
                 Err(err) => return Err(err.into()),
             }
         }
-        Ok(Applied::Fresh(messages))
+    }
+}
+
+impl<H: MongoHandler> Processor for MongoProcessor<H> {
+    async fn apply(&self, message: &Incoming) -> Result<Applied, HandlerError> {
+        let mut applied = self.apply_in_transaction(&[message]).await?;
+        Ok(applied.pop().expect("one result per message"))
+    }
+
+    /// Group commit, as on PostgreSQL: one transaction for the batch. Any error (a
+    /// rejected message, a write conflict with another instance, the server going away)
+    /// aborts all of it, and the consumer applies the messages one at a time instead.
+    async fn apply_all(
+        &self,
+        messages: &[&Incoming],
+    ) -> Option<Result<Vec<Applied>, HandlerError>> {
+        Some(self.apply_in_transaction(messages).await)
     }
 
     async fn mark_sent(&self, ids: &[Uuid]) -> Result<(), HandlerError> {

@@ -12,7 +12,7 @@ use common::{probe, produce};
 use kafka_runtime::mongo::{self, MongoHandler, MongoProcessor};
 use kafka_runtime::processor::Processor;
 use kafka_runtime::testkit::{eventually, Probe, Probed, RunningConsumer, TestBed};
-use kafka_runtime::{HandlerError, Incoming, Outbox};
+use kafka_runtime::{Applied, HandlerError, Incoming, Outbox};
 use mongodb::bson::{doc, Document};
 use mongodb::{ClientSession, Database};
 use shared_events::{derive_id, Envelope, Message};
@@ -41,6 +41,14 @@ impl MongoHandler for MongoProbe {
         self.db
             .collection::<Document>("probe_effects")
             .insert_one(effect)
+            .session(&mut *session)
+            .await?;
+        // A running total, upserted: within one transaction the second message must see
+        // what the first wrote, or the upsert inserts twice.
+        self.db
+            .collection::<Document>("probe_total")
+            .update_one(doc! { "_id": "total" }, doc! { "$inc": { "n": probe.n } })
+            .upsert(true)
             .session(&mut *session)
             .await?;
         if self.broken.load(Ordering::SeqCst) {
@@ -181,4 +189,136 @@ async fn a_failing_handler_leaves_no_write_no_inbox_entry_and_no_outbox_row() {
         processor.apply(&incoming).await,
         Ok(kafka_runtime::Applied::Duplicate)
     ));
+}
+
+fn incoming(payload: &[u8], offset: i64) -> Incoming {
+    Incoming {
+        topic: "probe.commands".into(),
+        partition: 0,
+        offset,
+        key: None,
+        envelope: shared_events::RawEnvelope::parse(payload).expect("a valid envelope"),
+        trace: kafka_runtime::telemetry::TraceParent::root(),
+    }
+}
+
+async fn count(db: &Database, collection: &str) -> u64 {
+    db.collection::<Document>(collection)
+        .count_documents(doc! {})
+        .await
+        .expect("count")
+}
+
+async fn total(db: &Database) -> Option<i32> {
+    db.collection::<Document>("probe_total")
+        .find_one(doc! { "_id": "total" })
+        .await
+        .expect("total")
+        .map(|d| d.get_i32("n").expect("n"))
+}
+
+fn processor(db: &Database) -> MongoProcessor<MongoProbe> {
+    let handler = MongoProbe {
+        db: db.clone(),
+        events: "probe.events".into(),
+        broken: Arc::default(),
+    };
+    MongoProcessor::new(db.clone(), shared_events::Topics::new(""), handler)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_commits_in_one_transaction_and_repeats_are_duplicates() {
+    let db = database().await;
+    let processor = processor(&db);
+    let (before, one, two) = (probe(1), probe(2), probe(4));
+    processor
+        .apply(&incoming(&before.to_json(), 0))
+        .await
+        .expect("applies");
+    let batch = [
+        incoming(&one.to_json(), 1),
+        incoming(&before.to_json(), 2),
+        incoming(&two.to_json(), 3),
+        incoming(&one.to_json(), 4),
+    ];
+
+    let applied = processor
+        .apply_all(&batch.each_ref())
+        .await
+        .expect("MongoDB commits batches")
+        .expect("the batch applies");
+
+    assert!(
+        matches!(&applied[..], [Applied::Fresh(a), Applied::Duplicate, Applied::Fresh(b), Applied::Duplicate] if a.len() == 1 && b.len() == 1),
+        "{applied:?}"
+    );
+    assert_eq!(count(&db, "probe_effects").await, 3);
+    assert_eq!(
+        total(&db).await,
+        Some(1 + 2 + 4),
+        "each saw the writes before it"
+    );
+    assert_eq!(count(&db, "runtime_inbox").await, 3);
+    let unsent: Vec<_> = processor
+        .unsent(Duration::ZERO, 10)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(
+        unsent,
+        [
+            derive_id(before.id, "test.probed"),
+            derive_id(one.id, "test.probed"),
+            derive_id(two.id, "test.probed")
+        ],
+        "the events wait in the outbox in order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_message_aborts_its_whole_batch_and_alone_is_rejected_again() {
+    let db = database().await;
+    let processor = processor(&db);
+    let mut unknown: serde_json::Value = serde_json::from_slice(&probe(0).to_json()).expect("JSON");
+    unknown["type"] = "test.nonsense".into();
+    let batch = [
+        incoming(&probe(1).to_json(), 0),
+        incoming(&serde_json::to_vec(&unknown).expect("JSON"), 1),
+        incoming(&probe(2).to_json(), 2),
+    ];
+
+    let failed = processor
+        .apply_all(&batch.each_ref())
+        .await
+        .expect("MongoDB commits batches");
+    assert!(
+        matches!(failed, Err(HandlerError::Rejected(_))),
+        "{failed:?}"
+    );
+    assert_eq!(
+        count(&db, "probe_effects").await,
+        0,
+        "nothing of the batch stays"
+    );
+    assert_eq!(total(&db).await, None);
+    assert_eq!(count(&db, "runtime_inbox").await, 0);
+    assert_eq!(count(&db, "runtime_outbox").await, 0);
+
+    // What the consumer does next: one transaction per message.
+    assert!(matches!(
+        processor.apply(&batch[0]).await,
+        Ok(Applied::Fresh(_))
+    ));
+    assert!(matches!(
+        processor.apply(&batch[1]).await,
+        Err(HandlerError::Rejected(_))
+    ));
+    assert!(matches!(
+        processor.apply(&batch[2]).await,
+        Ok(Applied::Fresh(_))
+    ));
+    assert_eq!(count(&db, "probe_effects").await, 2);
+    assert_eq!(total(&db).await, Some(3));
 }
