@@ -5,33 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{probe, produce, start};
+use common::{incoming, probe, produce, start, unknown_type};
 use kafka_runtime::postgres::PgProcessor;
-use kafka_runtime::telemetry::TraceParent;
 use kafka_runtime::testkit::{eventually, ProbeHandler, TestBed};
-use kafka_runtime::{Applied, HandlerError, Incoming, Processor};
-use shared_events::{derive_id, RawEnvelope};
+use kafka_runtime::{Applied, HandlerError, Processor};
+use shared_events::derive_id;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn incoming(payload: &[u8], offset: i64) -> Incoming {
-    Incoming {
-        topic: "probe.commands".into(),
-        partition: 0,
-        offset,
-        key: None,
-        envelope: RawEnvelope::parse(payload).expect("a valid envelope"),
-        trace: TraceParent::root(),
-    }
-}
-
-/// A well-formed envelope whose type no handler knows: rejected by the handler.
-fn unknown_type() -> Vec<u8> {
-    let mut envelope: serde_json::Value =
-        serde_json::from_slice(&probe(0).to_json()).expect("JSON");
-    envelope["type"] = "test.nonsense".into();
-    serde_json::to_vec(&envelope).expect("JSON")
-}
 
 async fn inbox_size(bed: &TestBed) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM runtime_inbox")

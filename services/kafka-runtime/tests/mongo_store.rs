@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{probe, produce};
+use common::{incoming, probe, produce, unknown_type};
 use kafka_runtime::mongo::{self, MongoHandler, MongoProcessor};
 use kafka_runtime::processor::Processor;
 use kafka_runtime::testkit::{eventually, Probe, Probed, RunningConsumer, TestBed};
@@ -142,14 +142,7 @@ async fn a_failing_handler_leaves_no_write_no_inbox_entry_and_no_outbox_row() {
     };
     let processor = MongoProcessor::new(db.clone(), bed.kafka.topics.clone(), handler);
     let envelope = probe(9);
-    let incoming = Incoming {
-        topic: "t".into(),
-        partition: 0,
-        offset: 0,
-        key: None,
-        envelope: shared_events::RawEnvelope::parse(&envelope.to_json()).unwrap(),
-        trace: kafka_runtime::telemetry::TraceParent::root(),
-    };
+    let incoming = incoming(&envelope.to_json(), 0);
 
     assert!(matches!(
         processor.apply(&incoming).await,
@@ -189,17 +182,6 @@ async fn a_failing_handler_leaves_no_write_no_inbox_entry_and_no_outbox_row() {
         processor.apply(&incoming).await,
         Ok(kafka_runtime::Applied::Duplicate)
     ));
-}
-
-fn incoming(payload: &[u8], offset: i64) -> Incoming {
-    Incoming {
-        topic: "probe.commands".into(),
-        partition: 0,
-        offset,
-        key: None,
-        envelope: shared_events::RawEnvelope::parse(payload).expect("a valid envelope"),
-        trace: kafka_runtime::telemetry::TraceParent::root(),
-    }
 }
 
 async fn count(db: &Database, collection: &str) -> u64 {
@@ -281,11 +263,9 @@ async fn a_batch_commits_in_one_transaction_and_repeats_are_duplicates() {
 async fn a_rejected_message_aborts_its_whole_batch_and_alone_is_rejected_again() {
     let db = database().await;
     let processor = processor(&db);
-    let mut unknown: serde_json::Value = serde_json::from_slice(&probe(0).to_json()).expect("JSON");
-    unknown["type"] = "test.nonsense".into();
     let batch = [
         incoming(&probe(1).to_json(), 0),
-        incoming(&serde_json::to_vec(&unknown).expect("JSON"), 1),
+        incoming(&unknown_type(), 1),
         incoming(&probe(2).to_json(), 2),
     ];
 

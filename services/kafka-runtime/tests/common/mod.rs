@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use kafka_runtime::postgres::PgProcessor;
+use kafka_runtime::telemetry::TraceParent;
 use kafka_runtime::testkit::{Probe, ProbeHandler, RunningConsumer, TestBed};
+use kafka_runtime::Incoming;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
-use shared_events::Envelope;
+use shared_events::{Envelope, RawEnvelope};
 use uuid::Uuid;
 
 /// The offset the next message on a partition will get.
@@ -46,6 +48,26 @@ pub async fn start(bed: &TestBed, group: &str, topic: &str, handler: ProbeHandle
 /// A probe command in an envelope.
 pub fn probe(n: i32) -> Envelope<Probe> {
     Envelope::new(Probe { n }, Uuid::new_v4(), None)
+}
+
+/// A record of `probe.commands` as the consumer hands it to a store.
+pub fn incoming(payload: &[u8], offset: i64) -> Incoming {
+    Incoming {
+        topic: "probe.commands".into(),
+        partition: 0,
+        offset,
+        key: None,
+        envelope: RawEnvelope::parse(payload).expect("a valid envelope"),
+        trace: TraceParent::root(),
+    }
+}
+
+/// A well-formed envelope whose type no handler knows: rejected by the handler.
+pub fn unknown_type() -> Vec<u8> {
+    let mut envelope: serde_json::Value =
+        serde_json::from_slice(&probe(0).to_json()).expect("JSON");
+    envelope["type"] = "test.nonsense".into();
+    serde_json::to_vec(&envelope).expect("JSON")
 }
 
 /// Produces raw bytes; returns the partition and offset.
