@@ -395,18 +395,11 @@ async fn one_order_step(
     .await;
     stop.cancel();
     print_step("orders", &step);
-    for usage in &step.usage {
-        println!(
-            "{:>12} cpu {:>5.1} %  rss {:>6.1} MiB",
-            usage.name, usage.cpu_percent, usage.rss_mib
-        );
-    }
-    for hop in &step.hops {
-        println!(
-            "{:>12} {:<28} {:>7.0} records  {:>7.1} ms each",
-            hop.service, hop.topic, hop.records, hop.mean_ms
-        );
-    }
+    let mut tables = String::new();
+    report::usage_table(&mut tables, &step);
+    tables.push('\n');
+    report::hops_table(&mut tables, &step);
+    print!("{tables}");
     Ok(())
 }
 

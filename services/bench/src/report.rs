@@ -75,7 +75,8 @@ fn steps_table(out: &mut String, steps: &[Step], orders: bool) {
     }
 }
 
-fn hops_table(out: &mut String, step: &Step) {
+/// Time per record of each consumer the step's orders crossed, as a markdown table.
+pub fn hops_table(out: &mut String, step: &Step) {
     out.push_str("| service | topic | records | mean ms per record (queue + transaction + publish) |\n|---|---|---|---|\n");
     for hop in &step.hops {
         let _ = writeln!(
@@ -86,7 +87,8 @@ fn hops_table(out: &mut String, step: &Step) {
     }
 }
 
-fn usage_table(out: &mut String, step: &Step) {
+/// CPU and RSS of every process over the step, as a markdown table.
+pub fn usage_table(out: &mut String, step: &Step) {
     out.push_str("| process | CPU % of one core | RSS MiB |\n|---|---|---|\n");
     for u in &step.usage {
         let _ = writeln!(

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, DateTime, Document};
-use mongodb::error::{Error, ErrorKind, WriteFailure, UNKNOWN_TRANSACTION_COMMIT_RESULT};
+use mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT;
 use mongodb::{Client, ClientSession, Collection, Database};
 use shared_events::Topics;
 use tokio_util::sync::CancellationToken;
@@ -62,15 +62,6 @@ pub async fn connect(
                 }
             }
         }
-    }
-}
-
-/// Whether an error is a unique-index violation (E11000).
-pub fn is_duplicate_key(err: &Error) -> bool {
-    match err.kind.as_ref() {
-        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
-        ErrorKind::Command(e) => e.code == 11000,
-        _ => false,
     }
 }
 
