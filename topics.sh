@@ -13,7 +13,10 @@ BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 PREFIX="${KAFKA_TOPIC_PREFIX:-}"
 PARTITIONS="${TOPIC_PARTITIONS:-6}"
 REPLICATION="${TOPIC_REPLICATION:-1}"
-LONG=-1          # commands, events, dead letters: kept for replay
+# Commands, events, dead letters: kept for replay, 100 years. Not -1 (Kafka's "forever"):
+# tansu 0.6.0's maintenance deletes every record of a topic whose retention.ms is -1
+# (docs/broker.md). On Apache Kafka the two are the same in practice.
+LONG=3155760000000
 SHORT=3600000    # queries and replies: one hour
 COMPACT=compact  # auth.keys: the latest public key per key id, forever
 

@@ -189,8 +189,12 @@ impl Drop for Resume {
 /// (see `cmd_test` in `dev`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_broker_stopped_register_answers_503_within_5_s() {
-    let broker = std::env::var("BROKER_PID")
-        .expect("BROKER_PID: run this test through ./dev test, which runs it alone");
+    let pid_file = std::env::var("BROKER_PID_FILE")
+        .expect("BROKER_PID_FILE: run this test through ./dev test, which runs it alone");
+    let broker = std::fs::read_to_string(&pid_file)
+        .expect("the broker's pid file")
+        .trim()
+        .to_string();
     let platform = Platform::start(&[]).await;
     let stopped = std::process::Command::new("kill")
         .args(["-STOP", &broker])

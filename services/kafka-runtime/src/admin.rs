@@ -9,6 +9,12 @@ use shared_events::topics::Retention;
 
 use crate::config::KafkaConfig;
 
+/// `retention.ms` of the topics kept "forever": 100 years. Not -1, Kafka's forever:
+/// tansu 0.6.0's maintenance deletes every record of a topic whose retention is -1
+/// (`now - timestamp > -1` holds for all of them; docs/broker.md). On Apache Kafka the
+/// two behave the same.
+pub const KEEP_FOREVER_MS: i64 = 100 * 365_25 * 24 * 3_600 * 1_000 / 100;
+
 /// One topic to create.
 #[derive(Debug, Clone)]
 pub struct TopicSpec {
@@ -18,7 +24,7 @@ pub struct TopicSpec {
     pub partitions: i32,
     /// Replication factor.
     pub replication: i32,
-    /// `retention.ms`; -1 keeps forever.
+    /// `retention.ms`; [`KEEP_FOREVER_MS`] keeps for good.
     pub retention_ms: i64,
     /// `cleanup.policy=compact`: keep the latest message per key.
     pub compact: bool,
@@ -29,7 +35,7 @@ impl TopicSpec {
     /// compacted keeps the latest message per key forever.
     pub fn new(name: String, retention: Retention, partitions: i32) -> Self {
         let retention_ms = match retention {
-            Retention::Long | Retention::Compacted => -1,
+            Retention::Long | Retention::Compacted => KEEP_FOREVER_MS,
             Retention::Short => 3_600_000,
         };
         Self {

@@ -22,6 +22,14 @@ pub struct KafkaConfig {
     /// `KAFKA_SEND_TIMEOUT_MS`, default 4000. The gateway answers 503 after it, so a
     /// client hears within 5 s that its command was not taken.
     pub send_timeout: Duration,
+    /// Whether a consumer leaves its group when the process stops,
+    /// `KAFKA_LEAVE_GROUP_ON_SHUTDOWN`, default `false`. Leaving starts a rebalance at
+    /// once; not leaving lets the broker expire the member after `session.timeout.ms`, as
+    /// Kafka Streams does by default, and is what a crash does anyway. The local broker
+    /// (tansu) loses its group for good when a group's leader leaves in the middle of a
+    /// rebalance (docs/broker.md), so services do not leave. A consumer that stays
+    /// behind keeps heartbeating until its process exits: in-process tests leave.
+    pub leave_group_on_shutdown: bool,
 }
 
 impl std::fmt::Debug for KafkaConfig {
@@ -33,6 +41,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("topic_prefix", &self.topics.prefix())
             .field("overrides", &names)
             .field("send_timeout", &self.send_timeout)
+            .field("leave_group_on_shutdown", &self.leave_group_on_shutdown)
             .finish()
     }
 }
@@ -55,6 +64,9 @@ impl KafkaConfig {
                         config.send_timeout = Duration::from_millis(ms);
                     }
                 }
+                "KAFKA_LEAVE_GROUP_ON_SHUTDOWN" => {
+                    config.leave_group_on_shutdown = matches!(value.as_str(), "true" | "1");
+                }
                 _ => {
                     if let Some(property) = name.strip_prefix("RDKAFKA_") {
                         let property = property.to_ascii_lowercase().replace('_', ".");
@@ -74,6 +86,7 @@ impl KafkaConfig {
             topics: Topics::new(prefix),
             overrides: Vec::new(),
             send_timeout: Duration::from_secs(4),
+            leave_group_on_shutdown: false,
         }
     }
 

@@ -8,6 +8,7 @@
 //! commits stored offsets in the background, on rebalance and at shutdown.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,11 +46,17 @@ pub struct ConsumerSpec {
     pub dlq_topic: String,
     /// Records queued per partition before polling waits (default 64).
     pub queue_per_partition: usize,
+    /// Set once the group coordinator has handed this member its first assignment
+    /// (possibly empty): until then the consumer has joined nothing and reads nothing,
+    /// and `/readyz` says so.
+    pub assigned: Arc<AtomicBool>,
 }
 
 /// Logs rebalances and commits stored offsets before partitions are taken away, so the
 /// next owner starts where this one stopped.
-struct RuntimeContext;
+struct RuntimeContext {
+    assigned: Arc<AtomicBool>,
+}
 
 impl ClientContext for RuntimeContext {}
 
@@ -66,7 +73,8 @@ impl ConsumerContext for RuntimeContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(partitions) => {
-                tracing::info!(partitions = partitions.count(), "partitions assigned")
+                tracing::info!(partitions = partitions.count(), "partitions assigned");
+                self.assigned.store(true, Ordering::SeqCst);
             }
             Rebalance::Error(err) => tracing::warn!(error = %err, "rebalance failed"),
             Rebalance::Revoke(_) => {}
@@ -160,7 +168,9 @@ pub async fn run<P: Processor>(
                 ("session.timeout.ms", "10000"),
                 ("heartbeat.interval.ms", "3000"),
             ])
-            .create_with_context(RuntimeContext)?,
+            .create_with_context(RuntimeContext {
+                assigned: spec.assigned.clone(),
+            })?,
     );
     let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
@@ -224,8 +234,14 @@ pub async fn run<P: Processor>(
     if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(error = %err, "nothing to commit at shutdown");
     }
-    close(consumer).await;
-    tracing::info!(group = %spec.group, "consumer stopped");
+    if kafka.leave_group_on_shutdown {
+        close(consumer).await;
+    } else {
+        // Not dropped: dropping sends LeaveGroup. The process is about to exit, which
+        // ends the client; the broker expires the member after its session timeout.
+        std::mem::forget(consumer);
+    }
+    tracing::info!(group = %spec.group, left = kafka.leave_group_on_shutdown, "consumer stopped");
     Ok(())
 }
 

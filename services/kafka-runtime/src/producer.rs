@@ -37,6 +37,9 @@ impl Publisher {
                 ("enable.idempotence", "true"),
                 ("acks", "all"),
                 ("linger.ms", "2"),
+                // The Java client's partitioner: a key replayed with
+                // kafka-console-producer lands on the partition the services chose.
+                ("partitioner", "murmur2_random"),
                 ("message.timeout.ms", &timeout),
                 ("socket.timeout.ms", &timeout),
             ])

@@ -135,7 +135,24 @@ impl Service {
             topics: topics.iter().map(|t| self.topics().name(*t)).collect(),
             dlq_topic: self.topics().name(Topic::Dlq(self.name)),
             queue_per_partition: 64,
+            assigned: Default::default(),
         };
+        // Ready once the group has formed with this member in it: before that, a query
+        // sent to the service waits for the join (seconds on a fresh group).
+        let (assigned, group) = (spec.assigned.clone(), spec.group.clone());
+        self.check_ready(ReadinessCheck::new("group", move || {
+            let joined = assigned.load(std::sync::atomic::Ordering::SeqCst);
+            let group = group.clone();
+            Box::pin(async move {
+                if joined {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "waiting for the group {group} to assign partitions"
+                    ))
+                }
+            })
+        }));
         let (kafka, publisher, metrics, shutdown) = (
             self.kafka.clone(),
             self.publisher.clone(),

@@ -100,7 +100,7 @@ impl TestBed {
             name: name.clone(),
             partitions,
             replication: 1,
-            retention_ms: -1,
+            retention_ms: crate::admin::KEEP_FOREVER_MS,
             compact: false,
         };
         create_topics(&self.kafka, &[spec])
@@ -182,10 +182,11 @@ impl TestBed {
 
     /// Rows in the probe handler's effects table.
     pub async fn effects(&self) -> Vec<(Uuid, String, i32)> {
+        ProbeHandler::prepare(&self.pool).await;
         sqlx::query_as("SELECT message_id, consumer, n FROM probe_effects ORDER BY n")
             .fetch_all(&self.pool)
             .await
-            .unwrap_or_default()
+            .expect("probe_effects readable")
     }
 }
 
@@ -479,11 +480,18 @@ impl RunningConsumer {
             topics,
             dlq_topic: format!("{prefix}{service}.dlq"),
             queue_per_partition: 16,
+            assigned: Default::default(),
         };
         let metrics = crate::metrics::Metrics::new(service);
         let shutdown = tokio_util::sync::CancellationToken::new();
         let publisher = crate::Publisher::new(kafka).expect("publisher");
-        let (kafka, running_metrics, stop) = (kafka.clone(), metrics.clone(), shutdown.clone());
+        // The test process lives on after the consumer stops: a member left behind would
+        // go on heartbeating and holding its partitions.
+        let kafka = KafkaConfig {
+            leave_group_on_shutdown: true,
+            ..kafka.clone()
+        };
+        let (running_metrics, stop) = (metrics.clone(), shutdown.clone());
         let task = tokio::spawn(async move {
             crate::consumer::run(
                 &kafka,

@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         topics: vec![var("FIXTURE_TOPIC")?],
         dlq_topic: format!("{}fixture.dlq", kafka.topics.prefix()),
         queue_per_partition: 16,
+        assigned: Default::default(),
     };
     let publisher = Publisher::new(&kafka)?;
     println!("READY");

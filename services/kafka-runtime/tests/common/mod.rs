@@ -162,4 +162,64 @@ impl Fixture {
     pub async fn kill(mut self) {
         self.child.kill().await.expect("SIGKILL");
     }
+
+    /// SIGTERM: the graceful stop a deployment's restart sends.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "SIGTERM to {pid}");
+    }
+
+    /// Waits for the process to exit by itself, successfully, within `timeout`.
+    pub async fn wait_for_exit(mut self, timeout: Duration) {
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .expect("exits in time")
+            .expect("exit status");
+        assert!(status.success(), "exited with {status}");
+    }
+}
+
+/// Kafka's `Utils.murmur2`, which the Java client's default partitioner hashes keys
+/// with: `partition = (murmur2(key) & 0x7fffffff) % partitions`.
+pub fn murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    let mut h = SEED ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        for (i, byte) in tail.iter().enumerate().rev() {
+            h ^= u32::from(*byte) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The partition the Java client's default partitioner chooses for `key`.
+pub fn java_partition(key: &[u8], partitions: i32) -> i32 {
+    (murmur2(key) & 0x7fff_ffff) % partitions
+}
+
+/// A key the Java partitioner sends to `partition`: `<prefix><n>` for the first n that fits.
+pub fn key_for_partition(prefix: &str, partition: i32, partitions: i32) -> String {
+    (0..)
+        .map(|n| format!("{prefix}{n}"))
+        .find(|key| java_partition(key.as_bytes(), partitions) == partition)
+        .expect("some key fits")
 }
