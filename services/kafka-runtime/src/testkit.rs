@@ -133,16 +133,23 @@ impl TestBed {
         timeout: Duration,
         settle: Duration,
     ) -> Vec<ReadMessage> {
+        // Every partition assigned from the start, without a group: joining a new group
+        // costs seconds on some brokers (the coordinator waits for other members).
         let consumer: StreamConsumer = self
             .kafka
-            .client_config(&[
-                ("group.id", &format!("reader-{}", Uuid::new_v4())),
-                ("enable.auto.commit", "false"),
-                ("auto.offset.reset", "earliest"),
-            ])
+            .client_config(&[("group.id", "reader"), ("enable.auto.commit", "false")])
             .create()
             .expect("reader");
-        consumer.subscribe(&[topic]).expect("subscribe");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("topic metadata");
+        let mut assignment = rdkafka::TopicPartitionList::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            assignment
+                .add_partition_offset(topic, partition.id(), rdkafka::Offset::Beginning)
+                .expect("offset");
+        }
+        consumer.assign(&assignment).expect("assign");
         let mut found = Vec::new();
         let start = Instant::now();
         let mut deadline = start + timeout;
