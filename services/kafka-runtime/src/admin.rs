@@ -13,7 +13,7 @@ use crate::config::KafkaConfig;
 /// tansu 0.6.0's maintenance deletes every record of a topic whose retention is -1
 /// (`now - timestamp > -1` holds for all of them; docs/broker.md). On Apache Kafka the
 /// two behave the same.
-pub const KEEP_FOREVER_MS: i64 = 100 * 365_25 * 24 * 3_600 * 1_000 / 100;
+pub const KEEP_FOREVER_MS: i64 = 36_525 * 24 * 3_600 * 1_000;
 
 /// One topic to create.
 #[derive(Debug, Clone)]

@@ -336,8 +336,8 @@ async fn a_group_forms_again_within_30_s_after_each_of_twenty_graceful_restarts(
                 }
                 members = vec![spawn(format!("m0-{round}")), spawn(format!("m1-{round}"))];
             } else {
-                for i in 0..2 {
-                    let old = std::mem::replace(&mut members[i], spawn(format!("m{i}-{round}")));
+                for (i, member) in members.iter_mut().enumerate() {
+                    let old = std::mem::replace(member, spawn(format!("m{i}-{round}")));
                     old.terminate();
                     old.wait_for_exit(Duration::from_secs(20)).await;
                 }
