@@ -60,6 +60,8 @@ impl TestBed {
         let pool = postgres::connect(&database_url, 10, &never)
             .await
             .expect("test database");
+        // The probe handler's table, so `effects()` can be read before any consumer ran.
+        ProbeHandler::prepare(&pool).await;
         Self {
             kafka,
             database_url,
@@ -140,16 +142,22 @@ impl TestBed {
             .client_config(&[("group.id", "reader"), ("enable.auto.commit", "false")])
             .create()
             .expect("reader");
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .expect("topic metadata");
-        let mut assignment = rdkafka::TopicPartitionList::new();
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            assignment
-                .add_partition_offset(topic, partition.id(), rdkafka::Offset::Beginning)
-                .expect("offset");
-        }
-        consumer.assign(&assignment).expect("assign");
+        let name = topic.to_string();
+        let consumer = tokio::task::spawn_blocking(move || {
+            let metadata = consumer
+                .fetch_metadata(Some(&name), Duration::from_secs(10))
+                .expect("topic metadata");
+            let mut assignment = rdkafka::TopicPartitionList::new();
+            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                assignment
+                    .add_partition_offset(&name, partition.id(), rdkafka::Offset::Beginning)
+                    .expect("offset");
+            }
+            consumer.assign(&assignment).expect("assign");
+            consumer
+        })
+        .await
+        .expect("blocking task");
         let mut found = Vec::new();
         let start = Instant::now();
         let mut deadline = start + timeout;
@@ -189,7 +197,6 @@ impl TestBed {
 
     /// Rows in the probe handler's effects table.
     pub async fn effects(&self) -> Vec<(Uuid, String, i32)> {
-        ProbeHandler::prepare(&self.pool).await;
         sqlx::query_as("SELECT message_id, consumer, n FROM probe_effects ORDER BY n")
             .fetch_all(&self.pool)
             .await

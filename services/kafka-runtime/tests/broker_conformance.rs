@@ -37,6 +37,14 @@ struct Known {
     answers_fetch_on_arrival: bool,
 }
 
+/// The session settings the group tests give their members: a killed member is expired
+/// after six seconds.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+const FAST_SESSION: [(&str, &str); 2] = [
+    ("RDKAFKA_SESSION_TIMEOUT_MS", "6000"),
+    ("RDKAFKA_HEARTBEAT_INTERVAL_MS", "1000"),
+];
+
 fn broker() -> String {
     std::env::var("DEV_BROKER").unwrap_or_default()
 }
@@ -232,16 +240,25 @@ async fn a_member_killed_with_sigkill_is_expired_and_the_survivor_applies_everyt
     let partitions = 6;
     let commands = bed.topic("probe.commands", partitions).await;
     let events = bed.topic("probe.events", partitions).await;
-    let session_timeout = Duration::from_secs(6);
-    let session_ms = session_timeout.as_millis().to_string();
-    let extra = [
-        ("RDKAFKA_SESSION_TIMEOUT_MS", session_ms.as_str()),
-        ("RDKAFKA_HEARTBEAT_INTERVAL_MS", "1000"),
-    ];
-    ProbeHandler::prepare(&bed.pool).await;
-    let mut survivor = Fixture::spawn(&bed, "survivor", "g", &commands, &events, false, &extra);
+    let mut survivor = Fixture::spawn(
+        &bed,
+        "survivor",
+        "g",
+        &commands,
+        &events,
+        false,
+        &FAST_SESSION,
+    );
     survivor.expect_line("READY", Duration::from_secs(30)).await;
-    let mut victim = Fixture::spawn(&bed, "victim", "g", &commands, &events, false, &extra);
+    let mut victim = Fixture::spawn(
+        &bed,
+        "victim",
+        "g",
+        &commands,
+        &events,
+        false,
+        &FAST_SESSION,
+    );
     victim.expect_line("READY", Duration::from_secs(30)).await;
 
     // One record per partition until both members have applied some.
@@ -274,7 +291,7 @@ async fn a_member_killed_with_sigkill_is_expired_and_the_survivor_applies_everyt
             produce(&bed, &commands, &key, &probe(n).to_json()).await;
         }
     }
-    let limit = session_timeout * 2 + Duration::from_secs(10);
+    let limit = SESSION_TIMEOUT * 2 + Duration::from_secs(10);
     let mut recovered = None;
     while killed_at.elapsed() < limit {
         let effects = bed.effects().await;
@@ -285,7 +302,7 @@ async fn a_member_killed_with_sigkill_is_expired_and_the_survivor_applies_everyt
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let broker = broker();
-    eprintln!("broker {broker:?}: every partition served again {recovered:?} after SIGKILL (session timeout {session_timeout:?})");
+    eprintln!("broker {broker:?}: every partition served again {recovered:?} after SIGKILL (session timeout {SESSION_TIMEOUT:?})");
     if known(&broker).expires_killed_members {
         assert!(
             recovered.is_some(),
@@ -316,12 +333,8 @@ async fn a_group_forms_again_within_30_s_after_each_of_twenty_graceful_restarts(
     let partitions = 6;
     let commands = bed.topic("probe.commands", partitions).await;
     let events = bed.topic("probe.events", partitions).await;
-    let extra = [
-        ("RDKAFKA_SESSION_TIMEOUT_MS", "6000"),
-        ("RDKAFKA_HEARTBEAT_INTERVAL_MS", "1000"),
-    ];
-    ProbeHandler::prepare(&bed.pool).await;
-    let spawn = |name: String| Fixture::spawn(&bed, &name, "g", &commands, &events, false, &extra);
+    let spawn =
+        |name: String| Fixture::spawn(&bed, &name, "g", &commands, &events, false, &FAST_SESSION);
     let mut members = vec![spawn("m0-0".into()), spawn("m1-0".into())];
     let mut n = 0;
     let mut worst = Duration::ZERO;
