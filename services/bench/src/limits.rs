@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 use kafka_runtime::admin::{create_topics, TopicSpec};
 use kafka_runtime::follow::{follow, Start};
 use kafka_runtime::postgres::{ensure_schema, PgProcessor};
-use kafka_runtime::telemetry::TraceParent;
 use kafka_runtime::testkit::{Probe, ProbeHandler};
 use kafka_runtime::{Incoming, KafkaConfig, Outgoing, Processor, Publisher};
 use shared_events::messages::payment::GetPayment;
-use shared_events::{Envelope, RawEnvelope};
+use shared_events::Envelope;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
@@ -266,12 +265,8 @@ async fn apply_for(
                 offset += 1;
                 let probe = Envelope::new(Probe { n: offset as i32 }, Uuid::new_v4(), None);
                 Incoming {
-                    topic: "bench.store".into(),
-                    partition: 0,
                     offset,
-                    key: None,
-                    envelope: RawEnvelope::parse(&probe.to_json()).expect("own envelope"),
-                    trace: TraceParent::root(),
+                    ..Incoming::of("bench.store", &probe)
                 }
             })
             .collect();

@@ -87,6 +87,39 @@ pub fn hops_table(out: &mut String, step: &Step) {
     }
 }
 
+/// CPU milliseconds each process spent per confirmed order, one column per step: which
+/// process holds the platform back, and whether its cost per order falls with load.
+fn cpu_per_order_table(out: &mut String, steps: &[Step]) {
+    let steps: Vec<&Step> = steps.iter().filter(|s| s.confirmed_per_sec > 0.0).collect();
+    let Some(first) = steps.first() else {
+        return;
+    };
+    out.push_str(
+        "CPU milliseconds per confirmed order, by process and offered rate:\n\n| process |",
+    );
+    for step in &steps {
+        let _ = write!(out, " {:.0}/s |", step.offered);
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(steps.len()));
+    out.push('\n');
+    let per_order = |step: &Step, cpu_percent: f64| cpu_percent * 10.0 / step.confirmed_per_sec;
+    for (i, usage) in first.usage.iter().enumerate() {
+        let _ = write!(out, "| {} |", usage.name);
+        for step in &steps {
+            let cpu = step.usage.get(i).map_or(0.0, |u| u.cpu_percent);
+            let _ = write!(out, " {:.1} |", per_order(step, cpu));
+        }
+        out.push('\n');
+    }
+    out.push_str("| **all** |");
+    for step in &steps {
+        let total: f64 = step.usage.iter().map(|u| u.cpu_percent).sum();
+        let _ = write!(out, " **{:.1}** |", per_order(step, total));
+    }
+    out.push_str("\n\n");
+}
+
 /// CPU and RSS of every process over the step, as a markdown table.
 pub fn usage_table(out: &mut String, step: &Step) {
     out.push_str("| process | CPU % of one core | RSS MiB |\n|---|---|---|\n");
@@ -194,6 +227,7 @@ pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
     } else {
         out.push('\n');
     }
+    cpu_per_order_table(&mut out, &run.orders);
     if let Some(last) = run.orders.last() {
         let _ = writeln!(
             out,

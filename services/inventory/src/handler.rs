@@ -53,6 +53,49 @@ impl PgHandler for InventoryHandler {
             _ => Err(message.unknown_type()),
         }
     }
+
+    /// Orders share products across partitions: a batch takes the stock locks of all
+    /// its messages first, in product id order.
+    async fn lock_batch(
+        &self,
+        messages: &[&Incoming],
+        tx: &mut PgConnection,
+    ) -> Result<(), HandlerError> {
+        let (products, orders) = touched(messages);
+        store::lock_all(tx, &products, &orders).await?;
+        Ok(())
+    }
+}
+
+/// The products whose stock `messages` change, directly or through an order's
+/// reservation. A message that does not parse touches nothing here; its handler
+/// rejects it.
+fn touched(messages: &[&Incoming]) -> (Vec<Uuid>, Vec<Uuid>) {
+    let mut products = Vec::new();
+    let mut orders = Vec::new();
+    for message in messages {
+        match message.envelope.kind.as_str() {
+            OrderPlaced::TYPE => {
+                if let Ok(order) = message.data::<OrderPlaced>() {
+                    products.extend(order.items.iter().map(|item| item.product_id));
+                }
+            }
+            OrderConfirmed::TYPE => {
+                orders.extend(message.data::<OrderConfirmed>().map(|o| o.order_id))
+            }
+            OrderCancelled::TYPE => {
+                orders.extend(message.data::<OrderCancelled>().map(|o| o.order_id))
+            }
+            AdjustStock::TYPE => {
+                products.extend(message.data::<AdjustStock>().map(|c| c.product_id))
+            }
+            SetReorderPoint::TYPE => {
+                products.extend(message.data::<SetReorderPoint>().map(|c| c.product_id))
+            }
+            _ => {}
+        }
+    }
+    (products, orders)
 }
 
 fn reply(message: &Incoming, outbox: &mut Outbox, reply: Reply) {

@@ -53,6 +53,32 @@ pub async fn lock(tx: &mut PgConnection, product_id: Uuid) -> Result<Option<Owne
     Ok(row.map(owned))
 }
 
+/// Locks, in product id order, the stock of `products` and of every product reserved
+/// for `orders`: everything a group commit of those messages will lock, taken up front
+/// in one order so that two partitions' batches cannot deadlock.
+pub async fn lock_all(
+    tx: &mut PgConnection,
+    products: &[Uuid],
+    orders: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    if products.is_empty() && orders.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT product_id FROM stock
+         WHERE product_id = ANY($1)
+            OR product_id IN (SELECT (item->>'productId')::uuid
+                              FROM reservations, jsonb_array_elements(items) AS item
+                              WHERE order_id = ANY($2))
+         ORDER BY product_id FOR UPDATE",
+    )
+    .bind(products)
+    .bind(orders)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// The products below their reorder point.
 pub async fn low(db: impl PgExecutor<'_>) -> Result<Vec<Stock>, sqlx::Error> {
     let rows: Vec<StockRow> = sqlx::query_as(&format!(

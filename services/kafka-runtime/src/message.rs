@@ -28,6 +28,19 @@ pub struct Incoming {
 }
 
 impl Incoming {
+    /// `envelope` as if it had been read from `topic` (partition 0, offset 0, no key):
+    /// for applying a message through a store without a broker, in tests and benchmarks.
+    pub fn of<T: Message>(topic: impl Into<String>, envelope: &Envelope<T>) -> Self {
+        Self {
+            topic: topic.into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            envelope: RawEnvelope::parse(&envelope.to_json()).expect("an envelope serializes"),
+            trace: TraceParent::root(),
+        }
+    }
+
     /// Parses `data` as `T`; a payload that does not fit is a message that can never
     /// succeed, so it is rejected (and dead-lettered) with the parser's reason.
     pub fn data<T: Message>(&self) -> Result<T, HandlerError> {

@@ -26,6 +26,19 @@ pub trait PgHandler: Send + Sync + 'static {
         tx: &mut PgConnection,
         outbox: &mut Outbox,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Runs once at the start of a group commit, before any message of the batch.
+    /// A handler whose messages lock rows that other partitions' messages lock too
+    /// takes all of the batch's locks here, in one order, so that concurrent batches
+    /// queue behind each other instead of deadlocking (which PostgreSQL notices only
+    /// after `deadlock_timeout`, a second, and then rolls a batch back).
+    fn lock_batch(
+        &self,
+        _messages: &[&Incoming],
+        _tx: &mut PgConnection,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Connects to PostgreSQL, waiting with backoff while it is away (or until shutdown),
@@ -220,6 +233,7 @@ impl<H: PgHandler> Processor for PgProcessor<H> {
     ) -> Option<Result<Vec<Applied>, HandlerError>> {
         let applied = async {
             let mut tx = self.pool.begin().await?;
+            self.handler.lock_batch(messages, &mut tx).await?;
             let mut applied = Vec::with_capacity(messages.len());
             for message in messages {
                 applied.push(
