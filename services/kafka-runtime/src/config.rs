@@ -30,6 +30,11 @@ pub struct KafkaConfig {
     /// rebalance (docs/broker.md), so services do not leave. A consumer that stays
     /// behind keeps heartbeating until its process exits: in-process tests leave.
     pub leave_group_on_shutdown: bool,
+    /// How long a message may keep failing transiently, while its store answers,
+    /// before it is parked in the DLQ so its partition moves on: `RETRY_BUDGET_SECS`,
+    /// default 600. Time the store is away does not count: an outage makes consumers
+    /// wait, however long it lasts.
+    pub retry_budget: Duration,
 }
 
 impl std::fmt::Debug for KafkaConfig {
@@ -42,6 +47,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("overrides", &names)
             .field("send_timeout", &self.send_timeout)
             .field("leave_group_on_shutdown", &self.leave_group_on_shutdown)
+            .field("retry_budget", &self.retry_budget)
             .finish()
     }
 }
@@ -62,6 +68,11 @@ impl KafkaConfig {
                 "KAFKA_SEND_TIMEOUT_MS" => {
                     if let Ok(ms) = value.parse() {
                         config.send_timeout = Duration::from_millis(ms);
+                    }
+                }
+                "RETRY_BUDGET_SECS" => {
+                    if let Ok(secs) = value.parse() {
+                        config.retry_budget = Duration::from_secs_f64(secs);
                     }
                 }
                 "KAFKA_LEAVE_GROUP_ON_SHUTDOWN" => {
@@ -87,6 +98,7 @@ impl KafkaConfig {
             overrides: Vec::new(),
             send_timeout: Duration::from_secs(4),
             leave_group_on_shutdown: false,
+            retry_budget: Duration::from_secs(600),
         }
     }
 

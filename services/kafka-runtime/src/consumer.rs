@@ -2,12 +2,13 @@
 //!
 //! One task polls Kafka and hands each record to a task per partition through a small
 //! bounded queue, so partitions proceed in parallel, each stays in order, and the work
-//! in flight is bounded. A partition task applies the records queued for it through its
+//! in flight is bounded. A partition whose queue is full is paused at the broker instead
+//! of blocking the poll, so a stalled partition never stops the others. A partition task applies the records queued for it through its
 //! [`Processor`] (inbox, handler, outbox in one transaction per batch where the store
 //! can), publishes what they caused, and only then stores their offsets; librdkafka
 //! commits stored offsets in the background, on rebalance and at shutdown.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::{ClientContext, Message as _, Offset};
+use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
 use shared_events::messages::reply::Reply;
 use shared_events::{Envelope, RawEnvelope};
 use tokio::sync::mpsc;
@@ -141,6 +142,7 @@ struct Worker<P> {
     processor: Arc<P>,
     publisher: Publisher,
     metrics: Metrics,
+    retry_budget: Duration,
     shutdown: CancellationToken,
 }
 
@@ -182,6 +184,7 @@ pub async fn run<P: Processor>(
         processor: processor.clone(),
         publisher: publisher.clone(),
         metrics: metrics.clone(),
+        retry_budget: kafka.retry_budget,
         shutdown: shutdown.clone(),
     });
     let mut background = JoinSet::new();
@@ -196,12 +199,25 @@ pub async fn run<P: Processor>(
         shutdown.clone(),
     ));
 
-    let mut partitions: HashMap<(String, i32), mpsc::Sender<Record>> = HashMap::new();
+    let mut partitions: HashMap<(String, i32), PartitionQueue> = HashMap::new();
     let mut workers = JoinSet::new();
     let mut errors = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    loop {
+    let mut refill = tokio::time::interval(Duration::from_millis(10));
+    'poll: loop {
+        let paused = partitions.values().any(|queue| !queue.held.is_empty());
         let received = tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = refill.tick(), if paused => {
+                let held = partitions.iter_mut().filter(|(_, queue)| !queue.held.is_empty());
+                for ((topic, partition), queue) in held {
+                    match queue.refill() {
+                        Refill::Open => resume(&consumer, topic, *partition),
+                        Refill::Full => {}
+                        Refill::Closed => break 'poll,
+                    }
+                }
+                continue;
+            }
             received = consumer.recv() => received,
         };
         let record = match received {
@@ -213,16 +229,18 @@ pub async fn run<P: Processor>(
             }
         };
         errors = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let (topic, partition) = (record.topic.clone(), record.partition);
         let queue = partitions
-            .entry((record.topic.clone(), record.partition))
+            .entry((topic.clone(), partition))
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::channel(spec.queue_per_partition.max(1));
                 workers.spawn(worker.clone().run_partition(rx));
-                tx
+                PartitionQueue::new(tx)
             });
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            sent = queue.send(record) => if sent.is_err() { break },
+        match queue.offer(record) {
+            Offer::Queued => {}
+            Offer::Paused => pause(&consumer, &topic, partition),
+            Offer::Closed => break,
         }
     }
 
@@ -243,6 +261,99 @@ pub async fn run<P: Processor>(
     }
     tracing::info!(group = %spec.group, left = kafka.leave_group_on_shutdown, "consumer stopped");
     Ok(())
+}
+
+/// The way from the poll loop to one partition's task. When the task falls behind and its
+/// queue is full, the partition is paused at the broker and the records already fetched
+/// for it wait here, so the poll loop goes on serving every other partition: one stalled
+/// partition stops only itself.
+struct PartitionQueue {
+    tx: mpsc::Sender<Record>,
+    held: VecDeque<Record>,
+    /// The offset after the last record taken, so that records fetched again after a
+    /// resume are not queued twice.
+    next_offset: i64,
+}
+
+enum Offer {
+    Queued,
+    /// The queue is full: the record is held and the partition must be paused.
+    Paused,
+    Closed,
+}
+
+enum Refill {
+    /// Everything held is queued: the partition may be resumed.
+    Open,
+    Full,
+    Closed,
+}
+
+impl PartitionQueue {
+    fn new(tx: mpsc::Sender<Record>) -> Self {
+        Self {
+            tx,
+            held: VecDeque::new(),
+            next_offset: i64::MIN,
+        }
+    }
+
+    fn offer(&mut self, record: Record) -> Offer {
+        if record.offset < self.next_offset {
+            return Offer::Queued; // taken already, before a pause
+        }
+        self.next_offset = record.offset + 1;
+        if !self.held.is_empty() {
+            // Paused already (a rebalance may have resumed it): kept in order behind the
+            // others, and paused again.
+            self.held.push_back(record);
+            return Offer::Paused;
+        }
+        match self.tx.try_send(record) {
+            Ok(()) => Offer::Queued,
+            Err(mpsc::error::TrySendError::Full(record)) => {
+                self.held.push_back(record);
+                Offer::Paused
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
+        }
+    }
+
+    /// Moves held records into the queue while it has room.
+    fn refill(&mut self) -> Refill {
+        while let Some(record) = self.held.pop_front() {
+            match self.tx.try_send(record) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(record)) => {
+                    self.held.push_front(record);
+                    return Refill::Full;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return Refill::Closed,
+            }
+        }
+        Refill::Open
+    }
+}
+
+fn partition_list(topic: &str, partition: i32) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, partition);
+    list
+}
+
+fn pause(consumer: &RuntimeConsumer, topic: &str, partition: i32) {
+    tracing::debug!(topic, partition, "partition queue full, pausing it");
+    if let Err(err) = consumer.pause(&partition_list(topic, partition)) {
+        // Revoked meanwhile: nothing more comes from it anyway.
+        tracing::debug!(error = %err, topic, partition, "pause refused");
+    }
+}
+
+fn resume(consumer: &RuntimeConsumer, topic: &str, partition: i32) {
+    tracing::debug!(topic, partition, "partition queue has room, resuming it");
+    if let Err(err) = consumer.resume(&partition_list(topic, partition)) {
+        tracing::debug!(error = %err, topic, partition, "resume refused");
+    }
 }
 
 /// Closing a consumer that went through rebalances can block for a long time inside
@@ -373,9 +484,12 @@ impl<P: Processor> Worker<P> {
     }
 
     /// Applies one record, retrying transient failures; the messages it caused, still
-    /// to publish, or `None` when shutdown interrupted it.
+    /// to publish, or `None` when shutdown interrupted it. A record that keeps failing
+    /// past the retry budget while the store answers is parked in the DLQ: whatever
+    /// fails it is not an outage, and it must not hold its partition forever.
     async fn apply(&self, record: &Record, incoming: &Incoming) -> Option<Vec<Outgoing>> {
         let mut backoff = Backoff::default();
+        let mut failing_since = Instant::now();
         loop {
             match self.processor.apply(incoming).await {
                 Ok(applied) => {
@@ -395,6 +509,13 @@ impl<P: Processor> Worker<P> {
                     return Some(rejected_reply(incoming, &reason).into_iter().collect());
                 }
                 Err(HandlerError::Transient(err)) => {
+                    if failing_since.elapsed() >= self.retry_budget {
+                        match self.processor.ping().await {
+                            Ok(()) => return self.park(record, incoming, &err, &backoff).await,
+                            // The store is away: waiting for it is not this record's fault.
+                            Err(_) => failing_since = Instant::now(),
+                        }
+                    }
                     self.metrics
                         .retried
                         .with_label_values(&[&record.topic])
@@ -412,6 +533,34 @@ impl<P: Processor> Worker<P> {
                 }
             }
         }
+    }
+
+    /// Sends a record that failed transiently past the retry budget to the DLQ, with the
+    /// last error, and answers whoever waits on it as for a rejection.
+    async fn park(
+        &self,
+        record: &Record,
+        incoming: &Incoming,
+        err: &anyhow::Error,
+        backoff: &Backoff,
+    ) -> Option<Vec<Outgoing>> {
+        let reason = format!(
+            "parked after {} attempts over {} s of transient failures: {err:#}",
+            backoff.attempts() + 1,
+            self.retry_budget.as_secs()
+        );
+        tracing::error!(reason, topic = %record.topic, partition = record.partition, offset = record.offset, "message parked");
+        if !self
+            .dead_letter(record, Some(&incoming.envelope.kind), &reason)
+            .await
+        {
+            return None;
+        }
+        self.metrics
+            .parked
+            .with_label_values(&[&record.topic])
+            .inc();
+        Some(rejected_reply(incoming, &reason).into_iter().collect())
     }
 
     /// Counts what applying a record did; the messages it caused.

@@ -1,4 +1,10 @@
 //! How a handler says what went wrong, which decides what the runtime does next.
+//!
+//! Errors are classified where they arise. A database that refuses the data itself (a
+//! NUL character in text, a value out of range, a broken constraint) will refuse it on
+//! every retry, so that is a rejection: the message goes to the DLQ with the reason and
+//! its partition moves on. Everything else (a connection lost, a deadlock, a timeout)
+//! may pass on a later attempt, so it is transient.
 
 /// The two ways handling a message can fail.
 #[derive(Debug, thiserror::Error)]
@@ -8,7 +14,8 @@ pub enum HandlerError {
     #[error("rejected: {0}")]
     Rejected(String),
     /// Something outside the message failed (database or broker away). The message is
-    /// retried with backoff, never skipped, and its offset is not committed meanwhile.
+    /// retried with backoff and its offset is not committed meanwhile; past the retry
+    /// budget, while the store answers, it is parked in the DLQ.
     #[error("transient: {0:#}")]
     Transient(anyhow::Error),
 }
@@ -22,12 +29,67 @@ impl HandlerError {
 
 impl From<sqlx::Error> for HandlerError {
     fn from(err: sqlx::Error) -> Self {
-        Self::Transient(err.into())
+        if postgres_refuses_the_data(&err) {
+            Self::Rejected(format!("PostgreSQL refused the data: {err}"))
+        } else {
+            Self::Transient(err.into())
+        }
+    }
+}
+
+/// SQLSTATE class 22 (data exception: a NUL byte or an invalid sequence in text, a number
+/// out of range, a malformed value) and class 23 (integrity constraint violation), and
+/// values sqlx cannot encode. The same statement with the same data fails again.
+/// Connection errors, class 40 (deadlock, serialization), 53 (resources) and 57
+/// (shutdown) are transient.
+fn postgres_refuses_the_data(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+        sqlx::Error::Encode(_) => true,
+        _ => false,
     }
 }
 
 impl From<mongodb::error::Error> for HandlerError {
     fn from(err: mongodb::error::Error) -> Self {
-        Self::Transient(err.into())
+        if mongo_refuses_the_data(&err) {
+            Self::Rejected(format!("MongoDB refused the data: {err}"))
+        } else {
+            Self::Transient(err.into())
+        }
+    }
+}
+
+/// MongoDB server codes that describe the document, not the server's state.
+const MONGO_DATA_CODES: &[i32] = &[
+    2,     // BadValue
+    9,     // FailedToParse
+    14,    // TypeMismatch
+    52,    // DollarPrefixedFieldName
+    55,    // InvalidDBRef
+    56,    // EmptyFieldName
+    57,    // DottedFieldName
+    121,   // DocumentValidationFailure
+    10334, // BSONObjectTooLarge
+    11000, // DuplicateKey
+    17280, // KeyTooLong
+];
+
+/// A document the driver cannot encode, or one the server refuses for what it holds.
+/// Anything labelled as retryable by the server stays transient.
+fn mongo_refuses_the_data(err: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    if err.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR)
+        || err.contains_label(mongodb::error::RETRYABLE_WRITE_ERROR)
+    {
+        return false;
+    }
+    match err.kind.as_ref() {
+        ErrorKind::InvalidArgument { .. } | ErrorKind::BsonSerialization(_) => true,
+        ErrorKind::Command(command) => MONGO_DATA_CODES.contains(&command.code),
+        ErrorKind::Write(WriteFailure::WriteError(write)) => MONGO_DATA_CODES.contains(&write.code),
+        _ => false,
     }
 }

@@ -65,12 +65,18 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
             failures.insert(check.name.to_string(), reason.into());
         }
     }
+    // Parked messages do not make a service unready (it is working), but an operator
+    // looking here should see them: they wait in the DLQ with their reason.
+    let parked = state.metrics.parked_total();
     if failures.is_empty() {
-        (StatusCode::OK, Json(json!({ "status": "ready" })))
+        (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "parked": parked })),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "failing": failures })),
+            Json(json!({ "status": "unavailable", "failing": failures, "parked": parked })),
         )
     }
 }

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub dead_lettered: IntCounterVec,
     /// Transient failures that were retried.
     pub retried: IntCounterVec,
+    /// Messages that failed transiently past the retry budget and were parked in the DLQ.
+    pub parked: IntCounterVec,
     /// Time from receiving a message to storing its offset.
     pub handler_seconds: HistogramVec,
     /// Messages applied per database transaction: above 1 when group commit batched them.
@@ -46,6 +48,10 @@ impl Metrics {
         );
         let dead_lettered = counter("messages_dead_lettered_total", "Messages sent to the DLQ.");
         let retried = counter("messages_retried_total", "Transient failures retried.");
+        let parked = counter(
+            "messages_parked_total",
+            "Messages parked in the DLQ after failing transiently past the retry budget.",
+        );
         let buckets = vec![
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
         ];
@@ -85,10 +91,22 @@ impl Metrics {
             duplicates,
             dead_lettered,
             retried,
+            parked,
             handler_seconds,
             transaction_messages,
             lag,
         }
+    }
+
+    /// Messages parked since the process started, over every topic.
+    pub fn parked_total(&self) -> u64 {
+        use prometheus::core::Collector;
+        self.parked
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .map(|metric| metric.get_counter().get_value() as u64)
+            .sum()
     }
 
     /// The registry, for services that add series of their own.

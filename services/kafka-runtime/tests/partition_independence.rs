@@ -1,0 +1,83 @@
+//! A partition whose handler cannot finish stops only itself: the others go on.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{key_for_partition, probe, produce};
+use kafka_runtime::postgres::{PgHandler, PgProcessor};
+use kafka_runtime::testkit::{eventually, Probe, ProbeHandler, RunningConsumer, TestBed};
+use kafka_runtime::{HandlerError, Incoming, Outbox};
+use shared_events::Message;
+use sqlx::PgConnection;
+
+/// The probe handler, except that a probe with a negative number fails transiently on
+/// every attempt: its partition is stuck behind it.
+struct StuckOnNegative(ProbeHandler);
+
+impl PgHandler for StuckOnNegative {
+    async fn handle(
+        &self,
+        message: &Incoming,
+        tx: &mut PgConnection,
+        outbox: &mut Outbox,
+    ) -> Result<(), HandlerError> {
+        if message.envelope.kind == Probe::TYPE && message.data::<Probe>()?.n < 0 {
+            return Err(HandlerError::transient(anyhow::anyhow!("stuck on purpose")));
+        }
+        self.0.handle(message, tx, outbox).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_partition_with_a_full_queue_does_not_stop_the_others() {
+    let bed = TestBed::new().await;
+    let partitions = 3;
+    let commands = bed.topic("probe.commands", partitions).await;
+    let events = bed.topic("probe.events", partitions).await;
+    let handler = StuckOnNegative(ProbeHandler::new("a", events));
+    let processor = PgProcessor::new(bed.pool.clone(), bed.kafka.topics.clone(), handler);
+    // Each partition queues at most 16 records (RunningConsumer).
+    let consumer =
+        RunningConsumer::start(&bed.kafka, "probe", "g", vec![commands.clone()], processor);
+
+    let stuck = key_for_partition("stuck", 0, partitions);
+    produce(&bed, &commands, &stuck, &probe(-1).to_json()).await;
+    for n in 1..=40 {
+        produce(&bed, &commands, &stuck, &probe(n).to_json()).await;
+    }
+    let retried = consumer.metrics.retried.with_label_values(&[&commands]);
+    eventually(
+        "the stuck partition is retrying",
+        Duration::from_secs(60),
+        || async { retried.get() >= 2 },
+    )
+    .await;
+    // Give the poll loop time to fill the stuck partition's queue before the others get
+    // anything: a loop that waits on a full queue stops here.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    for partition in 1..partitions {
+        let key = key_for_partition("free", partition, partitions);
+        for n in 0..10 {
+            produce(
+                &bed,
+                &commands,
+                &key,
+                &probe(1000 * partition + n).to_json(),
+            )
+            .await;
+        }
+    }
+    eventually(
+        "the other partitions apply all of theirs",
+        Duration::from_secs(30),
+        || async { bed.effects().await.len() == 20 },
+    )
+    .await;
+    assert!(
+        bed.effects().await.iter().all(|(_, _, n)| *n >= 1000),
+        "nothing behind the stuck record was applied"
+    );
+    consumer.stop().await;
+}
