@@ -23,23 +23,45 @@ pub fn is_currency(code: &str) -> bool {
     code.len() == 3 && CURRENCIES.split_whitespace().any(|c| c == code)
 }
 
+/// Whether `text` holds a control character (NUL, escape, backspace…). A line break or a
+/// tab is allowed where `multiline` says so. PostgreSQL refuses NUL in text, terminals
+/// and logs act on the others, and none has a place in a name or a reason.
+pub fn has_control_characters(text: &str, multiline: bool) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+}
+
+/// The problem with a one-line text of 1 to `max` characters (trimmed), if any.
+pub fn line_problem(text: &str, max: usize) -> Option<String> {
+    if has_control_characters(text, false) {
+        Some("must not contain control characters".into())
+    } else if !(1..=max).contains(&text.trim().chars().count()) {
+        Some(format!("must be 1 to {max} characters"))
+    } else {
+        None
+    }
+}
+
 fn check_name(name: &str, problems: &mut Problems) {
-    let length = name.trim().chars().count();
-    if !(1..=200).contains(&length) {
-        problems.insert("name", "must be 1 to 200 characters".into());
+    if let Some(problem) = line_problem(name, 200) {
+        problems.insert("name", problem);
     }
 }
 
 fn check_description(description: &str, problems: &mut Problems) {
-    if description.chars().count() > 5000 {
+    if has_control_characters(description, true) {
+        problems.insert(
+            "description",
+            "must not contain control characters other than line breaks and tabs".into(),
+        );
+    } else if description.chars().count() > 5000 {
         problems.insert("description", "must be at most 5,000 characters".into());
     }
 }
 
 fn check_category(category: &str, problems: &mut Problems) {
-    let length = category.trim().chars().count();
-    if !(1..=100).contains(&length) {
-        problems.insert("category", "must be 1 to 100 characters".into());
+    if let Some(problem) = line_problem(category, 100) {
+        problems.insert("category", problem);
     }
 }
 
@@ -62,7 +84,10 @@ fn check_currency(currency: &str, problems: &mut Problems) {
 pub fn check_new_product(product: &CreateProduct) -> Result<(), Problems> {
     let mut problems = Problems::new();
     let sku = product.sku.trim();
-    if sku.is_empty() || sku.chars().count() > 64 || sku.chars().any(char::is_whitespace) {
+    if sku.is_empty()
+        || sku.chars().count() > 64
+        || sku.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         problems.insert("sku", "must be 1 to 64 characters without spaces".into());
     }
     check_name(&product.name, &mut problems);
@@ -171,6 +196,35 @@ mod tests {
                 "sku"
             ]
         );
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_text_field() {
+        let poisoned = CreateProduct {
+            sku: "LAMP\u{0}".into(),
+            name: "Lamp\u{0}".into(),
+            description: "Warm\nlight\u{1b}[31m".into(),
+            category: "home\u{7f}".into(),
+            ..product()
+        };
+        let problems = check_new_product(&poisoned).unwrap_err();
+        assert_eq!(
+            problems.keys().copied().collect::<Vec<_>>(),
+            ["category", "description", "name", "sku"]
+        );
+        assert!(problems["name"].contains("control characters"));
+        let multiline = CreateProduct {
+            description: "Warm\r\n\tlight".into(),
+            ..product()
+        };
+        assert_eq!(check_new_product(&multiline), Ok(()));
+        let update = UpdateProduct {
+            name: Some("Lamp\u{0}".into()),
+            ..UpdateProduct::default()
+        };
+        assert!(check_product_update(&update)
+            .unwrap_err()
+            .contains_key("name"));
     }
 
     #[test]

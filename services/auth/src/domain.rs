@@ -2,7 +2,7 @@
 //! [`NewUser`] or is refused with the reason.
 
 use shared_events::messages::auth::RegisterUser;
-use shared_events::Role;
+use shared_events::{rules, Role};
 use uuid::Uuid;
 
 /// Why a registration command can never succeed.
@@ -11,8 +11,8 @@ pub enum Invalid {
     /// Not an email address.
     #[error("invalid email address")]
     Email,
-    /// Name empty or longer than 100 characters.
-    #[error("name must be 1 to 100 characters")]
+    /// Name empty, longer than 100 characters, or holding control characters.
+    #[error("name must be 1 to 100 characters without control characters")]
     Name,
     /// Only auth's own configuration creates admins.
     #[error("role admin cannot be registered")]
@@ -70,10 +70,10 @@ pub struct NewUser {
 /// Checks a registration command.
 pub fn new_user(command: RegisterUser) -> Result<NewUser, Invalid> {
     let email = Email::parse(&command.email)?;
-    let name = command.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
+    if rules::line_problem(&command.name, 100).is_some() {
         return Err(Invalid::Name);
     }
+    let name = command.name.trim().to_string();
     if command.role == Role::Admin {
         return Err(Invalid::AdminRole);
     }
@@ -181,12 +181,15 @@ mod tests {
     }
 
     #[test]
-    fn a_name_must_not_be_blank_or_too_long() {
+    fn a_name_must_not_be_blank_too_long_or_hold_control_characters() {
         let mut blank = command("ada@example.com", Role::Buyer);
         blank.name = "   ".into();
         assert_eq!(new_user(blank), Err(Invalid::Name));
         let mut long = command("ada@example.com", Role::Buyer);
         long.name = "x".repeat(101);
         assert_eq!(new_user(long), Err(Invalid::Name));
+        let mut nul = command("ada@example.com", Role::Buyer);
+        nul.name = "Ada\u{0}".into();
+        assert_eq!(new_user(nul), Err(Invalid::Name));
     }
 }

@@ -9,7 +9,7 @@ use shared_events::messages::catalog::ProductCreated;
 use shared_events::messages::inventory::{AdjustStock, LowStock, SetReorderPoint};
 use shared_events::messages::order::{OrderCancelled, OrderConfirmed, OrderPlaced};
 use shared_events::messages::reply::Reply;
-use shared_events::{Envelope, Message, Topic, Topics};
+use shared_events::{rules, Envelope, Message, Topic, Topics};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -186,7 +186,7 @@ async fn adjust(
 ) -> Result<(), HandlerError> {
     let command = message.data::<AdjustStock>()?;
     let reason = command.reason.trim();
-    if command.delta == 0 || reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+    if command.delta == 0 || rules::line_problem(&command.reason, MAX_REASON_CHARS).is_some() {
         return Err(HandlerError::Rejected(
             "an adjustment needs a non-zero delta and a reason of 1 to 200 characters".into(),
         ));

@@ -11,7 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use shared_events::messages::auth::{GetUser, Login, RegisterUser};
-use shared_events::{Envelope, Role, Topic};
+use shared_events::{rules, Envelope, Role, Topic};
 use uuid::Uuid;
 
 use crate::dispatch::{Command, Correlation};
@@ -64,10 +64,10 @@ impl RegisterRequest {
         if password_length < 8 || self.password.len() > 72 {
             problems.insert("password".into(), "must be 8 to 72 bytes long".into());
         }
-        let name = self.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 100 {
-            problems.insert("name".into(), "must be 1 to 100 characters".into());
+        if let Some(problem) = rules::line_problem(&self.name, 100) {
+            problems.insert("name".into(), problem.into());
         }
+        let name = self.name.trim().to_string();
         let role = match self.role.as_deref() {
             None | Some("buyer") => Some(Role::Buyer),
             Some("seller") => Some(Role::Seller),

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use shared_events::messages::inventory::{AdjustStock, GetStock, ListLowStock};
-use shared_events::{Envelope, Role, Topic};
+use shared_events::{rules, Envelope, Role, Topic};
 use uuid::Uuid;
 
 use crate::dispatch::{Command, Correlation};
@@ -39,10 +39,10 @@ impl Adjustment {
                 "must be a non-zero number of units, at most 1,000,000,000 either way".into(),
             );
         }
-        let reason = self.reason.trim();
-        if reason.is_empty() || reason.chars().count() > 200 {
-            problems.insert("reason".into(), "must be 1 to 200 characters".into());
+        if let Some(problem) = rules::line_problem(&self.reason, 200) {
+            problems.insert("reason".into(), problem.into());
         }
+        let reason = self.reason.trim();
         if !problems.is_empty() {
             return Err(Value::Object(problems));
         }

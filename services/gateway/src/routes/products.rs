@@ -304,6 +304,20 @@ mod tests {
     }
 
     #[test]
+    fn a_product_named_with_a_nul_character_is_refused_by_field() {
+        let body: NewProduct = serde_json::from_value(serde_json::json!({
+            "sku": "LAMP-1", "name": "Lamp\u{0}", "category": "home",
+            "priceCents": 1000, "currency": "EUR", "initialStock": 5
+        }))
+        .unwrap();
+        let problems = body.command(Uuid::new_v4(), Uuid::new_v4()).unwrap_err();
+        assert_eq!(
+            problems["name"], "must not contain control characters",
+            "{problems}"
+        );
+    }
+
+    #[test]
     fn list_filters_default_to_the_first_page_of_twenty() {
         let query = list_query(&params(&[])).unwrap();
         assert_eq!((query.page, query.page_size, query.q), (1, 20, None));
