@@ -3,8 +3,6 @@
 //! `order_cancelled`. Each event records its fact on the order's row and then lets
 //! [`domain::decide`] say what to do, under the row's lock.
 
-use std::time::Duration;
-
 use kafka_runtime::postgres::PgHandler;
 use kafka_runtime::{HandlerError, Incoming, Outbox};
 use shared_events::messages::inventory::StockReserved;
@@ -14,14 +12,15 @@ use shared_events::{derive_id, Envelope, Message, Topic};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{self, Action, Facts, ProviderAnswer, Status};
+use crate::domain::{self, Action, Facts, Status};
+use crate::provider::{Charge, SimulatedProvider};
 
 /// Applies the saga's events to payments.
 pub struct PaymentHandler {
-    /// Attempts at the provider before a transient failure becomes `processing_error`.
+    /// Calls at the provider before a transient failure becomes `processing_error`.
     pub attempts: u32,
-    /// Wait before the second attempt; doubled before each next one.
-    pub backoff: Duration,
+    /// The provider, on connections of its own.
+    pub provider: SimulatedProvider,
 }
 
 impl PgHandler for PaymentHandler {
@@ -160,13 +159,16 @@ impl PaymentHandler {
             }
             Action::Charge => {
                 let token = row.payment_token.unwrap_or_default();
-                match self.charge(order_id, &token).await {
+                let (amount_cents, currency) = (
+                    row.amount_cents.unwrap_or_default(),
+                    row.currency.unwrap_or_default(),
+                );
+                match self
+                    .charge(order_id, &token, amount_cents, &currency)
+                    .await?
+                {
                     Ok(()) => {
                         let payment_id = derive_id(order_id, "payment");
-                        let (amount_cents, currency) = (
-                            row.amount_cents.unwrap_or_default(),
-                            row.currency.unwrap_or_default(),
-                        );
                         sqlx::query(
                             "INSERT INTO charges (payment_id, order_id, amount_cents, currency) VALUES ($1, $2, $3, $4)",
                         )
@@ -195,11 +197,8 @@ impl PaymentHandler {
                         );
                     }
                     Err(reason) => {
-                        set_status(tx, order_id, Status::Failed, Some(reason)).await?;
-                        let failed = PaymentFailed {
-                            order_id,
-                            reason: reason.to_string(),
-                        };
+                        set_status(tx, order_id, Status::Failed, Some(&reason)).await?;
+                        let failed = PaymentFailed { order_id, reason };
                         outbox.send(
                             Topic::PaymentEvents,
                             order_id,
@@ -212,24 +211,37 @@ impl PaymentHandler {
         }
     }
 
-    /// Asks the simulated provider, retrying a transient failure with backoff; after
-    /// the last attempt it is `processing_error`. A real provider would be called with
-    /// the order id as its idempotency key, so a retry after a crash cannot charge twice.
-    async fn charge(&self, order_id: Uuid, token: &str) -> Result<(), &'static str> {
-        let mut delay = self.backoff;
-        for attempt in 1..=self.attempts.max(1) {
-            match domain::provider(token) {
-                ProviderAnswer::Approved => return Ok(()),
-                ProviderAnswer::Declined(reason) => return Err(reason),
-                ProviderAnswer::Unavailable if attempt < self.attempts => {
-                    tracing::warn!(%order_id, attempt, retry_in_ms = delay.as_millis() as u64, "payment provider failed, retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                ProviderAnswer::Unavailable => {}
+    /// One call at the provider, keyed by the order, so that a call repeated after a
+    /// rollback or a crash finds the first answer instead of charging again. A provider
+    /// that is unavailable fails the message transiently: the transaction rolls back
+    /// and the runtime retries it with backoff, outside any transaction, until the
+    /// provider has been called `attempts` times for this order; then the answer is
+    /// `processing_error`. `Ok(Err(reason))` is a decline.
+    async fn charge(
+        &self,
+        order_id: Uuid,
+        token: &str,
+        amount_cents: i64,
+        currency: &str,
+    ) -> Result<Result<(), String>, HandlerError> {
+        let key = derive_id(order_id, "provider.charge");
+        let answer = self
+            .provider
+            .charge(key, token, amount_cents, currency)
+            .await
+            .map_err(HandlerError::transient)?;
+        match answer {
+            Charge::Approved => Ok(Ok(())),
+            Charge::Declined(reason) => Ok(Err(reason)),
+            Charge::Unavailable { calls } if calls < self.attempts => {
+                tracing::warn!(%order_id, calls, "payment provider unavailable, retrying");
+                Err(HandlerError::transient(anyhow::anyhow!(
+                    "payment provider unavailable (call {calls} of {})",
+                    self.attempts
+                )))
             }
+            Charge::Unavailable { .. } => Ok(Err("processing_error".into())),
         }
-        Err("processing_error")
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod domain;
 pub mod handler;
+pub mod provider;
 pub mod queries;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use kafka_runtime::http::ReadinessCheck;
 use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{postgres, Service};
+use provider::SimulatedProvider;
 use shared_events::{Topic, Topics};
 
 /// How long a query may wait on `payment.queries` before nobody is waiting for it.
@@ -34,12 +36,9 @@ pub struct Config {
     pub max_connections: u32,
     /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8085`.
     pub http_addr: SocketAddr,
-    /// `PAYMENT_ATTEMPTS`: attempts at the provider before a transient failure becomes
-    /// `processing_error`, default 3.
+    /// `PAYMENT_ATTEMPTS`: calls at the provider before a transient failure becomes
+    /// `processing_error`, default 3. The runtime's backoff spaces them.
     pub attempts: u32,
-    /// `PAYMENT_RETRY_BACKOFF_MS`: wait before the second attempt, doubled before each
-    /// next one, default 100.
-    pub retry_backoff: Duration,
 }
 
 impl Config {
@@ -53,7 +52,6 @@ impl Config {
             max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
             http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8085)))?,
             attempts: setting("PAYMENT_ATTEMPTS", 3)?,
-            retry_backoff: Duration::from_millis(setting("PAYMENT_RETRY_BACKOFF_MS", 100)?),
         })
     }
 }
@@ -63,18 +61,24 @@ pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateEr
     sqlx::migrate!().run(pool).await
 }
 
-/// Payment's handler applying the saga's events in transactions on `pool`.
+/// Payment's handler applying the saga's events in transactions on `pool`, calling
+/// `provider` outside them.
 pub fn processor(
     pool: sqlx::PgPool,
     topics: Topics,
     config: &Config,
+    provider: SimulatedProvider,
 ) -> PgProcessor<handler::PaymentHandler> {
     let handler = handler::PaymentHandler {
         attempts: config.attempts,
-        backoff: config.retry_backoff,
+        provider,
     };
     PgProcessor::new(pool, topics, handler)
 }
+
+/// Connections the simulated provider keeps for itself, apart from payment's pool, so
+/// that a transaction waiting on the provider never waits for its own pool.
+pub const PROVIDER_CONNECTIONS: u32 = 4;
 
 /// Connects to the database (waiting while it is away), migrates it, then follows the
 /// saga and answers queries until shutdown.
@@ -83,7 +87,10 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
     migrate(&pool).await?;
     service.check_ready(ReadinessCheck::postgres(pool.clone()));
-    let processor = processor(pool.clone(), service.topics().clone(), &config);
+    let provider_pool =
+        postgres::connect(&config.database_url, PROVIDER_CONNECTIONS, &shutdown).await?;
+    let provider = SimulatedProvider::new(provider_pool);
+    let processor = processor(pool.clone(), service.topics().clone(), &config, provider);
     service.consume(&[Topic::OrderEvents, Topic::InventoryEvents], processor);
     service.answer(
         &[Topic::PaymentQueries],

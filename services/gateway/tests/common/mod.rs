@@ -77,7 +77,6 @@ impl Platform {
             let mut env = platform.bed.service_env();
             env.retain(|(key, _)| *key != "DATABASE_URL");
             env.push(("DATABASE_URL", url));
-            env.push(("PAYMENT_RETRY_BACKOFF_MS", "10".into()));
             platform.others.push((name, env, None));
             platform.databases.push((name, pool));
         }
