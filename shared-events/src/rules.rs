@@ -138,6 +138,16 @@ pub fn check_product_update(update: &UpdateProduct) -> Result<(), Problems> {
     }
 }
 
+/// Largest single stock adjustment, either way.
+pub const MAX_ADJUSTMENT: i64 = 1_000_000_000;
+
+/// Whether `delta` is a stock adjustment: not zero, at most [`MAX_ADJUSTMENT`] either
+/// way. Compared as a range, so that `i64::MIN` (whose absolute value does not exist)
+/// is refused like any other out-of-bounds number.
+pub fn is_adjustment(delta: i64) -> bool {
+    delta != 0 && (-MAX_ADJUSTMENT..=MAX_ADJUSTMENT).contains(&delta)
+}
+
 /// The one-line reason for a service to give when a replayed command breaks the rules.
 pub fn describe(problems: &Problems) -> String {
     problems
@@ -196,6 +206,14 @@ mod tests {
                 "sku"
             ]
         );
+    }
+
+    #[test]
+    fn adjustments_are_bounded_both_ways_without_overflow() {
+        assert!(is_adjustment(1) && is_adjustment(-MAX_ADJUSTMENT));
+        for delta in [0, MAX_ADJUSTMENT + 1, i64::MIN, i64::MAX] {
+            assert!(!is_adjustment(delta), "{delta}");
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl Email {
             && !domain.ends_with('.')
             && !domain.contains('@')
             && email.len() <= 254
-            && !email.chars().any(char::is_whitespace);
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
         if well_formed {
             Ok(Self(email))
         } else {
@@ -153,6 +153,7 @@ mod tests {
             "ada@.com",
             "a da@example.com",
             "a@b@c.com",
+            "ada\u{0}@example.com",
         ] {
             assert_eq!(Email::parse(bad), Err(Invalid::Email), "{bad:?}");
         }

@@ -186,9 +186,11 @@ async fn adjust(
 ) -> Result<(), HandlerError> {
     let command = message.data::<AdjustStock>()?;
     let reason = command.reason.trim();
-    if command.delta == 0 || rules::line_problem(&command.reason, MAX_REASON_CHARS).is_some() {
+    if !rules::is_adjustment(command.delta)
+        || rules::line_problem(&command.reason, MAX_REASON_CHARS).is_some()
+    {
         return Err(HandlerError::Rejected(
-            "an adjustment needs a non-zero delta and a reason of 1 to 200 characters".into(),
+            "an adjustment needs a non-zero delta of at most 1,000,000,000 either way and a reason of 1 to 200 characters".into(),
         ));
     }
     let Some(stock) = lock_for(message, command.product_id, tx, outbox).await? else {

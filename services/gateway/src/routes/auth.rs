@@ -56,7 +56,10 @@ impl RegisterRequest {
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
         });
-        if !plausible || email.len() > 254 || email.chars().any(char::is_whitespace) {
+        if !plausible
+            || email.len() > 254
+            || email.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             problems.insert("email".into(), "must be an email address".into());
         }
         let password_length = self.password.chars().count();
@@ -161,8 +164,11 @@ pub async fn login(
         .map_err(rate_limited)?;
     let email = request.email.trim().to_lowercase();
     let mut problems = Map::new();
-    if email.is_empty() || email.len() > 254 {
-        problems.insert("email".into(), "must be 1 to 254 characters".into());
+    if email.is_empty() || email.len() > 254 || rules::has_control_characters(&email, false) {
+        problems.insert(
+            "email".into(),
+            "must be 1 to 254 characters without control characters".into(),
+        );
     }
     if request.password.is_empty() || request.password.len() > 72 {
         problems.insert("password".into(), "must be 1 to 72 bytes long".into());

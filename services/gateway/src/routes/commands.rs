@@ -1,10 +1,11 @@
 //! `GET /api/commands/{id}?wait=<s>`: what became of a command.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::Json;
-use serde::Deserialize;
+use serde_json::json;
 
 use crate::error::ApiError;
 use crate::extract::Id;
@@ -12,12 +13,23 @@ use crate::outcomes::CommandStatus;
 use crate::tokens::MaybeUser;
 use crate::AppState;
 
-/// Query parameters.
-#[derive(Debug, Deserialize)]
-pub struct WaitQuery {
-    /// Seconds to wait for a pending command, at most 30.
-    #[serde(default)]
-    wait: Option<f64>,
+/// Longest `wait`, in seconds.
+const MAX_WAIT_SECS: u64 = 30;
+
+/// `wait`: whole seconds from 0 to 30; absent is 0. Anything else (`NaN`, `-1`, `1e9`,
+/// `soon`) is a 400 naming the parameter.
+fn wait_seconds(params: &HashMap<String, String>) -> Result<Duration, ApiError> {
+    let Some(raw) = params.get("wait") else {
+        return Ok(Duration::ZERO);
+    };
+    match raw.parse::<u64>() {
+        Ok(secs) if secs <= MAX_WAIT_SECS => Ok(Duration::from_secs(secs)),
+        _ => Err(ApiError::Invalid {
+            code: "invalid_query",
+            message: "the query parameters are invalid".into(),
+            details: Some(json!({ "wait": "must be a whole number of seconds from 0 to 30" })),
+        }),
+    }
 }
 
 /// The command's status; with `wait`, long-polls until it is no longer pending. A
@@ -26,7 +38,7 @@ pub struct WaitQuery {
 pub async fn command_status(
     State(state): State<AppState>,
     Id(command_id): Id,
-    Query(query): Query<WaitQuery>,
+    Query(params): Query<HashMap<String, String>>,
     MaybeUser(user): MaybeUser,
 ) -> Result<Json<CommandStatus>, ApiError> {
     let visible = |status: &CommandStatus| match (status.actor, user) {
@@ -34,15 +46,41 @@ pub async fn command_status(
         (Some(actor), Some(user)) => user.may_act_for(actor),
         (Some(_), None) => false,
     };
+    let wait = wait_seconds(&params)?;
     let known = state.outcomes.get(command_id).filter(visible);
     if known.is_none() {
         return Err(ApiError::NotFound);
     }
-    let wait = Duration::from_secs_f64(query.wait.unwrap_or(0.0).clamp(0.0, 30.0));
     state
         .outcomes
         .wait(command_id, wait)
         .await
         .map(Json)
         .ok_or(ApiError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait(raw: &str) -> Result<Duration, ApiError> {
+        wait_seconds(&HashMap::from([("wait".to_string(), raw.to_string())]))
+    }
+
+    #[test]
+    fn wait_is_whole_seconds_up_to_thirty() {
+        assert_eq!(wait("0").ok(), Some(Duration::ZERO));
+        assert_eq!(wait("30").ok(), Some(Duration::from_secs(30)));
+        assert_eq!(wait_seconds(&HashMap::new()).ok(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_wait_that_is_not_a_bounded_whole_number_is_refused() {
+        for raw in ["NaN", "inf", "-1", "31", "1e9", "2.5", "soon", ""] {
+            assert!(
+                matches!(wait(raw), Err(ApiError::Invalid { .. })),
+                "{raw} accepted"
+            );
+        }
+    }
 }

@@ -18,8 +18,6 @@ use crate::AppState;
 
 /// Who manages stock.
 const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
-/// Largest single adjustment, either way.
-const MAX_DELTA: i64 = 1_000_000_000;
 
 /// The body of `POST /api/inventory/{productId}/adjustments`.
 #[derive(Debug, Deserialize)]
@@ -33,7 +31,7 @@ impl Adjustment {
     /// The command, or every problem with the body.
     pub fn command(self, product_id: Uuid) -> Result<AdjustStock, Value> {
         let mut problems = Map::new();
-        if self.delta == 0 || self.delta.abs() > MAX_DELTA {
+        if !rules::is_adjustment(self.delta) {
             problems.insert(
                 "delta".into(),
                 "must be a non-zero number of units, at most 1,000,000,000 either way".into(),
