@@ -725,25 +725,30 @@ async fn relay_loop<P: Processor>(
     }
 }
 
-/// Every ten seconds, records high watermark minus position for each assigned partition.
+/// Every ten seconds, records for each assigned partition its high watermark minus its
+/// committed offset: what the group has not finished. (The read position would hide a
+/// partition stuck on a record: it reads ahead of what it finishes.) A partition with
+/// nothing committed yet counts from its low watermark.
 async fn lag_loop(consumer: Arc<RuntimeConsumer>, metrics: Metrics, shutdown: CancellationToken) {
     while sleep_unless_shutdown(Duration::from_secs(10), &shutdown).await {
         let consumer = consumer.clone();
         let metrics = metrics.clone();
         let measured = tokio::task::spawn_blocking(move || {
-            let positions = consumer.position()?;
-            for element in positions.elements() {
-                let (_, high) = consumer.fetch_watermarks(
+            let committed = consumer.committed(Duration::from_secs(1))?;
+            for element in committed.elements() {
+                let (low, high) = consumer.fetch_watermarks(
                     element.topic(),
                     element.partition(),
                     Duration::from_secs(1),
                 )?;
-                if let Offset::Offset(position) = element.offset() {
-                    metrics
-                        .lag
-                        .with_label_values(&[element.topic(), &element.partition().to_string()])
-                        .set(high - position);
-                }
+                let finished = match element.offset() {
+                    Offset::Offset(offset) => offset,
+                    _ => low,
+                };
+                metrics
+                    .lag
+                    .with_label_values(&[element.topic(), &element.partition().to_string()])
+                    .set((high - finished).max(0));
             }
             Ok::<_, rdkafka::error::KafkaError>(())
         });

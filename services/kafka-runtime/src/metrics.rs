@@ -24,7 +24,7 @@ pub struct Metrics {
     pub handler_seconds: HistogramVec,
     /// Messages applied per database transaction: above 1 when group commit batched them.
     pub transaction_messages: HistogramVec,
-    /// High watermark minus position, per assigned partition.
+    /// High watermark minus committed offset, per assigned partition.
     pub lag: IntGaugeVec,
 }
 
@@ -77,7 +77,10 @@ impl Metrics {
             .register(Box::new(transaction_messages.clone()))
             .expect("registered once");
         let lag = IntGaugeVec::new(
-            Opts::new("consumer_lag", "High watermark minus position."),
+            Opts::new(
+                "consumer_lag",
+                "High watermark minus committed offset: records the group has not finished.",
+            ),
             &["topic", "partition"],
         )
         .expect("valid");

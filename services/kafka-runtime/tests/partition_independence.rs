@@ -30,7 +30,7 @@ impl PgHandler for StuckOnNegative {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stuck_partition_with_a_full_queue_does_not_stop_the_others() {
+async fn a_stuck_partition_with_a_full_queue_does_not_stop_the_others_and_shows_its_lag() {
     let bed = TestBed::new().await;
     let partitions = 3;
     let commands = bed.topic("probe.commands", partitions).await;
@@ -79,5 +79,13 @@ async fn a_stuck_partition_with_a_full_queue_does_not_stop_the_others() {
         bed.effects().await.iter().all(|(_, _, n)| *n >= 1000),
         "nothing behind the stuck record was applied"
     );
+    // The stuck partition shows as lagging: 41 records not finished.
+    let lag = consumer.metrics.lag.with_label_values(&[&commands, "0"]);
+    eventually(
+        "the stuck partition's lag is seen",
+        Duration::from_secs(30),
+        || async { lag.get() == 41 },
+    )
+    .await;
     consumer.stop().await;
 }
