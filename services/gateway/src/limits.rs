@@ -55,6 +55,15 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Takes back one event counted for `key` (an attempt that turned out not to count,
+    /// such as a login that succeeded).
+    pub fn give_back(&self, key: &str) {
+        let mut windows = self.windows.lock().expect("not poisoned");
+        if let Some(window) = windows.get_mut(key) {
+            window.count = window.count.saturating_sub(1);
+        }
+    }
+
     /// Whether `key` is over the limit, without counting: the time until it is not.
     pub fn blocked(&self, key: &str, now: Instant) -> Option<Duration> {
         let windows = self.windows.lock().expect("not poisoned");
@@ -100,6 +109,17 @@ mod tests {
         assert_eq!(wait, Duration::from_secs(50));
         assert!(limiter.hit("b", start).is_ok(), "keys are counted apart");
         assert!(limiter.hit("a", start + Duration::from_secs(60)).is_ok());
+    }
+
+    #[test]
+    fn attempts_in_flight_together_are_counted_as_they_start_and_a_success_gives_one_back() {
+        let limiter = RateLimiter::new(5, Duration::from_secs(60), 100);
+        let now = Instant::now();
+        let admitted = (0..10).filter(|_| limiter.hit("ada", now).is_ok()).count();
+        assert_eq!(admitted, 5, "ten guesses at once, five let through");
+        limiter.give_back("ada");
+        assert!(limiter.hit("ada", now).is_ok());
+        assert!(limiter.hit("ada", now).is_err());
     }
 
     #[test]

@@ -176,7 +176,10 @@ pub async fn login(
     if !problems.is_empty() {
         return Err(ApiError::invalid(Value::Object(problems)));
     }
-    if let Some(wait) = state.login_limits.failures_per_email.blocked(&email, now) {
+    // Every attempt takes a slot when it starts, so guesses sent at once are bounded
+    // too; only a failed password keeps it.
+    let attempts = &state.login_limits.failures_per_email;
+    if let Err(wait) = attempts.hit(&email, now) {
         tracing::warn!("login refused: too many failed attempts for this email");
         return Err(rate_limited(wait));
     }
@@ -191,13 +194,8 @@ pub async fn login(
             Envelope::new(query, correlation_id, None),
         )
         .await;
-    if let Err(ApiError::Unauthorized(_)) = answer {
-        // Counted after the fact: a burst of guesses in flight at once is still
-        // bounded by the per-address limit.
-        let _ = state
-            .login_limits
-            .failures_per_email
-            .hit(&email, Instant::now());
+    if !matches!(answer, Err(ApiError::Unauthorized(_))) {
+        attempts.give_back(&email);
     }
     answer.map(Json)
 }
