@@ -12,24 +12,22 @@ use shared_events::{Envelope, Message, Topic};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::{AppState, REQUEST_ID};
+use crate::AppState;
 
-/// The correlation id for the messages a request sends: its request id when that is a
-/// UUID (the gateway makes one up when the client sent none), so one id finds the
-/// request in the gateway's log and its messages in every service's log.
+/// The correlation id for the messages a request sends, made by the gateway for each
+/// request. Replies are routed by it, so it must not come from the client: two requests
+/// sent with the same `x-request-id` would wait for one reply, and one could read the
+/// other's. The client's request id stays in the logs, where the request's span
+/// records both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Correlation(pub Uuid);
 
 impl<S: Send + Sync> FromRequestParts<S> for Correlation {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let id = parts
-            .headers
-            .get(REQUEST_ID)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| Uuid::parse_str(value).ok())
-            .unwrap_or_else(Uuid::new_v4);
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let id = Uuid::new_v4();
+        tracing::Span::current().record("correlation_id", tracing::field::display(id));
         Ok(Self(id))
     }
 }
@@ -116,5 +114,28 @@ impl AppState {
                 "{kind} failed without saying why"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_with_the_same_client_request_id_get_their_own_correlation_ids() {
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let request = Request::builder()
+                .header("x-request-id", "6f1b7c1e-8d7a-4a63-9a55-0d2b0c1f0a11")
+                .body(())
+                .unwrap();
+            let (mut parts, ()) = request.into_parts();
+            let Ok(Correlation(id)) = Correlation::from_request_parts(&mut parts, &()).await;
+            ids.push(id);
+        }
+        assert_ne!(ids[0], ids[1]);
+        assert_ne!(ids[0].to_string(), "6f1b7c1e-8d7a-4a63-9a55-0d2b0c1f0a11");
     }
 }
