@@ -35,6 +35,12 @@ pub struct KafkaConfig {
     /// default 600. Time the store is away does not count: an outage makes consumers
     /// wait, however long it lasts.
     pub retry_budget: Duration,
+    /// How long inbox entries and published outbox messages are kept,
+    /// `RUNTIME_RETENTION_SECS`, default 7 days. Older ones are deleted in small batches
+    /// every hour. A message replayed after this long is no longer recognised by its id:
+    /// what it would do again is then refused by the handler's own rules (an order id,
+    /// an email or a sku already taken, a reservation already made).
+    pub runtime_retention: Duration,
 }
 
 impl std::fmt::Debug for KafkaConfig {
@@ -48,6 +54,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("send_timeout", &self.send_timeout)
             .field("leave_group_on_shutdown", &self.leave_group_on_shutdown)
             .field("retry_budget", &self.retry_budget)
+            .field("runtime_retention", &self.runtime_retention)
             .finish()
     }
 }
@@ -75,6 +82,11 @@ impl KafkaConfig {
                         config.retry_budget = Duration::from_secs_f64(secs);
                     }
                 }
+                "RUNTIME_RETENTION_SECS" => {
+                    if let Ok(secs) = value.parse() {
+                        config.runtime_retention = Duration::from_secs(secs);
+                    }
+                }
                 "KAFKA_LEAVE_GROUP_ON_SHUTDOWN" => {
                     config.leave_group_on_shutdown = matches!(value.as_str(), "true" | "1");
                 }
@@ -99,6 +111,7 @@ impl KafkaConfig {
             send_timeout: Duration::from_secs(4),
             leave_group_on_shutdown: false,
             retry_budget: Duration::from_secs(600),
+            runtime_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 

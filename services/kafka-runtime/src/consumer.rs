@@ -193,6 +193,11 @@ pub async fn run<P: Processor>(
         publisher.clone(),
         shutdown.clone(),
     ));
+    background.spawn(prune_loop(
+        processor.clone(),
+        kafka.runtime_retention,
+        shutdown.clone(),
+    ));
     background.spawn(lag_loop(
         consumer.clone(),
         metrics.clone(),
@@ -722,6 +727,41 @@ async fn relay_loop<P: Processor>(
 ) {
     while sleep_unless_shutdown(Duration::from_secs(5), &shutdown).await {
         relay_unsent(&*processor, &publisher, Duration::from_secs(30), &shutdown).await;
+    }
+}
+
+/// A minute after start and every hour after, deletes inbox entries and published
+/// outbox messages older than `retention`, a thousand at a time so that no statement
+/// holds the tables for long.
+async fn prune_loop<P: Processor>(
+    processor: Arc<P>,
+    retention: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut delay = Duration::from_secs(60);
+    while sleep_unless_shutdown(delay, &shutdown).await {
+        delay = Duration::from_secs(3600);
+        let mut pruned = 0;
+        loop {
+            match processor.prune(retention, 1000).await {
+                Ok(0) => break,
+                Ok(count) => pruned += count,
+                Err(err) => {
+                    tracing::warn!(error = %err, "inbox and outbox not pruned");
+                    break;
+                }
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
+        }
+        if pruned > 0 {
+            tracing::info!(
+                pruned,
+                retention_secs = retention.as_secs(),
+                "inbox and outbox pruned"
+            );
+        }
     }
 }
 

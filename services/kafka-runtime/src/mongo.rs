@@ -257,6 +257,37 @@ impl<H: MongoHandler> Processor for MongoProcessor<H> {
         Ok(found)
     }
 
+    async fn prune(&self, retention: Duration, limit: i64) -> Result<u64, HandlerError> {
+        let cutoff = DateTime::from_millis(
+            DateTime::now().timestamp_millis() - retention.as_millis() as i64,
+        );
+        let mut deleted = 0;
+        for (collection, old) in [
+            (self.inbox(), doc! { "at": { "$lt": cutoff } }),
+            (
+                self.outbox(),
+                doc! { "sent": true, "created": { "$lt": cutoff } },
+            ),
+        ] {
+            let mut ids = Vec::new();
+            let mut cursor = collection
+                .find(old)
+                .projection(doc! { "_id": 1 })
+                .limit(limit)
+                .await?;
+            while cursor.advance().await? {
+                ids.extend(cursor.deserialize_current()?.get("_id").cloned());
+            }
+            if !ids.is_empty() {
+                deleted += collection
+                    .delete_many(doc! { "_id": { "$in": ids } })
+                    .await?
+                    .deleted_count;
+            }
+        }
+        Ok(deleted)
+    }
+
     async fn ping(&self) -> Result<(), String> {
         self.db
             .run_command(doc! { "ping": 1 })

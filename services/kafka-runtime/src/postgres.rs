@@ -96,7 +96,9 @@ pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
              created_at  timestamptz NOT NULL DEFAULT now(),
              sent_at     timestamptz
          );
-         CREATE INDEX IF NOT EXISTS runtime_outbox_unsent ON runtime_outbox (seq) WHERE sent_at IS NULL;",
+         CREATE INDEX IF NOT EXISTS runtime_outbox_unsent ON runtime_outbox (seq) WHERE sent_at IS NULL;
+         CREATE INDEX IF NOT EXISTS runtime_outbox_sent ON runtime_outbox (sent_at) WHERE sent_at IS NOT NULL;
+         CREATE INDEX IF NOT EXISTS runtime_inbox_received ON runtime_inbox (received_at);",
     )
     .execute(&mut *tx)
     .await?;
@@ -271,6 +273,28 @@ impl<H: PgHandler> Processor for PgProcessor<H> {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(Outgoing::from).collect())
+    }
+
+    async fn prune(&self, retention: Duration, limit: i64) -> Result<u64, HandlerError> {
+        let inbox = sqlx::query(
+            "DELETE FROM runtime_inbox WHERE message_id IN (
+                 SELECT message_id FROM runtime_inbox
+                 WHERE received_at < now() - make_interval(secs => $1) LIMIT $2)",
+        )
+        .bind(retention.as_secs_f64())
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        let outbox = sqlx::query(
+            "DELETE FROM runtime_outbox WHERE seq IN (
+                 SELECT seq FROM runtime_outbox
+                 WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => $1) LIMIT $2)",
+        )
+        .bind(retention.as_secs_f64())
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(inbox.rows_affected() + outbox.rows_affected())
     }
 
     async fn ping(&self) -> Result<(), String> {

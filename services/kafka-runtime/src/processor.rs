@@ -49,6 +49,15 @@ pub trait Processor: Send + Sync + 'static {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<Outgoing>, HandlerError>> + Send;
 
+    /// Deletes up to `limit` inbox entries received, and up to `limit` outbox messages
+    /// published, longer than `retention` ago; how many went. Unsent outbox messages are
+    /// never deleted.
+    fn prune(
+        &self,
+        retention: Duration,
+        limit: i64,
+    ) -> impl Future<Output = Result<u64, HandlerError>> + Send;
+
     /// Whether the store answers, for `/readyz`.
     fn ping(&self) -> impl Future<Output = Result<(), String>> + Send;
 }

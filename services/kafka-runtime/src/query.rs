@@ -72,6 +72,10 @@ impl<H: QueryHandler> Processor for QueryProcessor<H> {
         Ok(Vec::new())
     }
 
+    async fn prune(&self, _retention: Duration, _limit: i64) -> Result<u64, HandlerError> {
+        Ok(0) // queries keep neither inbox nor outbox
+    }
+
     async fn ping(&self) -> Result<(), String> {
         Ok(())
     }

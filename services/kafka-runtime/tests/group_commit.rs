@@ -10,6 +10,7 @@ use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::testkit::{eventually, ProbeHandler, TestBed};
 use kafka_runtime::{Applied, HandlerError, Processor};
 use shared_events::derive_id;
+use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -141,4 +142,48 @@ async fn a_backlog_with_a_bad_message_in_it_is_applied_once_each_and_the_bad_one
     let processed = consumer.metrics.processed.with_label_values(&[&commands]);
     assert_eq!(processed.get(), 40);
     consumer.stop().await;
+}
+
+/// Inbox entries and published outbox messages older than the retention are deleted;
+/// recent ones and unpublished ones are kept.
+#[tokio::test]
+async fn pruning_deletes_old_inbox_entries_and_old_published_messages_only() {
+    let bed = TestBed::new().await;
+    let processor = processor(&bed).await;
+    let old = "now() - interval '8 days'";
+    for (id, received) in [(Uuid::new_v4(), old), (Uuid::new_v4(), "now()")] {
+        sqlx::query(&format!(
+            "INSERT INTO runtime_inbox (message_id, topic, received_at) VALUES ($1, 't', {received})"
+        ))
+        .bind(id)
+        .execute(&bed.pool)
+        .await
+        .expect("inbox row");
+    }
+    for (created, sent) in [(old, Some(old)), (old, None), ("now()", Some("now()"))] {
+        sqlx::query(&format!(
+            "INSERT INTO runtime_outbox (message_id, topic, key, kind, payload, created_at, sent_at)
+             VALUES ($1, 't', 'k', 'test.probed', '\\x00', {created}, {})",
+            sent.unwrap_or("NULL")
+        ))
+        .bind(Uuid::new_v4())
+        .execute(&bed.pool)
+        .await
+        .expect("outbox row");
+    }
+    let week = Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(processor.prune(week, 1000).await.expect("pruned"), 2);
+    assert_eq!(processor.prune(week, 1000).await.expect("pruned"), 0);
+    assert_eq!(inbox_size(&bed).await, 1, "the recent entry stays");
+    let (unsent, sent): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE sent_at IS NULL), count(*) FILTER (WHERE sent_at IS NOT NULL) FROM runtime_outbox",
+    )
+    .fetch_one(&bed.pool)
+    .await
+    .expect("outbox");
+    assert_eq!(
+        (unsent, sent),
+        (1, 1),
+        "the unpublished and the recent stay"
+    );
 }

@@ -302,3 +302,34 @@ async fn a_rejected_message_aborts_its_whole_batch_and_alone_is_rejected_again()
     assert_eq!(count(&db, "probe_effects").await, 2);
     assert_eq!(total(&db).await, Some(3));
 }
+
+/// Inbox entries and published outbox documents older than the retention are deleted;
+/// recent and unpublished ones are kept.
+#[tokio::test]
+async fn pruning_deletes_old_inbox_entries_and_old_published_documents_only() {
+    let db = database().await;
+    let processor = processor(&db);
+    let now = mongodb::bson::DateTime::now().timestamp_millis();
+    let old = mongodb::bson::DateTime::from_millis(now - 8 * 24 * 3600 * 1000);
+    let recent = mongodb::bson::DateTime::from_millis(now);
+    db.collection::<Document>("runtime_inbox")
+        .insert_many([
+            doc! { "_id": "a", "topic": "t", "at": old },
+            doc! { "_id": "b", "topic": "t", "at": recent },
+        ])
+        .await
+        .expect("inbox");
+    db.collection::<Document>("runtime_outbox")
+        .insert_many([
+            doc! { "_id": "c", "created": old, "sent": true },
+            doc! { "_id": "d", "created": old, "sent": false },
+            doc! { "_id": "e", "created": recent, "sent": true },
+        ])
+        .await
+        .expect("outbox");
+    let week = Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(processor.prune(week, 1000).await.expect("pruned"), 2);
+    assert_eq!(count(&db, "runtime_inbox").await, 1);
+    assert_eq!(count(&db, "runtime_outbox").await, 2);
+    db.drop().await.ok();
+}
