@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use shared_events::messages::order::{
     AdvanceStatus, CancelOrder, FulfilmentStatus, GetOrder, ListOrders, OrderLine, OrderStatus,
-    PlaceOrder,
+    OrderStatusChanged, PlaceOrder,
 };
 use shared_events::messages::payment::GetPayment;
 use shared_events::{derive_id, Envelope, Role, Topic};
@@ -356,13 +356,10 @@ pub async fn events(
                 _ = sender.closed() => return,
                 received = changes.recv() => received,
             };
-            let change = match received {
-                Ok(change) => change,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            if change.order_id != order_id {
-                continue;
+            match concerns(received, order_id) {
+                Some(true) => {}
+                Some(false) => continue,
+                None => return,
             }
             // The order as it is now, with its reason when it ended.
             let Ok(order) = get_order(&state, correlation_id, &user, order_id).await else {
@@ -381,6 +378,25 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
+/// Whether a received change may be this order's: `Some(true)` when it is, and also
+/// after a lag, because the changes this stream was too slow to take may have held it
+/// (so the order is read again instead of its last change being lost); `None` once the
+/// changes end.
+fn concerns(
+    received: Result<OrderStatusChanged, tokio::sync::broadcast::error::RecvError>,
+    order_id: Uuid,
+) -> Option<bool> {
+    use tokio::sync::broadcast::error::RecvError;
+    match received {
+        Ok(change) => Some(change.order_id == order_id),
+        Err(RecvError::Lagged(missed)) => {
+            tracing::info!(missed, "order stream lagged; reading the order again");
+            Some(true)
+        }
+        Err(RecvError::Closed) => None,
+    }
+}
+
 /// A stream fed by a task through a small channel; the task stops when the client goes.
 fn async_stream<F, Fut>(produce: F) -> impl Stream<Item = Result<Event, Infallible>>
 where
@@ -397,6 +413,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_that_lagged_reads_its_order_again() {
+        use tokio::sync::broadcast::error::RecvError;
+        let order_id = Uuid::new_v4();
+        assert_eq!(concerns(Err(RecvError::Lagged(3)), order_id), Some(true));
+        assert_eq!(concerns(Err(RecvError::Closed), order_id), None);
+    }
 
     fn order(items: Vec<(Uuid, i64)>, token: &str) -> NewOrder {
         NewOrder {
