@@ -3,8 +3,8 @@
 //! One task polls Kafka and hands each record to a task per partition through a small
 //! bounded queue, so partitions proceed in parallel, each stays in order, and the work
 //! in flight is bounded. A partition whose queue is full is paused at the broker instead
-//! of blocking the poll, so a stalled partition never stops the others. A partition task applies the records queued for it through its
-//! [`Processor`] (inbox, handler, outbox in one transaction per batch where the store
+//! of blocking the poll, so a stalled partition never stops the others. A partition task
+//! applies the records queued for it through its [`Processor`] (inbox, handler, outbox in one transaction per batch where the store
 //! can), publishes what they caused, and only then stores their offsets; librdkafka
 //! commits stored offsets in the background, on rebalance and at shutdown.
 
@@ -213,10 +213,10 @@ pub async fn run<P: Processor>(
         let received = tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = refill.tick(), if paused => {
-                let held = partitions.iter_mut().filter(|(_, queue)| !queue.held.is_empty());
-                for ((topic, partition), queue) in held {
+                let held = partitions.values_mut().filter(|queue| !queue.held.is_empty());
+                for queue in held {
                     match queue.refill() {
-                        Refill::Open => resume(&consumer, topic, *partition),
+                        Refill::Open => resume(&consumer, queue),
                         Refill::Full => {}
                         Refill::Closed => break 'poll,
                     }
@@ -234,17 +234,16 @@ pub async fn run<P: Processor>(
             }
         };
         errors = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        let (topic, partition) = (record.topic.clone(), record.partition);
         let queue = partitions
-            .entry((topic.clone(), partition))
-            .or_insert_with(|| {
+            .entry((record.topic.clone(), record.partition))
+            .or_insert_with_key(|(topic, partition)| {
                 let (tx, rx) = mpsc::channel(spec.queue_per_partition.max(1));
                 workers.spawn(worker.clone().run_partition(rx));
-                PartitionQueue::new(tx)
+                PartitionQueue::new(topic.clone(), *partition, tx)
             });
         match queue.offer(record) {
             Offer::Queued => {}
-            Offer::Paused => pause(&consumer, &topic, partition),
+            Offer::Paused => pause(&consumer, queue),
             Offer::Closed => break,
         }
     }
@@ -273,6 +272,8 @@ pub async fn run<P: Processor>(
 /// for it wait here, so the poll loop goes on serving every other partition: one stalled
 /// partition stops only itself.
 struct PartitionQueue {
+    topic: String,
+    partition: i32,
     tx: mpsc::Sender<Record>,
     held: VecDeque<Record>,
     /// The offset after the last record taken, so that records fetched again after a
@@ -295,8 +296,10 @@ enum Refill {
 }
 
 impl PartitionQueue {
-    fn new(tx: mpsc::Sender<Record>) -> Self {
+    fn new(topic: String, partition: i32, tx: mpsc::Sender<Record>) -> Self {
         Self {
+            topic,
+            partition,
             tx,
             held: VecDeque::new(),
             next_offset: i64::MIN,
@@ -340,23 +343,25 @@ impl PartitionQueue {
     }
 }
 
-fn partition_list(topic: &str, partition: i32) -> TopicPartitionList {
+fn partition_list(queue: &PartitionQueue) -> TopicPartitionList {
     let mut list = TopicPartitionList::new();
-    list.add_partition(topic, partition);
+    list.add_partition(&queue.topic, queue.partition);
     list
 }
 
-fn pause(consumer: &RuntimeConsumer, topic: &str, partition: i32) {
+fn pause(consumer: &RuntimeConsumer, queue: &PartitionQueue) {
+    let (topic, partition) = (&queue.topic, queue.partition);
     tracing::debug!(topic, partition, "partition queue full, pausing it");
-    if let Err(err) = consumer.pause(&partition_list(topic, partition)) {
+    if let Err(err) = consumer.pause(&partition_list(queue)) {
         // Revoked meanwhile: nothing more comes from it anyway.
         tracing::debug!(error = %err, topic, partition, "pause refused");
     }
 }
 
-fn resume(consumer: &RuntimeConsumer, topic: &str, partition: i32) {
+fn resume(consumer: &RuntimeConsumer, queue: &PartitionQueue) {
+    let (topic, partition) = (&queue.topic, queue.partition);
     tracing::debug!(topic, partition, "partition queue has room, resuming it");
-    if let Err(err) = consumer.resume(&partition_list(topic, partition)) {
+    if let Err(err) = consumer.resume(&partition_list(queue)) {
         tracing::debug!(error = %err, topic, partition, "resume refused");
     }
 }

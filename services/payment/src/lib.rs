@@ -87,8 +87,10 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
     migrate(&pool).await?;
     service.check_ready(ReadinessCheck::postgres(pool.clone()));
-    let provider_pool =
-        postgres::connect(&config.database_url, PROVIDER_CONNECTIONS, &shutdown).await?;
+    // The same server, already waited for and migrated: only the connections differ.
+    let provider_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(PROVIDER_CONNECTIONS)
+        .connect_lazy_with((*pool.connect_options()).clone());
     let provider = SimulatedProvider::new(provider_pool);
     let processor = processor(pool.clone(), service.topics().clone(), &config, provider);
     service.consume(&[Topic::OrderEvents, Topic::InventoryEvents], processor);
