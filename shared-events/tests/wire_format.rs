@@ -10,7 +10,7 @@ use shared_events::{Actor, Envelope, Message, RawEnvelope, Retention, Role, Topi
 use uuid::Uuid;
 
 /// The commands: the only types that must reject unknown fields.
-const COMMANDS: [&str; 9] = [
+const COMMANDS: [&str; 10] = [
     "auth.register_user",
     "catalog.create_product",
     "catalog.update_product",
@@ -19,6 +19,7 @@ const COMMANDS: [&str; 9] = [
     "inventory.set_reorder_point",
     "order.place_order",
     "order.cancel_order",
+    "order.expire_order",
     "order.advance_status",
 ];
 
@@ -185,6 +186,7 @@ fn every_message_type_round_trips_through_an_envelope() {
         order_id: a,
         reason: "cancelled_by_user".into(),
     });
+    round_trip(order::ExpireOrder { order_id: a });
     round_trip(order::AdvanceStatus {
         order_id: a,
         status: order::FulfilmentStatus::Shipped,

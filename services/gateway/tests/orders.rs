@@ -334,6 +334,58 @@ async fn cancelling_a_confirmed_order_refunds_and_restocks_but_not_after_shippin
     platform.stop().await;
 }
 
+/// A payment that was never made, or was refunded in full.
+async fn assert_never_left_charged(platform: &Platform, token: &str, order_id: &str) {
+    let (status, paid) = payment(platform, token, order_id).await;
+    match (status, paid["status"].as_str()) {
+        (404, _) | (200, Some("voided")) => {}
+        (200, Some("refunded")) => {
+            assert_eq!(paid["refundedCents"], paid["amountCents"], "{paid}")
+        }
+        other => panic!("payment answered {other:?}: {paid}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_still_pending_at_its_deadline_is_cancelled_for_timeout_and_its_stock_and_charge_undone(
+) {
+    let settings = [("order", "ORDER_DEADLINE_SECS", "3")];
+    let mut platform = Platform::commerce_with(&settings).await;
+    let (seller, product_id) = stocked(&platform, "LATE-1", 10).await;
+    let buyer = platform.signed_in("buyer@example.com", "buyer").await;
+
+    // Payment away: the order waits with its stock held until the deadline cancels it.
+    // Payment, back, reads the reservation and the cancellation in either order.
+    platform.stop_service("payment").await;
+    let away = place(&platform, &buyer, &product_id, 2, "tok_visa").await;
+    let order = settled(&platform, &buyer, &away).await;
+    assert_eq!(
+        (order["status"].as_str(), order["cancelReason"].as_str()),
+        (Some("CANCELLED"), Some("timeout")),
+        "{order}"
+    );
+    let history = order["history"].as_array().unwrap();
+    assert_eq!(history.last().unwrap()["reason"], "timeout", "{order}");
+    platform.start_service("payment").await;
+
+    // An order the saga finishes in time is left alone once its deadline has passed.
+    let paid = place(&platform, &buyer, &product_id, 1, "tok_visa").await;
+    let order = settled(&platform, &buyer, &paid).await;
+    assert_eq!(order["status"], "CONFIRMED", "{order}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    assert_at_rest(&platform).await;
+    assert_never_left_charged(&platform, &buyer, &away).await;
+    let path = format!("/api/orders/{paid}");
+    let order = platform.call("GET", &path, Some(&buyer), None).await.json();
+    assert_eq!(order["status"], "CONFIRMED", "{order}");
+    assert_eq!(
+        units(&stock(&platform, &seller, &product_id).await),
+        (9, 0, 9)
+    );
+    platform.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_buyers_for_twenty_units_buy_exactly_twenty() {
     let platform = Platform::commerce().await;

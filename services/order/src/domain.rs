@@ -117,6 +117,8 @@ pub enum Happening {
     PaymentFailed(String),
     /// The owner or an admin cancels, with a reason.
     Cancel(String),
+    /// The order's deadline passed while the saga was still under way.
+    DeadlinePassed,
     /// An admin moves it along fulfilment.
     Advance(FulfilmentStatus),
 }
@@ -161,6 +163,7 @@ pub fn next(status: OrderStatus, happening: &Happening) -> Result<Option<Transit
             Some("payment_declined"),
             format!("payment_declined: {why}"),
         ),
+        (Pending, Happening::DeadlinePassed) => to(Cancelled, Some("timeout"), "timeout".into()),
         (Pending | Confirmed, Happening::Cancel(reason)) => {
             to(Cancelled, Some(reason), reason.clone())
         }
@@ -291,6 +294,18 @@ mod tests {
                 next(status, &Happening::PaymentFailed("x".into())),
                 Ok(None)
             );
+        }
+    }
+
+    #[test]
+    fn a_deadline_cancels_only_an_order_still_pending() {
+        let expired = next(Pending, &Happening::DeadlinePassed).unwrap().unwrap();
+        assert_eq!(
+            (expired.to, expired.reason.as_deref()),
+            (Cancelled, Some("timeout"))
+        );
+        for status in [Confirmed, Shipped, Delivered, Cancelled, Rejected] {
+            assert_eq!(next(status, &Happening::DeadlinePassed), Ok(None));
         }
     }
 

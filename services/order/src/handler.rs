@@ -1,14 +1,16 @@
 //! What the order service does with each message: its commands, the catalog's product
 //! news (the product view), and the saga's events from inventory and payment.
 
+use std::time::Duration;
+
 use kafka_runtime::postgres::PgHandler;
 use kafka_runtime::{HandlerError, Incoming, Outbox};
 use serde_json::json;
 use shared_events::messages::catalog::{ProductCreated, ProductDeactivated, ProductUpdated};
 use shared_events::messages::inventory::StockReservationFailed;
 use shared_events::messages::order::{
-    AdvanceStatus, CancelOrder, OrderCancelled, OrderConfirmed, OrderPlaced, OrderRejected,
-    OrderStatus, OrderStatusChanged, PlaceOrder,
+    AdvanceStatus, CancelOrder, ExpireOrder, OrderCancelled, OrderConfirmed, OrderPlaced,
+    OrderRejected, OrderStatus, OrderStatusChanged, PlaceOrder,
 };
 use shared_events::messages::payment::{PaymentFailed, PaymentSucceeded};
 use shared_events::messages::reply::Reply;
@@ -22,13 +24,16 @@ use crate::store::{self, NewOrder};
 /// Applies the order service's messages.
 pub struct OrderHandler {
     commands: String,
+    deadline: Duration,
 }
 
 impl OrderHandler {
-    /// A handler for the topics of `topics`.
-    pub fn new(topics: &Topics) -> Self {
+    /// A handler for the topics of `topics`, cancelling orders still PENDING
+    /// `deadline` after they were placed.
+    pub fn new(topics: &Topics, deadline: Duration) -> Self {
         Self {
             commands: topics.name(Topic::OrderCommands),
+            deadline,
         }
     }
 }
@@ -46,6 +51,10 @@ impl PgHandler for OrderHandler {
                 let command = message.data::<CancelOrder>()?;
                 let happening = Happening::Cancel(command.reason);
                 command_change(message, command.order_id, happening, tx, outbox).await
+            }
+            ExpireOrder::TYPE => {
+                let order_id = message.data::<ExpireOrder>()?.order_id;
+                self.expire(message, order_id, tx, outbox).await
             }
             AdvanceStatus::TYPE => {
                 let command = message.data::<AdvanceStatus>()?;
@@ -107,6 +116,37 @@ impl PgHandler for OrderHandler {
             _ if message.topic != self.commands => Ok(()),
             _ => Err(message.unknown_type()),
         }
+    }
+}
+
+impl OrderHandler {
+    /// Cancels an order still PENDING at its deadline. The scheduler only sends the
+    /// command once the deadline passed; one that comes early (a replay, a hand-made
+    /// command) is dead-lettered, so the same id can still expire the order later.
+    async fn expire(
+        &self,
+        message: &Incoming,
+        order_id: Uuid,
+        tx: &mut PgConnection,
+        outbox: &mut Outbox,
+    ) -> Result<(), HandlerError> {
+        let Some((_, status)) = store::lock(tx, order_id).await? else {
+            return Err(HandlerError::Rejected(format!("no order {order_id}")));
+        };
+        let Some(transition) = domain::next(status, &Happening::DeadlinePassed)
+            .ok()
+            .flatten()
+        else {
+            return Ok(());
+        };
+        if !store::past_deadline(tx, order_id, self.deadline).await? {
+            return Err(HandlerError::Rejected(format!(
+                "order {order_id} is not past its deadline of {} s yet",
+                self.deadline.as_secs_f64()
+            )));
+        }
+        tracing::info!(%order_id, "order past its deadline cancelled");
+        apply(message, order_id, status, transition, tx, outbox).await
     }
 }
 

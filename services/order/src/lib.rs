@@ -7,6 +7,7 @@
 //! and answers `order.queries`. Health, readiness and metrics are on port 8083. The
 //! saga is in `docs/saga.md`.
 
+pub mod deadline;
 pub mod domain;
 pub mod handler;
 pub mod queries;
@@ -34,6 +35,9 @@ pub struct Config {
     pub max_connections: u32,
     /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8083`.
     pub http_addr: SocketAddr,
+    /// `ORDER_DEADLINE_SECS`, default 120: an order still PENDING this long after it
+    /// was placed is cancelled with reason `timeout`.
+    pub deadline: Duration,
 }
 
 impl Config {
@@ -46,6 +50,7 @@ impl Config {
             )?,
             max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
             http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8083)))?,
+            deadline: Duration::from_secs(setting("ORDER_DEADLINE_SECS", 120)?),
         })
     }
 }
@@ -55,26 +60,43 @@ pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateEr
     sqlx::migrate!().run(pool).await
 }
 
-/// The order handler applying its messages in transactions on `pool`.
-pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::OrderHandler> {
-    let handler = handler::OrderHandler::new(&topics);
+/// The order handler applying its messages in transactions on `pool`, with orders
+/// expiring `deadline` after they were placed.
+pub fn processor(
+    pool: sqlx::PgPool,
+    topics: Topics,
+    deadline: Duration,
+) -> PgProcessor<handler::OrderHandler> {
+    let handler = handler::OrderHandler::new(&topics, deadline);
     PgProcessor::new(pool, topics, handler)
 }
 
 /// Connects to the database (waiting while it is away), migrates it, then follows the
-/// catalog and the saga, applies commands and answers queries until shutdown.
+/// catalog and the saga, applies commands, expires overdue orders and answers queries
+/// until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
     migrate(&pool).await?;
     service.check_ready(ReadinessCheck::postgres(pool.clone()));
-    let topics = [
+    let consumed = [
         Topic::OrderCommands,
         Topic::CatalogEvents,
         Topic::InventoryEvents,
         Topic::PaymentEvents,
     ];
-    service.consume(&topics, processor(pool.clone(), service.topics().clone()));
+    let topics = service.topics().clone();
+    service.consume(
+        &consumed,
+        processor(pool.clone(), topics.clone(), config.deadline),
+    );
+    service.spawn(deadline::run(
+        pool.clone(),
+        service.publisher().clone(),
+        topics,
+        config.deadline,
+        shutdown.clone(),
+    ));
     let queries = queries::OrderQueries::new(pool);
     service.answer(&[Topic::OrderQueries], queries, QUERY_MAX_AGE);
     service.run(config.http_addr, Router::new()).await

@@ -1,6 +1,7 @@
 //! Orders, their history and the product view in PostgreSQL.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -98,6 +99,39 @@ pub async fn lock(
             .fetch_optional(tx)
             .await?;
     Ok(row.and_then(|(user, status)| Some((user, domain::parse_status(&status)?))))
+}
+
+/// The orders still PENDING `deadline` after they were placed, oldest first.
+pub async fn overdue(
+    db: &sqlx::PgPool,
+    deadline: Duration,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT order_id FROM orders
+         WHERE status = 'PENDING' AND created_at <= now() - make_interval(secs => $1)
+         ORDER BY created_at LIMIT $2",
+    )
+    .bind(deadline.as_secs_f64())
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Whether the order was placed `deadline` ago or earlier (false when it is unknown).
+pub async fn past_deadline(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    deadline: Duration,
+) -> Result<bool, sqlx::Error> {
+    let past: Option<bool> = sqlx::query_scalar(
+        "SELECT created_at <= now() - make_interval(secs => $2) FROM orders WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .bind(deadline.as_secs_f64())
+    .fetch_optional(tx)
+    .await?;
+    Ok(past.unwrap_or(false))
 }
 
 /// Moves an order to `to` and records why.

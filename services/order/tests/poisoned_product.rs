@@ -29,7 +29,11 @@ fn product_created(name: &str) -> Envelope<ProductCreated> {
 async fn a_product_named_with_nul_is_rejected_and_the_next_product_is_stored() {
     let bed = TestBed::new().await;
     order::migrate(&bed.pool).await.expect("migrations");
-    let processor = order::processor(bed.pool.clone(), bed.kafka.topics.clone());
+    let processor = order::processor(
+        bed.pool.clone(),
+        bed.kafka.topics.clone(),
+        std::time::Duration::from_secs(120),
+    );
     let catalog = bed.kafka.topics.name(Topic::CatalogEvents);
 
     let poisoned = Incoming::of(&catalog, &product_created("Lamp\u{0}"));

@@ -64,6 +64,7 @@ macro_rules! with_every_message {
             inventory::ListLowStock,
             order::PlaceOrder,
             order::CancelOrder,
+            order::ExpireOrder,
             order::AdvanceStatus,
             order::OrderPlaced,
             order::OrderRejected,

@@ -68,6 +68,18 @@ pub struct CancelOrder {
     pub reason: String,
 }
 
+/// Command: cancel an order, with reason `timeout`, because it is still PENDING after
+/// the order service's deadline. Only the order service's own deadline scheduler
+/// sends it, with an id derived from the order, so every instance's scan of the same
+/// overdue order yields one command. One that arrives before the deadline is
+/// dead-lettered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpireOrder {
+    /// The order.
+    pub order_id: Uuid,
+}
+
 /// Command (admin): move a confirmed order along fulfilment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -178,6 +190,7 @@ pub struct ListOrders {
 impl_message! {
     PlaceOrder => "order.place_order",
     CancelOrder => "order.cancel_order",
+    ExpireOrder => "order.expire_order",
     AdvanceStatus => "order.advance_status",
     OrderPlaced => "order.order_placed",
     OrderRejected => "order.order_rejected",

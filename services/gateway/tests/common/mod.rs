@@ -67,6 +67,12 @@ impl Platform {
     /// Auth (with the first admin [`ADMIN`]), catalog, inventory, order, payment and
     /// the gateway. Payment retries the provider quickly (10 ms, doubling).
     pub async fn commerce() -> Self {
+        Self::commerce_with(&[]).await
+    }
+
+    /// [`Platform::commerce`] with `(service, variable, value)` added to the services'
+    /// environments.
+    pub async fn commerce_with(settings: &[(&str, &'static str, &str)]) -> Self {
         let admin = [("ADMIN_EMAIL", ADMIN.0), ("ADMIN_PASSWORD", ADMIN.1)];
         let mut platform = Self::start_with(&admin, &[]).await;
         platform
@@ -79,6 +85,12 @@ impl Platform {
             env.push(("DATABASE_URL", url));
             platform.others.push((name, env, None));
             platform.databases.push((name, pool));
+        }
+        for (name, env, _) in &mut platform.others {
+            for (_, key, value) in settings.iter().filter(|(service, ..)| service == name) {
+                env.retain(|(k, _)| k != key);
+                env.push((key, value.to_string()));
+            }
         }
         for name in ["catalog", "inventory", "order", "payment"] {
             platform.start_service(name).await;
