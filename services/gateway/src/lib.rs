@@ -31,7 +31,6 @@ use kafka_runtime::Service;
 use shared_events::messages::order::OrderStatusChanged;
 use shared_events::{Envelope, Topic};
 use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -42,6 +41,11 @@ use crate::tokens::Verifier;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// How far back a starting gateway reads `gateway.replies`, which keeps an hour: it
+/// then knows the outcome of every command the topic still holds, whichever instance
+/// sent it, and from before a restart.
+pub const OUTCOMES_KEPT: Duration = Duration::from_secs(3600);
 
 /// The gateway's settings.
 #[derive(Debug, Clone)]
@@ -195,9 +199,13 @@ fn cors(origins: &[String]) -> CorsLayer {
 /// Starts reading replies and public keys, and serves HTTP until shutdown. The gateway
 /// is ready once it knows a key to verify tokens with.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
+    let outcomes = Arc::new(Outcomes::new(100_000));
+    let recorder = outcomes.clone();
     let requester = Requester::start(
         service.kafka(),
         service.publisher().clone(),
+        Start::Since(OUTCOMES_KEPT),
+        move |reply| recorder.record(reply),
         service.shutdown_token(),
     )
     .await?;
@@ -223,8 +231,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         move |change: Envelope<OrderStatusChanged>| drop(changes.send(change.data)),
     )
     .await?;
-    let outcomes = Arc::new(Outcomes::new(100_000));
-    tokio::spawn(record_outcomes(requester.clone(), outcomes.clone()));
     let state = AppState {
         login_limits: Arc::new(LoginLimits::new(&config)),
         config: Arc::new(config.clone()),
@@ -237,25 +243,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         )),
     };
     service.run(config.http_addr, router(state)).await
-}
-
-/// Files every reply under the command that caused it.
-async fn record_outcomes(requester: Requester, outcomes: Arc<Outcomes>) {
-    let mut replies = requester.outcomes();
-    loop {
-        match replies.recv().await {
-            Ok(reply) => {
-                if let Some(command_id) = reply.causation_id {
-                    let actor = reply.actor.map(|actor| actor.user_id);
-                    outcomes.resolve(command_id, actor, reply.data);
-                }
-            }
-            Err(RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "outcomes fell behind the replies")
-            }
-            Err(RecvError::Closed) => return,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! What became of each command: pending until its outcome arrives on `gateway.replies`.
 //!
-//! Every gateway instance reads every reply, so any instance can answer
-//! `GET /api/commands/{id}` once the outcome is in. Bounded: the oldest entries are
+//! Every gateway instance reads every reply, from an hour back when it starts, so any
+//! instance can answer `GET /api/commands/{id}` once the outcome is in, even for a
+//! command sent before it started or by another instance. A command it knows nothing
+//! of is pending: its outcome may still be on its way. Bounded: the oldest entries are
 //! forgotten past `capacity`.
 
 use std::collections::{HashMap, VecDeque};
@@ -9,7 +11,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::Value;
 use shared_events::messages::reply::{Reply, ReplyError};
+use shared_events::Envelope;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -83,12 +87,23 @@ impl Outcomes {
         entry.location = location;
     }
 
+    /// Files a reply from `gateway.replies` under the command that caused it.
+    pub fn record(&self, reply: Envelope<Reply>) {
+        if let Some(command_id) = reply.causation_id {
+            let actor = reply.actor.map(|actor| actor.user_id);
+            self.resolve(command_id, actor, reply.data);
+        }
+    }
+
     /// Records the outcome of a command sent by `actor` (as its reply says, for
     /// commands another gateway instance sent).
     pub fn resolve(&self, command_id: Uuid, actor: Option<Uuid>, reply: Reply) {
         let mut state = self.state.lock().expect("not poisoned");
         let entry = self.entry(&mut state, command_id);
         entry.actor = entry.actor.or(actor);
+        if entry.location.is_none() {
+            entry.location = reply.data.as_ref().and_then(resource_of);
+        }
         // Only the status is kept: whatever data a reply carries is not this map's to hold.
         entry.reply = Some(Reply {
             data: None,
@@ -98,7 +113,8 @@ impl Outcomes {
         self.arrived.notify_waiters();
     }
 
-    /// The command's status, if this gateway knows the command.
+    /// The command's status, if this gateway knows the command: it sent it, or its
+    /// outcome arrived.
     pub fn get(&self, command_id: Uuid) -> Option<CommandStatus> {
         let state = self.state.lock().expect("not poisoned");
         let entry = state.entries.get(&command_id)?;
@@ -117,17 +133,42 @@ impl Outcomes {
         })
     }
 
-    /// Like [`Outcomes::get`], but waits up to `wait` for a pending command to finish.
-    pub async fn wait(&self, command_id: Uuid, wait: Duration) -> Option<CommandStatus> {
+    /// Like [`Outcomes::get`], but waits up to `wait` for a pending command to finish,
+    /// and answers an unknown command as pending (with no actor) once `wait` is over.
+    pub async fn wait(&self, command_id: Uuid, wait: Duration) -> CommandStatus {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let arrived = self.arrived.notified();
-            let status = self.get(command_id)?;
+            let status = self.get(command_id).unwrap_or(CommandStatus {
+                command_id,
+                status: "pending",
+                error: None,
+                location: None,
+                actor: None,
+            });
             if status.status != "pending" || tokio::time::Instant::now() >= deadline {
-                return Some(status);
+                return status;
             }
             let _ = tokio::time::timeout_at(deadline, arrived).await;
         }
+    }
+}
+
+/// Where to read what a command made, from its reply's data, for a command this
+/// instance did not send: an order, a stock level, or a product.
+fn resource_of(data: &Value) -> Option<String> {
+    let id = |field: &str| data.get(field)?.as_str().map(str::to_owned);
+    if let Some(order_id) = id("orderId") {
+        Some(format!("/api/orders/{order_id}"))
+    } else if let Some(product_id) = id("productId") {
+        let place = if data.get("onHand").is_some() {
+            "inventory"
+        } else {
+            "products"
+        };
+        Some(format!("/api/{place}/{product_id}"))
+    } else {
+        None
     }
 }
 
@@ -185,7 +226,39 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
             resolver.resolve(id, None, Reply::success(Uuid::nil(), serde_json::json!({})));
         });
-        let status = outcomes.wait(id, Duration::from_secs(10)).await.unwrap();
+        let status = outcomes.wait(id, Duration::from_secs(10)).await;
         assert_eq!(status.status, "succeeded");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_command_is_pending_until_its_outcome_arrives() {
+        let outcomes = std::sync::Arc::new(Outcomes::new(10));
+        let id = Uuid::new_v4();
+        let unknown = outcomes.wait(id, Duration::ZERO).await;
+        assert_eq!((unknown.status, unknown.actor), ("pending", None));
+        let resolver = outcomes.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let order = serde_json::json!({ "orderId": id, "status": "PENDING" });
+            resolver.resolve(id, None, Reply::success(Uuid::nil(), order));
+        });
+        let status = outcomes.wait(id, Duration::from_secs(10)).await;
+        assert_eq!(status.status, "succeeded");
+        assert_eq!(status.location, Some(format!("/api/orders/{id}")));
+    }
+
+    #[test]
+    fn an_outcome_from_elsewhere_points_at_what_its_reply_names() {
+        let id = Uuid::nil();
+        let of = |data: Value| resource_of(&data);
+        assert_eq!(
+            of(serde_json::json!({ "productId": id })),
+            Some(format!("/api/products/{id}"))
+        );
+        assert_eq!(
+            of(serde_json::json!({ "productId": id, "onHand": 3, "available": 3 })),
+            Some(format!("/api/inventory/{id}"))
+        );
+        assert_eq!(of(serde_json::json!({ "userId": id })), None);
     }
 }

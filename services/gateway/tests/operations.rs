@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Platform;
-use kafka_runtime::testkit::eventually;
+use kafka_runtime::testkit::{eventually, http_request};
 use serde_json::json;
 use shared_events::messages::auth::RegisterUser;
 use shared_events::messages::catalog::{CreateProduct, UpdateProduct};
@@ -30,6 +30,46 @@ fn register_line(email: &str) -> (Uuid, Vec<u8>) {
 
 /// What `kcat -P` or `kafka-console-producer` does with a line: the value as typed, no
 /// headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commands_outcome_is_known_to_a_gateway_started_after_it_and_to_one_restarted() {
+    let platform = Platform::start(&[]).await;
+    let body =
+        json!({ "email": "later@example.com", "password": "long enough secret", "name": "Later" });
+    let accepted = platform.post("/api/auth/register", body).await;
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let location = accepted.headers["location"].clone();
+    let outcome = platform.outcome(&location, None).await;
+    assert_eq!(outcome["status"], "succeeded", "{outcome}");
+
+    // A second instance, started after the outcome: it never saw the command sent.
+    let second = Platform::gateway_on(&platform.bed, &[]).await;
+    let waited = format!("{location}?wait=10");
+    let answer = http_request(second.port, "GET", &waited, None, b"").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["status"], "succeeded", "{}", answer.body);
+
+    // The first instance, restarted: its memory is gone, the replies topic is not.
+    let Platform {
+        bed, auth, gateway, ..
+    } = platform;
+    gateway.stop().await;
+    let restarted = Platform::gateway_on(&bed, &[]).await;
+    let answer = http_request(restarted.port, "GET", &waited, None, b"").await;
+    assert_eq!(answer.json()["status"], "succeeded", "{}", answer.body);
+
+    let unknown = format!("/api/commands/{}?wait=1", Uuid::new_v4());
+    let answer = http_request(restarted.port, "GET", &unknown, None, b"").await;
+    assert_eq!(
+        (answer.status, answer.json()["status"].as_str()),
+        (200, Some("pending")),
+        "{}",
+        answer.body
+    );
+    restarted.stop().await;
+    second.stop().await;
+    auth.expect("auth runs").stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_register_user_message_produced_twice_makes_one_user_and_one_event() {
     let platform = Platform::start(&[]).await;

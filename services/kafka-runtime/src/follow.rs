@@ -2,7 +2,8 @@
 //! sees every message: how gateways read replies and learn auth's public keys.
 //!
 //! No group means no rebalance can pause the reader, and no committed offsets: a reader
-//! starts at the beginning of the topic or at its end, as its caller asks.
+//! starts at the beginning of the topic, at its end, or at the first message of a
+//! recent time, as its caller asks.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,9 @@ pub enum Start {
     Beginning,
     /// The end as it is now: for messages produced after the reader started.
     End,
+    /// The first message written this long ago or later (by the broker's timestamps):
+    /// for recent history, such as the outcomes of the last hour.
+    Since(Duration),
 }
 
 /// Assigns every partition of `topic` and hands each message whose envelope carries a
@@ -78,6 +82,10 @@ where
         tokio::task::spawn_blocking(move || assign_all(&consumer, &topic, start))
     };
     assigning.await??;
+    let cutoff = match start {
+        Start::Since(ago) => Some(unix_millis(std::time::SystemTime::now() - ago)?),
+        _ => None,
+    };
     let topic = topic.to_string();
     tokio::spawn(async move {
         loop {
@@ -96,6 +104,10 @@ where
             let Some(payload) = message.payload() else {
                 continue;
             };
+            let written = message.timestamp().to_millis();
+            if cutoff.zip(written).is_some_and(|(cutoff, at)| at < cutoff) {
+                continue;
+            }
             match RawEnvelope::parse(payload) {
                 Ok(envelope) => each(envelope),
                 Err(err) => {
@@ -122,10 +134,54 @@ fn assign_all(consumer: &StreamConsumer, topic: &str, start: Start) -> anyhow::R
     for partition in 0..partitions {
         let offset = match start {
             Start::Beginning => Offset::Beginning,
-            Start::End => Offset::Offset(consumer.fetch_watermarks(topic, partition, timeout)?.1),
+            Start::End | Start::Since(_) => {
+                Offset::Offset(consumer.fetch_watermarks(topic, partition, timeout)?.1)
+            }
         };
         assignment.add_partition_offset(topic, partition, offset)?;
     }
+    if let Start::Since(ago) = start {
+        assignment = since(consumer, assignment, ago, timeout)?;
+    }
     consumer.assign(&assignment)?;
     Ok(())
+}
+
+/// `ends` (each partition at its end) moved back to the first message written `ago` or
+/// later, as the broker finds it. Some brokers answer offset 0 for a time past their
+/// last message, so the reader also skips messages older than `ago`.
+fn since(
+    consumer: &StreamConsumer,
+    ends: TopicPartitionList,
+    ago: Duration,
+    timeout: Duration,
+) -> anyhow::Result<TopicPartitionList> {
+    let millis = unix_millis(std::time::SystemTime::now() - ago)?;
+    let mut query = TopicPartitionList::new();
+    for element in ends.elements() {
+        query.add_partition_offset(element.topic(), element.partition(), Offset::Offset(millis))?;
+    }
+    let found = consumer.offsets_for_times(query, timeout)?;
+    let mut assignment = TopicPartitionList::new();
+    for end in ends.elements() {
+        let end_offset = match end.offset() {
+            Offset::Offset(n) => n,
+            _ => 0,
+        };
+        let offset = match found
+            .find_partition(end.topic(), end.partition())
+            .map(|f| f.offset())
+        {
+            Some(Offset::Offset(n)) if (0..end_offset).contains(&n) => n,
+            _ => end_offset,
+        };
+        assignment.add_partition_offset(end.topic(), end.partition(), Offset::Offset(offset))?;
+    }
+    Ok(assignment)
+}
+
+fn unix_millis(at: std::time::SystemTime) -> anyhow::Result<i64> {
+    Ok(i64::try_from(
+        at.duration_since(std::time::UNIX_EPOCH)?.as_millis(),
+    )?)
 }

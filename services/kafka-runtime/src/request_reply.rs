@@ -1,10 +1,12 @@
 //! Request-reply over Kafka for the gateway: send a message with `replyTo`, wait for the
 //! reply with the same correlation id on `gateway.replies`.
 //!
-//! Every gateway instance reads every partition of the replies topic, starting at the
-//! high watermark it found at start, without a consumer group: replies are addressed by
-//! correlation id, so each instance keeps only the ones it waits for, and no rebalance
-//! can delay them.
+//! Every gateway instance reads every partition of the replies topic without a consumer
+//! group: replies are addressed by correlation id, so each instance keeps the ones it
+//! waits for, hands every other one to its caller as a command's outcome, and no
+//! rebalance can delay them. It starts where its caller says: a gateway reads the last
+//! hour, so that it knows the outcomes of commands sent before it started, or by
+//! another instance.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use shared_events::messages::reply::Reply;
 use shared_events::{Envelope, Message, Topic};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -43,14 +45,18 @@ pub struct Requester {
     publisher: Publisher,
     replies_topic: String,
     waiting: Waiting,
-    outcomes: broadcast::Sender<Envelope<Reply>>,
 }
 
 impl Requester {
-    /// Starts reading the replies topic; returns once every partition is assigned.
+    /// Starts reading the replies topic from `start`; returns once every partition is
+    /// assigned. Every reply that is not the answer to one of this instance's queries
+    /// (the outcome of a command, sent by this instance or another) goes to `outcome`,
+    /// in the order of its partition.
     pub async fn start(
         kafka: &KafkaConfig,
         publisher: Publisher,
+        start: Start,
+        mut outcome: impl FnMut(Envelope<Reply>) + Send + 'static,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let requester = Self {
@@ -58,13 +64,12 @@ impl Requester {
             publisher,
             replies_topic: kafka.topics.name(Topic::GatewayReplies),
             waiting: Arc::default(),
-            outcomes: broadcast::channel(1024).0,
         };
-        let (waiting, outcomes) = (requester.waiting.clone(), requester.outcomes.clone());
+        let waiting = requester.waiting.clone();
         follow(
             kafka,
             &requester.replies_topic,
-            Start::End,
+            start,
             shutdown,
             move |reply: Envelope<Reply>| {
                 let waiter = waiting
@@ -74,7 +79,7 @@ impl Requester {
                 match waiter {
                     // An answer to a query this instance asked: not a command's outcome.
                     Some(waiter) => drop(waiter.send(reply)),
-                    None => drop(outcomes.send(reply)),
+                    None => outcome(reply),
                 }
             },
         )
@@ -85,12 +90,6 @@ impl Requester {
     /// The full name of the replies topic, for `replyTo`.
     pub fn replies_topic(&self) -> &str {
         &self.replies_topic
-    }
-
-    /// Every reply that arrives and is not the answer to one of this instance's queries:
-    /// the outcomes of commands.
-    pub fn outcomes(&self) -> broadcast::Receiver<Envelope<Reply>> {
-        self.outcomes.subscribe()
     }
 
     /// Produces a message to a platform topic and waits for the broker's acknowledgement.

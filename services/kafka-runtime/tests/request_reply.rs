@@ -1,12 +1,13 @@
 //! Request-reply as the gateway uses it: a reply comes back by correlation id to whoever
-//! waits for it, other replies are broadcast as outcomes, and a request nobody answers
-//! times out.
+//! waits for it, other replies are handed over as outcomes, a requester started later
+//! reads the recent outcomes, and a request nobody answers times out.
 
 mod common;
 
 use std::time::Duration;
 
 use common::start;
+use kafka_runtime::follow::Start;
 use kafka_runtime::request_reply::{RequestError, Requester};
 use kafka_runtime::telemetry::TraceParent;
 use kafka_runtime::testkit::{Probe, ProbeHandler, TestBed};
@@ -32,10 +33,16 @@ async fn a_request_gets_the_reply_with_its_correlation_id_and_a_silent_one_times
 
     let shutdown = CancellationToken::new();
     let publisher = Publisher::new(&bed.kafka).expect("publisher");
-    let requester = Requester::start(&bed.kafka, publisher, shutdown.clone())
-        .await
-        .expect("requester");
-    let mut outcomes = requester.outcomes();
+    let (outcome, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+    let requester = Requester::start(
+        &bed.kafka,
+        publisher.clone(),
+        Start::End,
+        move |reply| drop(outcome.send(reply)),
+        shutdown.clone(),
+    )
+    .await
+    .expect("requester");
 
     let correlation = Uuid::new_v4();
     let request = Envelope::new(Probe { n: 5 }, correlation, None);
@@ -69,8 +76,32 @@ async fn a_request_gets_the_reply_with_its_correlation_id_and_a_silent_one_times
     let seen = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
         .await
         .expect("the outcome arrives")
-        .expect("the outcome is broadcast");
+        .expect("the outcome is handed over");
     assert_eq!(seen.data.correlation_id, command.correlation_id);
+
+    // A requester started now (a gateway restarted) reads the last hour's outcomes:
+    // the command's, and not the answer to the request, which is an outcome to nobody
+    // but is handed over too since this one did not ask it.
+    let (outcome, mut late) = tokio::sync::mpsc::unbounded_channel();
+    let _restarted = Requester::start(
+        &bed.kafka,
+        publisher,
+        Start::Since(Duration::from_secs(3600)),
+        move |reply| drop(outcome.send(reply)),
+        shutdown.clone(),
+    )
+    .await
+    .expect("a second requester");
+    let mut causes = Vec::new();
+    while causes.len() < 2 {
+        let reply = tokio::time::timeout(Duration::from_secs(30), late.recv())
+            .await
+            .expect("the recent replies are read again")
+            .expect("handed over");
+        causes.push(reply.causation_id);
+    }
+    assert!(causes.contains(&Some(command.id)), "{causes:?}");
+    assert!(causes.contains(&Some(command_id)), "{causes:?}");
 
     let silent = Envelope::new(Probe { n: 6 }, Uuid::new_v4(), None);
     let waited = requester

@@ -34,7 +34,8 @@ fn wait_seconds(params: &HashMap<String, String>) -> Result<Duration, ApiError> 
 
 /// The command's status; with `wait`, long-polls until it is no longer pending. A
 /// command sent with a token is visible to that user (and admins) only: to anyone else
-/// it does not exist.
+/// it does not exist. A command no reply has named yet is pending: it may have been
+/// sent through another instance, or before this one started.
 pub async fn command_status(
     State(state): State<AppState>,
     Id(command_id): Id,
@@ -47,16 +48,15 @@ pub async fn command_status(
         (Some(_), None) => false,
     };
     let wait = wait_seconds(&params)?;
-    let known = state.outcomes.get(command_id).filter(visible);
-    if known.is_none() {
+    if state.outcomes.get(command_id).is_some_and(|s| !visible(&s)) {
         return Err(ApiError::NotFound);
     }
-    state
-        .outcomes
-        .wait(command_id, wait)
-        .await
-        .map(Json)
-        .ok_or(ApiError::NotFound)
+    let status = state.outcomes.wait(command_id, wait).await;
+    if visible(&status) {
+        Ok(Json(status))
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
 #[cfg(test)]

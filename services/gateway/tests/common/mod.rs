@@ -51,10 +51,7 @@ impl Platform {
         let mut env = bed.service_env();
         env.extend(auth_env.iter().map(|(k, v)| (*k, v.to_string())));
         let auth = ServiceProcess::start(service_binary("auth"), &env).await;
-        let mut env = bed.service_env();
-        env.push(("BCRYPT_COST", "4".into()));
-        env.extend(gateway_env.iter().map(|(k, v)| (*k, v.to_string())));
-        let gateway = ServiceProcess::start(env!("CARGO_BIN_EXE_gateway"), &env).await;
+        let gateway = Self::gateway_on(&bed, gateway_env).await;
         Self {
             bed,
             auth: Some(auth),
@@ -62,6 +59,15 @@ impl Platform {
             others: Vec::new(),
             databases: Vec::new(),
         }
+    }
+
+    /// Another gateway instance on the platform's topics, with `env` on top of the
+    /// defaults.
+    pub async fn gateway_on(bed: &TestBed, env: &[(&'static str, &str)]) -> ServiceProcess {
+        let mut all = bed.service_env();
+        all.push(("BCRYPT_COST", "4".into()));
+        all.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+        ServiceProcess::start(env!("CARGO_BIN_EXE_gateway"), &all).await
     }
 
     /// Auth (with the first admin [`ADMIN`]), catalog, inventory, order, payment and
