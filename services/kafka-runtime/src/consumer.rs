@@ -28,7 +28,7 @@ use tracing::Instrument;
 use crate::config::KafkaConfig;
 use crate::error::HandlerError;
 use crate::message::{Incoming, Outgoing};
-use crate::metrics::Metrics;
+use crate::metrics::{InFlight, Metrics};
 use crate::processor::{Applied, Processor};
 use crate::producer::Publisher;
 use crate::retry::Backoff;
@@ -238,7 +238,8 @@ pub async fn run<P: Processor>(
             .entry((record.topic.clone(), record.partition))
             .or_insert_with_key(|(topic, partition)| {
                 let (tx, rx) = mpsc::channel(spec.queue_per_partition.max(1));
-                workers.spawn(worker.clone().run_partition(rx));
+                let in_flight = metrics.oldest_unfinished.partition(topic, *partition);
+                workers.spawn(worker.clone().run_partition(rx, in_flight));
                 PartitionQueue::new(topic.clone(), *partition, tx)
             });
         match queue.offer(record) {
@@ -387,8 +388,13 @@ impl<P: Processor> Worker<P> {
     /// record per transaction; then the messages they caused are published together (one
     /// wait for the broker instead of one per record, in the same order), and only then
     /// are the offsets stored. A crash in between leaves committed, unpublished outbox
-    /// rows, published at restart.
-    async fn run_partition(self: Arc<Self>, mut queue: mpsc::Receiver<Record>) {
+    /// rows, published at restart. `in_flight` tells `/metrics` since when the batch in
+    /// hand has waited.
+    async fn run_partition(
+        self: Arc<Self>,
+        mut queue: mpsc::Receiver<Record>,
+        in_flight: Arc<InFlight>,
+    ) {
         let most = self.spec.queue_per_partition.max(1);
         loop {
             let first = tokio::select! {
@@ -396,6 +402,7 @@ impl<P: Processor> Worker<P> {
                 _ = self.shutdown.cancelled() => return,
                 record = queue.recv() => match record { Some(r) => r, None => return },
             };
+            in_flight.start(first.received);
             let mut batch = vec![first];
             while batch.len() < most {
                 match queue.try_recv() {
@@ -425,6 +432,7 @@ impl<P: Processor> Worker<P> {
             if finished < batch.len() {
                 return; // shutting down mid-retry: the rest stays uncommitted
             }
+            in_flight.finish();
         }
     }
 
