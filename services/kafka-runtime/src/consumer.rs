@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::KafkaConfig;
+use crate::dlq;
 use crate::error::HandlerError;
 use crate::message::{Incoming, Outgoing};
 use crate::metrics::{InFlight, Metrics};
@@ -92,6 +93,8 @@ struct Record {
     offset: i64,
     key: Option<Vec<u8>>,
     payload: Vec<u8>,
+    /// All its headers, for the DLQ: a dead letter is the record as it was.
+    headers: Option<OwnedHeaders>,
     traceparent: Option<TraceParent>,
     received: Instant,
 }
@@ -112,6 +115,7 @@ impl Record {
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
+            headers: message.headers().map(|headers| headers.detach()),
             traceparent,
             received: Instant::now(),
         }
@@ -603,35 +607,45 @@ impl<P: Processor> Worker<P> {
         }
     }
 
-    /// Sends the raw record to the DLQ with the reason and its origin as headers.
+    /// Sends the record to the DLQ as it was (key, value, headers) with the reason and
+    /// its origin added as `dlq.*` headers, which is what a re-drive needs (`dlq.rs`).
     async fn dead_letter(&self, record: &Record, kind: Option<&str>, reason: &str) -> bool {
         tracing::warn!(reason, topic = %record.topic, partition = record.partition, offset = record.offset, "message sent to the DLQ");
         let partition = record.partition.to_string();
         let offset = record.offset.to_string();
         let mut backoff = Backoff::default();
         loop {
-            let mut headers = OwnedHeaders::new_with_capacity(5)
+            let mut headers = OwnedHeaders::new_with_capacity(8);
+            let mut typed = false;
+            // A message re-produced by hand with the headers of a dead letter keeps
+            // only one reason: this one.
+            let original = record.headers.iter().flat_map(|h| h.iter());
+            for header in original.filter(|h| !dlq::is_dlq_header(h.key)) {
+                typed |= header.key == "type";
+                headers = headers.insert(header);
+            }
+            headers = headers
                 .insert(Header {
-                    key: "dlq.reason",
+                    key: dlq::REASON,
                     value: Some(reason),
                 })
                 .insert(Header {
-                    key: "dlq.source.topic",
+                    key: dlq::SOURCE_TOPIC,
                     value: Some(&record.topic),
                 })
                 .insert(Header {
-                    key: "dlq.source.partition",
+                    key: dlq::SOURCE_PARTITION,
                     value: Some(&partition),
                 })
                 .insert(Header {
-                    key: "dlq.source.offset",
+                    key: dlq::SOURCE_OFFSET,
                     value: Some(&offset),
                 })
                 .insert(Header {
-                    key: "dlq.service",
+                    key: dlq::SERVICE,
                     value: Some(self.spec.service),
                 });
-            if let Some(kind) = kind {
+            if let (Some(kind), false) = (kind, typed) {
                 headers = headers.insert(Header {
                     key: "type",
                     value: Some(kind),
