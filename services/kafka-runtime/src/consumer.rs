@@ -26,9 +26,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::KafkaConfig;
+use crate::dlq;
 use crate::error::HandlerError;
 use crate::message::{Incoming, Outgoing};
-use crate::metrics::Metrics;
+use crate::metrics::{InFlight, Metrics};
 use crate::processor::{Applied, Processor};
 use crate::producer::Publisher;
 use crate::retry::Backoff;
@@ -92,6 +93,8 @@ struct Record {
     offset: i64,
     key: Option<Vec<u8>>,
     payload: Vec<u8>,
+    /// All its headers, for the DLQ: a dead letter is the record as it was.
+    headers: Option<OwnedHeaders>,
     traceparent: Option<TraceParent>,
     received: Instant,
 }
@@ -112,6 +115,7 @@ impl Record {
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
+            headers: message.headers().map(|headers| headers.detach()),
             traceparent,
             received: Instant::now(),
         }
@@ -238,7 +242,8 @@ pub async fn run<P: Processor>(
             .entry((record.topic.clone(), record.partition))
             .or_insert_with_key(|(topic, partition)| {
                 let (tx, rx) = mpsc::channel(spec.queue_per_partition.max(1));
-                workers.spawn(worker.clone().run_partition(rx));
+                let in_flight = metrics.oldest_unfinished.partition(topic, *partition);
+                workers.spawn(worker.clone().run_partition(rx, in_flight));
                 PartitionQueue::new(topic.clone(), *partition, tx)
             });
         match queue.offer(record) {
@@ -387,8 +392,13 @@ impl<P: Processor> Worker<P> {
     /// record per transaction; then the messages they caused are published together (one
     /// wait for the broker instead of one per record, in the same order), and only then
     /// are the offsets stored. A crash in between leaves committed, unpublished outbox
-    /// rows, published at restart.
-    async fn run_partition(self: Arc<Self>, mut queue: mpsc::Receiver<Record>) {
+    /// rows, published at restart. `in_flight` tells `/metrics` since when the batch in
+    /// hand has waited.
+    async fn run_partition(
+        self: Arc<Self>,
+        mut queue: mpsc::Receiver<Record>,
+        in_flight: Arc<InFlight>,
+    ) {
         let most = self.spec.queue_per_partition.max(1);
         loop {
             let first = tokio::select! {
@@ -396,6 +406,7 @@ impl<P: Processor> Worker<P> {
                 _ = self.shutdown.cancelled() => return,
                 record = queue.recv() => match record { Some(r) => r, None => return },
             };
+            in_flight.start(first.received);
             let mut batch = vec![first];
             while batch.len() < most {
                 match queue.try_recv() {
@@ -425,6 +436,7 @@ impl<P: Processor> Worker<P> {
             if finished < batch.len() {
                 return; // shutting down mid-retry: the rest stays uncommitted
             }
+            in_flight.finish();
         }
     }
 
@@ -595,35 +607,45 @@ impl<P: Processor> Worker<P> {
         }
     }
 
-    /// Sends the raw record to the DLQ with the reason and its origin as headers.
+    /// Sends the record to the DLQ as it was (key, value, headers) with the reason and
+    /// its origin added as `dlq.*` headers, which is what a re-drive needs (`dlq.rs`).
     async fn dead_letter(&self, record: &Record, kind: Option<&str>, reason: &str) -> bool {
         tracing::warn!(reason, topic = %record.topic, partition = record.partition, offset = record.offset, "message sent to the DLQ");
         let partition = record.partition.to_string();
         let offset = record.offset.to_string();
         let mut backoff = Backoff::default();
         loop {
-            let mut headers = OwnedHeaders::new_with_capacity(5)
+            let mut headers = OwnedHeaders::new_with_capacity(8);
+            let mut typed = false;
+            // A message re-produced by hand with the headers of a dead letter keeps
+            // only one reason: this one.
+            let original = record.headers.iter().flat_map(|h| h.iter());
+            for header in original.filter(|h| !dlq::is_dlq_header(h.key)) {
+                typed |= header.key == "type";
+                headers = headers.insert(header);
+            }
+            headers = headers
                 .insert(Header {
-                    key: "dlq.reason",
+                    key: dlq::REASON,
                     value: Some(reason),
                 })
                 .insert(Header {
-                    key: "dlq.source.topic",
+                    key: dlq::SOURCE_TOPIC,
                     value: Some(&record.topic),
                 })
                 .insert(Header {
-                    key: "dlq.source.partition",
+                    key: dlq::SOURCE_PARTITION,
                     value: Some(&partition),
                 })
                 .insert(Header {
-                    key: "dlq.source.offset",
+                    key: dlq::SOURCE_OFFSET,
                     value: Some(&offset),
                 })
                 .insert(Header {
-                    key: "dlq.service",
+                    key: dlq::SERVICE,
                     value: Some(self.spec.service),
                 });
-            if let Some(kind) = kind {
+            if let (Some(kind), false) = (kind, typed) {
                 headers = headers.insert(Header {
                     key: "type",
                     value: Some(kind),

@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod config;
 pub mod consumer;
+pub mod dlq;
 pub mod error;
 pub mod follow;
 pub mod http;

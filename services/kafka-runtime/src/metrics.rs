@@ -1,7 +1,14 @@
 //! Prometheus counters every consumer keeps, labelled by topic.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The process's metrics registry and the runtime's own series.
@@ -26,6 +33,8 @@ pub struct Metrics {
     pub transaction_messages: HistogramVec,
     /// High watermark minus committed offset, per assigned partition.
     pub lag: IntGaugeVec,
+    /// Age of the oldest record read but not finished, per partition.
+    pub oldest_unfinished: OldestUnfinished,
 }
 
 impl Metrics {
@@ -87,6 +96,10 @@ impl Metrics {
         registry
             .register(Box::new(lag.clone()))
             .expect("registered once");
+        let oldest_unfinished = OldestUnfinished::new();
+        registry
+            .register(Box::new(oldest_unfinished.clone()))
+            .expect("registered once");
         Self {
             registry,
             consumed,
@@ -98,6 +111,7 @@ impl Metrics {
             handler_seconds,
             transaction_messages,
             lag,
+            oldest_unfinished,
         }
     }
 
@@ -124,5 +138,141 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut buffer)
             .expect("text encoding");
         String::from_utf8(buffer).expect("prometheus text is UTF-8")
+    }
+}
+
+/// `consumer_oldest_unfinished_seconds{topic,partition}`: how long the oldest record
+/// this process read from a partition has waited without being finished (applied or
+/// dead-lettered, and its offset stored), 0 when nothing is in flight. Lag counts
+/// records and moves only when the committed offset does; this shows a partition stuck
+/// on one record at once, and for how long. The age is computed when scraped.
+#[derive(Clone)]
+pub struct OldestUnfinished {
+    gauge: GaugeVec,
+    partitions: Arc<Mutex<HashMap<TopicPartition, Arc<InFlight>>>>,
+}
+
+/// A topic's full name and a partition number.
+type TopicPartition = (String, i32);
+
+impl OldestUnfinished {
+    fn new() -> Self {
+        let gauge = GaugeVec::new(
+            Opts::new(
+                "consumer_oldest_unfinished_seconds",
+                "Age of the oldest record read from the partition and not yet finished; 0 when none.",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid");
+        Self {
+            gauge,
+            partitions: Arc::default(),
+        }
+    }
+
+    /// The in-flight mark of one partition, shown from now on. A partition's task keeps
+    /// it for its life; asking again for the same partition replaces the mark.
+    pub fn partition(&self, topic: &str, partition: i32) -> Arc<InFlight> {
+        let mark = Arc::new(InFlight::default());
+        self.partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((topic.to_string(), partition), mark.clone());
+        mark
+    }
+
+    /// The age in seconds of the partition's oldest unfinished record (0 when none), or
+    /// `None` when this process never read from the partition.
+    pub fn seconds(&self, topic: &str, partition: i32) -> Option<f64> {
+        let partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mark = partitions.get(&(topic.to_string(), partition))?;
+        Some(mark.age_seconds(Instant::now()))
+    }
+}
+
+impl Collector for OldestUnfinished {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let now = Instant::now();
+        let partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for ((topic, partition), mark) in partitions.iter() {
+            self.gauge
+                .with_label_values(&[topic, &partition.to_string()])
+                .set(mark.age_seconds(now));
+        }
+        self.gauge.collect()
+    }
+}
+
+/// When the record a partition's task is working on was read, if it is working on one.
+/// Records reach the task in the order they were read, so the first record of the batch
+/// in hand is the oldest the partition has not finished.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<Option<Instant>>);
+
+impl InFlight {
+    /// A batch whose first record was read at `read_at` is being worked on.
+    pub fn start(&self, read_at: Instant) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(read_at);
+    }
+
+    /// Everything read so far is finished.
+    pub fn finish(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn age_seconds(&self, now: Instant) -> f64 {
+        let since = *self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        since.map_or(0.0, |since| now.duration_since(since).as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sample(rendered: &str, partition: &str) -> f64 {
+        let labels = format!("partition=\"{partition}\"");
+        rendered
+            .lines()
+            .find(|line| {
+                line.starts_with("consumer_oldest_unfinished_seconds{") && line.contains(&labels)
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no sample for partition {partition} in:\n{rendered}"))
+    }
+
+    #[test]
+    fn the_oldest_unfinished_age_is_zero_when_idle_and_counts_from_the_read_while_working() {
+        let metrics = Metrics::new("test");
+        let busy = metrics.oldest_unfinished.partition("t.commands", 0);
+        let idle = metrics.oldest_unfinished.partition("t.commands", 1);
+        busy.start(Instant::now() - Duration::from_secs(30));
+        idle.start(Instant::now());
+        idle.finish();
+
+        let rendered = metrics.render();
+        assert!(sample(&rendered, "0") >= 30.0, "{rendered}");
+        assert_eq!(sample(&rendered, "1"), 0.0);
+        assert!(rendered.contains("service=\"test\""));
+        assert_eq!(metrics.oldest_unfinished.seconds("t.commands", 2), None);
+
+        busy.finish();
+        assert_eq!(
+            metrics.oldest_unfinished.seconds("t.commands", 0),
+            Some(0.0)
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! `kafka-tool`: create topics, replay messages from the shell, tail a topic. It works
-//! on any Kafka-protocol broker, including those the console tools cannot reach.
+//! `kafka-tool`: create topics, replay messages from the shell, tail a topic, list and
+//! re-drive dead letters. It works on any Kafka-protocol broker, including those the
+//! console tools cannot reach.
 //!
 //! ```text
 //! kafka-tool create-topic NAME [--partitions N] [--replication R] [--retention-ms MS] [--compact]
@@ -7,6 +8,8 @@
 //! kafka-tool replay TOPIC < lines                # KEY<TAB>JSON per line, like kafka-console-producer
 //! kafka-tool tail TOPIC [--from-beginning]       # prints KEY<TAB>JSON per message
 //! kafka-tool ping [--timeout-ms MS]              # exit 0 when the broker answers metadata
+//! kafka-tool dlq-list TOPIC                      # one line per dead letter, with its status
+//! kafka-tool dlq-redrive TOPIC [--id ID]         # produce pending dead letters again
 //! ```
 
 use std::io::BufRead;
@@ -14,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use kafka_runtime::admin::{create_platform_topics, create_topics, TopicSpec};
-use kafka_runtime::tools;
+use kafka_runtime::{dlq, tools};
 use kafka_runtime::{KafkaConfig, Publisher};
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -73,6 +76,42 @@ async fn main() -> anyhow::Result<()> {
             let topic = args.get(1).context("tail needs a topic")?;
             tools::tail(&kafka, topic, args.iter().any(|a| a == "--from-beginning")).await
         }
+        Some("dlq-list") => {
+            let topic = args.get(1).context("dlq-list needs a DLQ topic")?;
+            let listed = dlq::list(&kafka, topic).await?;
+            for entry in &listed {
+                println!("{entry}");
+            }
+            let count = |word| listed.iter().filter(|l| l.status.word() == word).count();
+            eprintln!(
+                "{} dead letter(s) in {topic}: {} pending, {} re-driven, {} not an envelope, {} without a source",
+                listed.len(),
+                count("pending"),
+                count("redriven"),
+                count("not-envelope"),
+                count("no-source"),
+            );
+            Ok(())
+        }
+        Some("dlq-redrive") => {
+            let topic = args.get(1).context("dlq-redrive needs a DLQ topic")?;
+            let only = flag(&args, "--id")
+                .map(|id| id.parse().with_context(|| format!("--id wants an envelope id, got {id:?}")))
+                .transpose()?;
+            let publisher = Publisher::new(&kafka)?;
+            let done = dlq::redrive(&kafka, &publisher, topic, only).await?;
+            publisher.flush(Duration::from_secs(10));
+            for (id, kind, to) in &done.sent {
+                println!("re-drove {id} {kind} to {to}");
+            }
+            eprintln!(
+                "re-drove {} message(s) from {topic}; skipped {} re-driven before and {} that cannot be re-driven (see dlq-list)",
+                done.sent.len(),
+                done.already,
+                done.cannot
+            );
+            Ok(())
+        }
         Some("ping") => tools::ping(
             &kafka,
             Duration::from_millis(number(&args, "--timeout-ms", 5000)?),
@@ -82,7 +121,9 @@ async fn main() -> anyhow::Result<()> {
              \x20      kafka-tool create-topics [--partitions N]\n\
              \x20      kafka-tool replay TOPIC   (stdin: KEY<TAB>JSON per line)\n\
              \x20      kafka-tool tail TOPIC [--from-beginning]\n\
-             \x20      kafka-tool ping [--timeout-ms MS]"
+             \x20      kafka-tool ping [--timeout-ms MS]\n\
+             \x20      kafka-tool dlq-list TOPIC\n\
+             \x20      kafka-tool dlq-redrive TOPIC [--id ID]"
         ),
     }
 }
