@@ -415,6 +415,13 @@ impl ServiceProcess {
         binary: impl AsRef<std::ffi::OsStr>,
         env: &[(&'static str, String)],
     ) -> Self {
+        let service = Self::launch(binary, env);
+        service.ready().await;
+        service
+    }
+
+    /// Like [`ServiceProcess::start`], without waiting for it to be ready.
+    pub fn launch(binary: impl AsRef<std::ffi::OsStr>, env: &[(&'static str, String)]) -> Self {
         let port = free_port();
         let mut command = tokio::process::Command::new(binary);
         command
@@ -425,10 +432,14 @@ impl ServiceProcess {
             command.env(name, value);
         }
         let child = command.spawn().expect("service starts");
-        let service = Self { port, child };
+        Self { port, child }
+    }
+
+    /// Waits up to a minute for its `/readyz` to answer 200.
+    pub async fn ready(&self) {
+        let port = self.port;
         let ready = || async move { http_status(port, "/readyz").await == Some(200) };
         eventually("the service is ready", Duration::from_secs(60), ready).await;
-        service
     }
 
     /// Sends SIGTERM and asserts a clean exit within 20 seconds.

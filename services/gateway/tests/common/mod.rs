@@ -15,6 +15,8 @@ use sqlx::PgPool;
 pub struct Platform {
     pub bed: TestBed,
     pub auth: Option<ServiceProcess>,
+    /// The environment auth runs with.
+    pub auth_env: Vec<(&'static str, String)>,
     pub gateway: ServiceProcess,
     /// Catalog, inventory, order and payment, when started: name, environment, process.
     pub others: Vec<Service>,
@@ -55,6 +57,7 @@ impl Platform {
         Self {
             bed,
             auth: Some(auth),
+            auth_env: env,
             gateway,
             others: Vec::new(),
             databases: Vec::new(),
@@ -123,6 +126,32 @@ impl Platform {
             .find(|(n, ..)| *n == name)
             .expect("a service");
         process.take().expect("running").stop().await;
+    }
+
+    /// Kills a service with SIGKILL, as a crash would, and starts it again without
+    /// waiting for it (see [`Platform::all_ready`]): auth or a service of
+    /// [`Platform::commerce`].
+    pub async fn crash_and_restart(&mut self, name: &str) {
+        let (env, process) = if name == "auth" {
+            (&self.auth_env, &mut self.auth)
+        } else {
+            let (_, env, process) = self
+                .others
+                .iter_mut()
+                .find(|(n, ..)| *n == name)
+                .expect("a service");
+            (&*env, process)
+        };
+        process.take().expect("running").kill().await;
+        *process = Some(ServiceProcess::launch(service_binary(name), env));
+    }
+
+    /// Waits until auth and every service of [`Platform::commerce`] is ready.
+    pub async fn all_ready(&self) {
+        let others = self.others.iter().filter_map(|(_, _, p)| p.as_ref());
+        for process in self.auth.iter().chain(others) {
+            process.ready().await;
+        }
     }
 
     /// A service's database.
