@@ -608,7 +608,8 @@ impl<P: Processor> Worker<P> {
     }
 
     /// Sends the record to the DLQ as it was (key, value, headers) with the reason and
-    /// its origin added as `dlq.*` headers, which is what a re-drive needs (`dlq.rs`).
+    /// its origin added as `dlq.*` headers, which is what a re-drive needs (`dlq.rs`);
+    /// a query's value loses its `data` ([`Processor::dead_letter_value`]).
     async fn dead_letter(&self, record: &Record, kind: Option<&str>, reason: &str) -> bool {
         tracing::warn!(reason, topic = %record.topic, partition = record.partition, offset = record.offset, "message sent to the DLQ");
         let partition = record.partition.to_string();
@@ -652,9 +653,10 @@ impl<P: Processor> Worker<P> {
                 });
             }
             let key = record.key.as_deref().unwrap_or_default();
+            let value = self.processor.dead_letter_value(&record.payload);
             match self
                 .publisher
-                .send_raw(&self.spec.dlq_topic, key, &record.payload, headers)
+                .send_raw(&self.spec.dlq_topic, key, &value, headers)
                 .await
             {
                 Ok(_) => {
