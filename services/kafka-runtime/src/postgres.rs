@@ -126,6 +126,69 @@ pub async fn enqueue(tx: &mut PgConnection, messages: &[Outgoing]) -> Result<(),
     Ok(())
 }
 
+/// A transaction with an outbox for a change that no consumed message causes: a
+/// scheduler's, or the answer of a call made outside any transaction. Its messages are
+/// written to the outbox with the change and published as soon as it commits; a crash
+/// in between leaves them to the consumer's relay, as a handler's would be. Event ids
+/// must be deterministic (derived from the aggregate), since there is no inbox entry
+/// to make a re-run a duplicate.
+pub struct Local {
+    pool: PgPool,
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    outbox: Outbox,
+}
+
+impl Local {
+    /// Opens the transaction.
+    pub async fn begin(pool: &PgPool, topics: Topics) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            pool: pool.clone(),
+            tx: pool.begin().await?,
+            outbox: Outbox::new(topics, crate::telemetry::TraceParent::root()),
+        })
+    }
+
+    /// The connection to change state through, and the outbox to queue messages in.
+    pub fn parts(&mut self) -> (&mut PgConnection, &mut Outbox) {
+        (&mut self.tx, &mut self.outbox)
+    }
+
+    /// Commits the change with its messages, then publishes them and marks them sent.
+    /// A publish that fails is left to the relay: the change is committed either way.
+    pub async fn commit(self, publisher: &crate::Publisher) -> Result<(), HandlerError> {
+        let Self {
+            pool,
+            mut tx,
+            outbox,
+        } = self;
+        let messages = outbox.into_messages();
+        enqueue(&mut tx, &messages).await?;
+        tx.commit().await?;
+        let mut sent = Vec::with_capacity(messages.len());
+        for message in &messages {
+            if let Err(err) = publisher.send(message).await {
+                tracing::warn!(error = %err, "publish after commit failed; the relay will send it");
+                break;
+            }
+            sent.push(message.id);
+        }
+        mark_sent(&pool, &sent).await
+    }
+}
+
+async fn mark_sent(pool: &PgPool, ids: &[Uuid]) -> Result<(), HandlerError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE runtime_outbox SET sent_at = now() WHERE message_id = ANY($1) AND sent_at IS NULL",
+    )
+    .bind(ids)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// An outbox row as read back for publishing.
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
@@ -252,14 +315,7 @@ impl<H: PgHandler> Processor for PgProcessor<H> {
     }
 
     async fn mark_sent(&self, ids: &[Uuid]) -> Result<(), HandlerError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        sqlx::query("UPDATE runtime_outbox SET sent_at = now() WHERE message_id = ANY($1) AND sent_at IS NULL")
-            .bind(ids)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        mark_sent(&self.pool, ids).await
     }
 
     async fn unsent(&self, min_age: Duration, limit: i64) -> Result<Vec<Outgoing>, HandlerError> {

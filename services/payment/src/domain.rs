@@ -1,11 +1,18 @@
 //! Payment's decisions as plain functions: what to do with an order given what is
-//! known of it, and what the simulated provider answers for a token.
+//! known of it, what a provider's answer settles, and what the simulated provider
+//! answers for a token.
+
+use std::time::Duration;
+
+use crate::provider::Charge;
 
 /// Where an order's payment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Not charged yet.
     Waiting,
+    /// Decided: the charger is calling the provider (outside any transaction).
+    Charging,
     /// Charged.
     Succeeded,
     /// The charge failed for good.
@@ -21,6 +28,7 @@ impl Status {
     pub fn name(self) -> &'static str {
         match self {
             Self::Waiting => "waiting",
+            Self::Charging => "charging",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Refunded => "refunded",
@@ -32,6 +40,7 @@ impl Status {
     pub fn parse(name: &str) -> Option<Self> {
         [
             Self::Waiting,
+            Self::Charging,
             Self::Succeeded,
             Self::Failed,
             Self::Refunded,
@@ -70,13 +79,45 @@ pub enum Action {
 
 /// The one rule of payment: charge once when placed and reserved, never after a
 /// cancellation, and refund a charge whose order was cancelled. The facts may arrive in
-/// any order; the answer depends only on which have arrived.
+/// any order; the answer depends only on which have arrived. While the charger is
+/// calling the provider nothing is decided: its answer is recorded first, and then a
+/// cancellation that came meanwhile refunds it.
 pub fn decide(facts: Facts) -> Action {
     match facts.status {
         Status::Waiting if facts.cancelled => Action::Void,
         Status::Waiting if facts.placed && facts.stock_reserved => Action::Charge,
         Status::Succeeded if facts.cancelled => Action::Refund,
         _ => Action::Wait,
+    }
+}
+
+/// What one call at the provider settles, given the answer and how many calls there
+/// were for this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterCall {
+    /// Charged.
+    Charged,
+    /// Failed for good, with the reason.
+    Failed(String),
+    /// Call again after this long.
+    Retry(Duration),
+}
+
+/// A decline fails at once; an unavailable provider is called again, 200 ms after the
+/// first call and twice as long after each next one (at most 5 s), until `attempts`
+/// calls were made, and then the payment fails with `processing_error`.
+pub fn after_call(charge: &Charge, attempts: u32) -> AfterCall {
+    match charge {
+        Charge::Approved => AfterCall::Charged,
+        Charge::Declined(reason) => AfterCall::Failed(reason.clone()),
+        Charge::Unavailable { calls } if *calls >= attempts => {
+            AfterCall::Failed("processing_error".into())
+        }
+        Charge::Unavailable { calls } => {
+            let doublings = calls.saturating_sub(1).min(5);
+            let delay = Duration::from_millis(200) * 2u32.pow(doublings);
+            AfterCall::Retry(delay.min(Duration::from_secs(5)))
+        }
     }
 }
 
@@ -154,6 +195,42 @@ mod tests {
         for done in [Status::Refunded, Status::Voided, Status::Failed] {
             assert_eq!(decide(facts(true, true, true, done)), Action::Wait);
         }
+    }
+
+    #[test]
+    fn nothing_is_decided_while_the_provider_is_being_called() {
+        for cancelled in [false, true] {
+            assert_eq!(
+                decide(facts(true, true, cancelled, Status::Charging)),
+                Action::Wait
+            );
+        }
+    }
+
+    #[test]
+    fn an_unavailable_provider_is_called_again_later_until_the_attempts_are_spent() {
+        let unavailable = |calls| Charge::Unavailable { calls };
+        assert_eq!(after_call(&Charge::Approved, 3), AfterCall::Charged);
+        assert_eq!(
+            after_call(&Charge::Declined("card_declined".into()), 3),
+            AfterCall::Failed("card_declined".into())
+        );
+        assert_eq!(
+            after_call(&unavailable(1), 3),
+            AfterCall::Retry(Duration::from_millis(200))
+        );
+        assert_eq!(
+            after_call(&unavailable(2), 3),
+            AfterCall::Retry(Duration::from_millis(400))
+        );
+        assert_eq!(
+            after_call(&unavailable(3), 3),
+            AfterCall::Failed("processing_error".into())
+        );
+        assert_eq!(
+            after_call(&unavailable(40), 100),
+            AfterCall::Retry(Duration::from_secs(5))
+        );
     }
 
     #[test]

@@ -4,14 +4,17 @@
 //! amount and token (`order_placed`) and its cancellation; from `inventory.events` that
 //! its stock is reserved. It charges once when both are known and the order is not
 //! cancelled, refunds a charge whose order was cancelled, and never charges an order it
-//! knows is cancelled, whatever order the events come in (`domain::decide`). At most one
+//! knows is cancelled, whatever order the events come in (`domain::decide`). The
+//! provider is called by the charger, outside every transaction (`charger.rs`). At most one
 //! successful charge per order is a unique index. It answers `payment.queries`.
 //! Health, readiness and metrics are on port 8085.
 
+pub mod charger;
 pub mod domain;
 pub mod handler;
 pub mod provider;
 pub mod queries;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -36,9 +39,12 @@ pub struct Config {
     pub max_connections: u32,
     /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8085`.
     pub http_addr: SocketAddr,
-    /// `PAYMENT_ATTEMPTS`: calls at the provider before a transient failure becomes
-    /// `processing_error`, default 3. The runtime's backoff spaces them.
+    /// `PAYMENT_ATTEMPTS`: calls at the provider before an unavailable one becomes
+    /// `processing_error`, default 3, spaced 200 ms and doubling.
     pub attempts: u32,
+    /// `PROVIDER_LATENCY_MS`: how long the simulated provider's answer takes to come
+    /// back after it charged, default 0.
+    pub provider_latency: Duration,
 }
 
 impl Config {
@@ -52,6 +58,7 @@ impl Config {
             max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
             http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8085)))?,
             attempts: setting("PAYMENT_ATTEMPTS", 3)?,
+            provider_latency: Duration::from_millis(setting("PROVIDER_LATENCY_MS", 0)?),
         })
     }
 }
@@ -61,19 +68,9 @@ pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateEr
     sqlx::migrate!().run(pool).await
 }
 
-/// Payment's handler applying the saga's events in transactions on `pool`, calling
-/// `provider` outside them.
-pub fn processor(
-    pool: sqlx::PgPool,
-    topics: Topics,
-    config: &Config,
-    provider: SimulatedProvider,
-) -> PgProcessor<handler::PaymentHandler> {
-    let handler = handler::PaymentHandler {
-        attempts: config.attempts,
-        provider,
-    };
-    PgProcessor::new(pool, topics, handler)
+/// Payment's handler applying the saga's events in transactions on `pool`.
+pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::PaymentHandler> {
+    PgProcessor::new(pool, topics, handler::PaymentHandler)
 }
 
 /// Connections the simulated provider keeps for itself, apart from payment's pool, so
@@ -81,7 +78,7 @@ pub fn processor(
 pub const PROVIDER_CONNECTIONS: u32 = 4;
 
 /// Connects to the database (waiting while it is away), migrates it, then follows the
-/// saga and answers queries until shutdown.
+/// saga, charges what it decided to charge and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
@@ -91,9 +88,17 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let provider_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(PROVIDER_CONNECTIONS)
         .connect_lazy_with((*pool.connect_options()).clone());
-    let provider = SimulatedProvider::new(provider_pool);
-    let processor = processor(pool.clone(), service.topics().clone(), &config, provider);
+    let provider = SimulatedProvider::new(provider_pool).with_latency(config.provider_latency);
+    let processor = processor(pool.clone(), service.topics().clone());
     service.consume(&[Topic::OrderEvents, Topic::InventoryEvents], processor);
+    let charger = charger::Charger {
+        pool: pool.clone(),
+        provider,
+        publisher: service.publisher().clone(),
+        topics: service.topics().clone(),
+        attempts: config.attempts,
+    };
+    service.spawn(charger.run(shutdown.clone()));
     service.answer(
         &[Topic::PaymentQueries],
         queries::PaymentQueries::new(pool),

@@ -1,7 +1,8 @@
 //! The simulated payment provider, kept apart from payment's own tables and
-//! transactions, as a real one would be: called with an idempotency key, on its own
-//! connection, once per attempt, never inside payment's transaction and never with a
-//! sleep in between. Its ledger (`provider_ledger`) is the proof of what was charged.
+//! transactions, as a real one would be: called by the charger with an idempotency key,
+//! on its own connections, once per attempt, never inside a transaction of payment's. Its ledger (`provider_ledger`) is the proof of what was charged.
+
+use std::time::Duration;
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -26,12 +27,22 @@ pub enum Charge {
 #[derive(Clone)]
 pub struct SimulatedProvider {
     pool: PgPool,
+    latency: Duration,
 }
 
 impl SimulatedProvider {
-    /// A provider keeping its ledger through `pool`, a pool of its own.
+    /// A provider keeping its ledger through `pool`, a pool of its own, answering at once.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            latency: Duration::ZERO,
+        }
+    }
+
+    /// The same provider with its answers taking `latency` to come back after the charge
+    /// was made, as a real one's over the network (`PROVIDER_LATENCY_MS`).
+    pub fn with_latency(self, latency: Duration) -> Self {
+        Self { latency, ..self }
     }
 
     /// Charges `amount_cents` to `token` under `key`. The first answer for a key is the
@@ -63,6 +74,7 @@ impl SimulatedProvider {
         .bind(answer)
         .fetch_one(&self.pool)
         .await?;
+        tokio::time::sleep(self.latency).await;
         Ok(match answer.as_deref() {
             Some("approved") => Charge::Approved,
             Some(reason) => Charge::Declined(reason.to_string()),

@@ -1,0 +1,243 @@
+//! Payment's rows in PostgreSQL: what it knows of each order, its charges and refunds.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::Status;
+
+/// The PostgreSQL channel a committed decision to charge is announced on, so the
+/// charger starts at once instead of at its next tick.
+pub const CHARGING: &str = "payment_charging";
+
+/// An order's payment row as the decisions read it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    /// From `order_placed`.
+    pub amount_cents: Option<i64>,
+    /// From `order_placed`.
+    pub currency: Option<String>,
+    /// From `order_placed`; cleared once the payment is decided.
+    pub payment_token: Option<String>,
+    /// `stock_reserved` arrived.
+    pub stock_reserved: bool,
+    /// `order_cancelled` arrived.
+    pub cancelled: bool,
+    /// Stored status name.
+    pub status: String,
+    /// The charge, once made.
+    pub payment_id: Option<Uuid>,
+    /// The saga's correlation, for the events payment sends.
+    pub correlation_id: Option<Uuid>,
+}
+
+/// Makes sure the order has a row (facts arrive in any order) and remembers the saga's
+/// correlation.
+pub async fn ensure_row(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    correlation_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payments (order_id, status, correlation_id) VALUES ($1, 'waiting', $2)
+         ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(correlation_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Records the amount, currency and token of `order_placed` (once).
+pub async fn record_placed(
+    tx: &mut PgConnection,
+    placed: &shared_events::messages::order::OrderPlaced,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET user_id = $2, amount_cents = $3, currency = $4, payment_token = $5,
+         updated_at = now() WHERE order_id = $1 AND amount_cents IS NULL",
+    )
+    .bind(placed.order_id)
+    .bind(placed.user_id)
+    .bind(placed.total_cents)
+    .bind(&placed.currency)
+    .bind(&placed.payment_token)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Which fact arrived.
+#[derive(Debug, Clone, Copy)]
+pub enum Fact {
+    /// `stock_reserved`.
+    StockReserved,
+    /// `order_cancelled`.
+    Cancelled,
+}
+
+/// Records a fact on the order's row.
+pub async fn record_fact(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    fact: Fact,
+) -> Result<(), sqlx::Error> {
+    let column = match fact {
+        Fact::StockReserved => "stock_reserved",
+        Fact::Cancelled => "cancelled",
+    };
+    sqlx::query(&format!(
+        "UPDATE payments SET {column} = true, updated_at = now() WHERE order_id = $1"
+    ))
+    .bind(order_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Reads and locks the order's row until the transaction ends.
+pub async fn lock(tx: &mut PgConnection, order_id: Uuid) -> Result<Row, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT amount_cents, currency, payment_token, stock_reserved, cancelled, status,
+                payment_id, correlation_id
+         FROM payments WHERE order_id = $1 FOR UPDATE",
+    )
+    .bind(order_id)
+    .fetch_one(tx)
+    .await
+}
+
+/// Sets a final status; once decided, the token is no longer kept.
+pub async fn set_status(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    status: Status,
+    failure_reason: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = $2, failure_reason = COALESCE($3, failure_reason), payment_token = NULL,
+         next_attempt_at = NULL, updated_at = now() WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .bind(status.name())
+    .bind(failure_reason)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Hands the order to the charger: CHARGING, due now, announced on [`CHARGING`] once
+/// the transaction commits.
+pub async fn start_charging(tx: &mut PgConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = 'charging', next_attempt_at = now(), updated_at = now()
+         WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHARGING)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Leaves the order CHARGING, to be called again after `delay`.
+pub async fn retry_after(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    delay: Duration,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET next_attempt_at = now() + make_interval(secs => $2), updated_at = now()
+         WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .bind(delay.as_secs_f64())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// An order the charger is to call the provider for.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Due {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its provider token.
+    pub payment_token: String,
+    /// Its total.
+    pub amount_cents: i64,
+    /// Its currency.
+    pub currency: String,
+}
+
+/// Claims up to `limit` orders due for a call, pushing their next attempt `lease`
+/// ahead: another instance leaves them alone meanwhile, and if this one dies, the
+/// claim runs out and the call is made again (with the same idempotency key).
+pub async fn claim_due(
+    pool: &PgPool,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<Due>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE payments SET next_attempt_at = now() + make_interval(secs => $1)
+         WHERE order_id IN (
+             SELECT order_id FROM payments
+             WHERE status = 'charging' AND next_attempt_at <= now()
+             ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING order_id, payment_token, amount_cents, currency",
+    )
+    .bind(lease.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Records the order's one successful charge; its payment id.
+pub async fn record_charge(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    payment_id: Uuid,
+    amount_cents: i64,
+    currency: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO charges (payment_id, order_id, amount_cents, currency) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(payment_id)
+    .bind(order_id)
+    .bind(amount_cents)
+    .bind(currency)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE payments SET payment_id = $2 WHERE order_id = $1")
+        .bind(order_id)
+        .bind(payment_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Records the refund of the order's charge, in full.
+pub async fn record_refund(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    payment_id: Uuid,
+    amount_cents: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO refunds (payment_id, amount_cents) VALUES ($1, $2)")
+        .bind(payment_id)
+        .bind(amount_cents)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE payments SET refunded_cents = $2 WHERE order_id = $1")
+        .bind(order_id)
+        .bind(amount_cents)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
