@@ -59,6 +59,10 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// `LOGIN_FAILURES_PER_MINUTE`: failed logins per email, default 5.
     pub login_failures_per_minute: u32,
+    /// `REGISTRATION_ATTEMPTS_PER_MINUTE`: registrations per client address, default 20.
+    /// Each costs a bcrypt hash; a load generator registering from one address needs it
+    /// raised (`./dev bench` does).
+    pub registration_attempts_per_minute: u32,
     /// `HASHING_CONCURRENCY`: registrations hashed at once, default the number of cores.
     pub hashing_concurrency: usize,
     /// `HASHING_QUEUE_MS`: how long a registration may wait for a hashing slot before
@@ -81,6 +85,7 @@ impl Config {
             request_timeout: Duration::from_millis(setting("REQUEST_TIMEOUT_MS", 5000)?),
             login_attempts_per_minute: setting("LOGIN_ATTEMPTS_PER_MINUTE", 300)?,
             login_failures_per_minute: setting("LOGIN_FAILURES_PER_MINUTE", 5)?,
+            registration_attempts_per_minute: setting("REGISTRATION_ATTEMPTS_PER_MINUTE", 20)?,
             hashing_concurrency: setting(
                 "HASHING_CONCURRENCY",
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -103,6 +108,8 @@ pub struct AppState {
     pub verifier: Verifier,
     /// Login rate limits.
     pub login_limits: Arc<LoginLimits>,
+    /// Registration attempts per client address.
+    pub registrations_per_address: Arc<RateLimiter>,
     /// Every order status change on `order.events`, for the status streams.
     pub order_changes: broadcast::Sender<OrderStatusChanged>,
     /// Slots for bcrypt hashing: registrations beyond them wait briefly, then get 503.
@@ -227,6 +234,11 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     tokio::spawn(record_outcomes(requester.clone(), outcomes.clone()));
     let state = AppState {
         login_limits: Arc::new(LoginLimits::new(&config)),
+        registrations_per_address: Arc::new(RateLimiter::new(
+            config.registration_attempts_per_minute,
+            Duration::from_secs(60),
+            100_000,
+        )),
         config: Arc::new(config.clone()),
         requester,
         outcomes,
