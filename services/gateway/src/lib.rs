@@ -68,6 +68,12 @@ pub struct Config {
     /// `HASHING_QUEUE_MS`: how long a registration may wait for a hashing slot before
     /// 503 `busy` with `Retry-After`, default 1000.
     pub hashing_queue: Duration,
+    /// `STREAM_MAX_LIFETIME_SECS`: how long an order status stream stays open before the
+    /// gateway closes it (the client reconnects), default 600.
+    pub stream_lifetime: Duration,
+    /// `STREAM_MAX_CONCURRENT`: order status streams open at once; past it 503
+    /// `too_many_streams` with `Retry-After`, default 1000.
+    pub max_streams: usize,
 }
 
 impl Config {
@@ -91,6 +97,8 @@ impl Config {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )?,
             hashing_queue: Duration::from_millis(setting("HASHING_QUEUE_MS", 1000)?),
+            stream_lifetime: Duration::from_secs(setting("STREAM_MAX_LIFETIME_SECS", 600)?),
+            max_streams: setting("STREAM_MAX_CONCURRENT", 1000)?,
         })
     }
 }
@@ -114,6 +122,8 @@ pub struct AppState {
     pub order_changes: broadcast::Sender<OrderStatusChanged>,
     /// Slots for bcrypt hashing: registrations beyond them wait briefly, then get 503.
     pub hashing: Arc<tokio::sync::Semaphore>,
+    /// Slots for order status streams: one held by each open stream.
+    pub streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -247,6 +257,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         hashing: Arc::new(tokio::sync::Semaphore::new(
             config.hashing_concurrency.max(1),
         )),
+        streams: Arc::new(tokio::sync::Semaphore::new(config.max_streams)),
     };
     service.run(config.http_addr, router(state)).await
 }

@@ -69,8 +69,13 @@ impl Platform {
     /// Auth (with the first admin [`ADMIN`]), catalog, inventory, order, payment and
     /// the gateway. Payment retries the provider quickly (10 ms, doubling).
     pub async fn commerce() -> Self {
+        Self::commerce_with(&[]).await
+    }
+
+    /// [`Platform::commerce`] with `gateway_env` on top of the gateway's defaults.
+    pub async fn commerce_with(gateway_env: &[(&'static str, &str)]) -> Self {
         let admin = [("ADMIN_EMAIL", ADMIN.0), ("ADMIN_PASSWORD", ADMIN.1)];
-        let mut platform = Self::start_with(&admin, &[]).await;
+        let mut platform = Self::start_with(&admin, gateway_env).await;
         platform
             .others
             .push(("catalog", platform.bed.service_env(), None));
