@@ -37,12 +37,13 @@ impl SigningKey {
         Ok((key, pkcs8.as_ref().to_vec()))
     }
 
-    /// Loads a key from its PKCS#8 document; the key id is derived from the public key.
+    /// Loads a key from its PKCS#8 document; the key id is the RFC 7638 thumbprint of
+    /// the public key.
     pub fn from_pkcs8(pkcs8: &[u8], created_at: DateTime<Utc>) -> anyhow::Result<Self> {
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8)
             .map_err(|_| anyhow::anyhow!("stored signing key is not an Ed25519 PKCS#8 key"))?;
         let public_key = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-        let kid = Uuid::new_v5(&Uuid::NAMESPACE_OID, public_key.as_bytes()).to_string();
+        let kid = SigningKeyPublished::thumbprint(&public_key);
         Ok(Self {
             kid: kid.clone(),
             encoding: EncodingKey::from_ed_der(pkcs8),
@@ -73,15 +74,51 @@ impl SigningKey {
     }
 }
 
-/// The newest key that is not retired; generated and stored when there is none.
-/// Instances starting together serialize on an advisory lock, so they share one key.
+/// The advisory lock auth's instances take while they change `signing_keys`.
+const KEYS_LOCK: i64 = 4207001;
+
+/// Rewrites stored key ids that are not the thumbprint of their key (the UUIDv5 ids of
+/// earlier versions, which gateways no longer accept) and returns the old ids, so their
+/// messages on `auth.keys` can be withdrawn. Tokens signed under an old id stop
+/// verifying: their users log in again.
+pub async fn upgrade_key_ids(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(KEYS_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let stored: Vec<(String, String)> = sqlx::query_as("SELECT kid, public_key FROM signing_keys")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut old_ids = Vec::new();
+    for (kid, public_key) in stored {
+        let thumbprint = SigningKeyPublished::thumbprint(&public_key);
+        if kid != thumbprint {
+            sqlx::query("UPDATE signing_keys SET kid = $1 WHERE kid = $2")
+                .bind(&thumbprint)
+                .bind(&kid)
+                .execute(&mut *tx)
+                .await?;
+            tracing::warn!(old = %kid, new = %thumbprint, "signing key id rewritten to its thumbprint");
+            old_ids.push(kid);
+        }
+    }
+    tx.commit().await?;
+    Ok(old_ids)
+}
+
+/// The newest key that is neither retired nor revoked; generated and stored when there
+/// is none. Instances starting together serialize on an advisory lock, so they share
+/// one key.
 pub async fn load_or_create(pool: &PgPool) -> anyhow::Result<SigningKey> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(4207001)")
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(KEYS_LOCK)
         .execute(&mut *tx)
         .await?;
     let stored: Option<(Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT private_key, created_at FROM signing_keys WHERE retired_at IS NULL
+        "SELECT private_key, created_at FROM signing_keys
+         WHERE retired_at IS NULL AND revoked_at IS NULL
          ORDER BY created_at DESC LIMIT 1",
     )
     .fetch_optional(&mut *tx)
@@ -108,13 +145,16 @@ pub async fn load_or_create(pool: &PgPool) -> anyhow::Result<SigningKey> {
     Ok(key)
 }
 
-/// Every public key auth has, retired ones included: tokens they signed may still be
-/// valid, and a gateway that starts after a rotation must still verify them.
+/// Every public key auth has that is not revoked, retired ones included: tokens they
+/// signed may still be valid, and a gateway that starts after a rotation must still
+/// verify them.
 pub async fn published_keys(pool: &PgPool) -> anyhow::Result<Vec<SigningKeyPublished>> {
-    let rows: Vec<(String, String, DateTime<Utc>)> =
-        sqlx::query_as("SELECT kid, public_key, created_at FROM signing_keys ORDER BY created_at")
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT kid, public_key, created_at FROM signing_keys WHERE revoked_at IS NULL
+         ORDER BY created_at",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|(kid, public_key, created_at)| SigningKeyPublished {
@@ -126,19 +166,35 @@ pub async fn published_keys(pool: &PgPool) -> anyhow::Result<Vec<SigningKeyPubli
         .collect())
 }
 
-/// Publishes the public keys on `auth.keys`, keyed by key id. The envelope id derives
-/// from the key id, so publishing at every start repeats one message, not many.
+/// The ids of revoked keys: withdrawn from `auth.keys` at every start.
+pub async fn revoked_kids(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT kid FROM signing_keys WHERE revoked_at IS NOT NULL")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Withdraws `withdrawn` key ids from `auth.keys` with tombstones (gateways drop those
+/// keys, and compaction drops their messages), then publishes the public keys, keyed by
+/// key id. The envelope id derives from the key id, so publishing at every start
+/// repeats one message, not many.
 pub async fn publish(
     publisher: &Publisher,
     topics: &Topics,
     keys: Vec<SigningKeyPublished>,
+    withdrawn: &[String],
 ) -> anyhow::Result<()> {
+    let topic = topics.name(Topic::AuthKeys);
+    for kid in withdrawn {
+        publisher.send_tombstone(&topic, kid.as_bytes()).await?;
+    }
     for key in keys {
         let kid = key.kid.clone();
         let mut envelope = Envelope::start(key, None);
         envelope.id = derive_id(Uuid::NAMESPACE_OID, &format!("auth.keys#{kid}"));
         envelope.correlation_id = envelope.id;
-        let outgoing = kafka_runtime::Outgoing::new(topics.name(Topic::AuthKeys), &kid, &envelope);
+        let outgoing = kafka_runtime::Outgoing::new(topic.clone(), &kid, &envelope);
         publisher.send(&outgoing).await?;
     }
     Ok(())
@@ -183,6 +239,13 @@ mod tests {
         let again = SigningKey::from_pkcs8(&pkcs8, key.public().created_at).unwrap();
         assert_eq!(again.kid(), key.kid());
         assert_eq!(again.public(), key.public());
+    }
+
+    #[test]
+    fn the_key_id_is_the_thumbprint_of_the_public_key() {
+        let (key, _) = SigningKey::generate().unwrap();
+        assert!(key.public().kid_matches_key());
+        assert_eq!(key.kid().len(), 43, "SHA-256, base64url without padding");
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
     migrate(&pool).await?;
+    let old_key_ids = keys::upgrade_key_ids(&pool).await?;
     let key = Arc::new(keys::load_or_create(&pool).await?);
     match (&config.admin_email, &config.admin_password) {
         (Some(email), Some(password)) => {
@@ -93,8 +94,12 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     }
     service.check_ready(ReadinessCheck::postgres(pool.clone()));
     let published = keys::published_keys(&pool).await?;
+    let mut withdrawn = keys::revoked_kids(&pool).await?;
+    withdrawn.extend(old_key_ids);
     let (publisher, topics) = (service.publisher().clone(), service.topics().clone());
-    service.spawn(publish_keys(publisher, topics, published, shutdown));
+    service.spawn(publish_keys(
+        publisher, topics, published, withdrawn, shutdown,
+    ));
     service.consume(
         &[Topic::AuthCommands],
         processor(pool.clone(), service.topics().clone()),
@@ -104,18 +109,24 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     service.run(config.http_addr, Router::new()).await
 }
 
-/// Publishes the public keys, retrying while the broker is away.
+/// Withdraws revoked and superseded key ids and publishes the public keys, retrying
+/// while the broker is away.
 async fn publish_keys(
     publisher: Publisher,
     topics: Topics,
     published: Vec<shared_events::messages::auth::SigningKeyPublished>,
+    withdrawn: Vec<String>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
-        match keys::publish(&publisher, &topics, published.clone()).await {
+        match keys::publish(&publisher, &topics, published.clone(), &withdrawn).await {
             Ok(()) => {
-                tracing::info!(keys = published.len(), "public keys published on auth.keys");
+                tracing::info!(
+                    keys = published.len(),
+                    withdrawn = withdrawn.len(),
+                    "public keys published on auth.keys"
+                );
                 return Ok(());
             }
             Err(err) => tracing::warn!(

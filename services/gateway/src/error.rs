@@ -8,6 +8,10 @@ use kafka_runtime::request_reply::RequestError;
 use serde_json::{json, Value};
 use shared_events::messages::reply::ReplyError;
 
+/// `Retry-After` for a status stream refused at the cap: streams end at a terminal
+/// status or their lifetime, not within a second.
+pub const STREAMS_RETRY_AFTER_SECS: u64 = 5;
+
 /// Everything a route can answer besides success.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -54,6 +58,10 @@ pub enum ApiError {
     /// again after a second.
     #[error("the gateway is busy; try again shortly")]
     Busy,
+    /// 503: as many order status streams are open as the gateway allows; try again
+    /// after a few seconds.
+    #[error("too many status streams are open; try again shortly")]
+    TooManyStreams,
     /// 503: the broker did not take the command in time.
     #[error("the message broker is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -118,6 +126,7 @@ impl IntoResponse for ApiError {
             Self::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable"),
             Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            Self::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams"),
             Self::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
@@ -150,6 +159,12 @@ impl IntoResponse for ApiError {
             }
             Self::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
+            Self::TooManyStreams => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(STREAMS_RETRY_AFTER_SECS),
+                );
             }
             _ => {}
         }

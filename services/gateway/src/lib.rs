@@ -63,11 +63,21 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// `LOGIN_FAILURES_PER_MINUTE`: failed logins per email, default 5.
     pub login_failures_per_minute: u32,
+    /// `REGISTRATION_ATTEMPTS_PER_MINUTE`: registrations per client address, default 20.
+    /// Each costs a bcrypt hash; a load generator registering from one address needs it
+    /// raised (`./dev bench` does).
+    pub registration_attempts_per_minute: u32,
     /// `HASHING_CONCURRENCY`: registrations hashed at once, default the number of cores.
     pub hashing_concurrency: usize,
     /// `HASHING_QUEUE_MS`: how long a registration may wait for a hashing slot before
     /// 503 `busy` with `Retry-After`, default 1000.
     pub hashing_queue: Duration,
+    /// `STREAM_MAX_LIFETIME_SECS`: how long an order status stream stays open before the
+    /// gateway closes it (the client reconnects), default 600.
+    pub stream_lifetime: Duration,
+    /// `STREAM_MAX_CONCURRENT`: order status streams open at once; past it 503
+    /// `too_many_streams` with `Retry-After`, default 1000.
+    pub max_streams: usize,
 }
 
 impl Config {
@@ -85,11 +95,14 @@ impl Config {
             request_timeout: Duration::from_millis(setting("REQUEST_TIMEOUT_MS", 5000)?),
             login_attempts_per_minute: setting("LOGIN_ATTEMPTS_PER_MINUTE", 300)?,
             login_failures_per_minute: setting("LOGIN_FAILURES_PER_MINUTE", 5)?,
+            registration_attempts_per_minute: setting("REGISTRATION_ATTEMPTS_PER_MINUTE", 20)?,
             hashing_concurrency: setting(
                 "HASHING_CONCURRENCY",
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )?,
             hashing_queue: Duration::from_millis(setting("HASHING_QUEUE_MS", 1000)?),
+            stream_lifetime: Duration::from_secs(setting("STREAM_MAX_LIFETIME_SECS", 600)?),
+            max_streams: setting("STREAM_MAX_CONCURRENT", 1000)?,
         })
     }
 }
@@ -107,10 +120,14 @@ pub struct AppState {
     pub verifier: Verifier,
     /// Login rate limits.
     pub login_limits: Arc<LoginLimits>,
+    /// Registration attempts per client address.
+    pub registrations_per_address: Arc<RateLimiter>,
     /// Every order status change on `order.events`, for the status streams.
     pub order_changes: broadcast::Sender<OrderStatusChanged>,
     /// Slots for bcrypt hashing: registrations beyond them wait briefly, then get 503.
     pub hashing: Arc<tokio::sync::Semaphore>,
+    /// Slots for order status streams: one held by each open stream.
+    pub streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -233,6 +250,11 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     .await?;
     let state = AppState {
         login_limits: Arc::new(LoginLimits::new(&config)),
+        registrations_per_address: Arc::new(RateLimiter::new(
+            config.registration_attempts_per_minute,
+            Duration::from_secs(60),
+            100_000,
+        )),
         config: Arc::new(config.clone()),
         requester,
         outcomes,
@@ -241,6 +263,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         hashing: Arc::new(tokio::sync::Semaphore::new(
             config.hashing_concurrency.max(1),
         )),
+        streams: Arc::new(tokio::sync::Semaphore::new(config.max_streams)),
     };
     service.run(config.http_addr, router(state)).await
 }

@@ -1,7 +1,8 @@
-//! Login rate limits: attempts per client address and failed attempts per email, each
-//! counted in a fixed window. Counts live in this gateway's memory: with N instances
-//! behind a balancer an attacker gets up to N times the limit, which still turns an
-//! online password guess from millions a minute into a handful.
+//! Rate limits: login attempts per client address, failed logins per email and
+//! registrations per client address, each counted in a fixed window. Counts live in
+//! this gateway's memory: with N instances behind a balancer an attacker gets up to N
+//! times the limit, which still turns an online password guess from millions a minute
+//! into a handful.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

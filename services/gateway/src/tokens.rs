@@ -1,31 +1,47 @@
 //! Token verification: the gateway checks every bearer token itself, with the public
 //! keys auth publishes on `auth.keys`. It holds no signing key and cannot make a token.
 //!
+//! A key is trusted only if its `kid` is its own RFC 7638 thumbprint, so nobody can
+//! publish a key under an id that tokens already name; the key of a known `kid` is never
+//! replaced; a tombstone under a `kid` revokes that key for good (in this process: a
+//! later message for the same `kid` does not bring it back).
+//!
 //! A token is accepted only if its header names a known key id, its algorithm is EdDSA
 //! (so `alg: none` and the HS* family, which would let a public key be used as a shared
 //! secret, are refused before any signature is checked), its signature verifies, its
 //! issuer and audience are auth's, and it has not expired.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use kafka_runtime::follow::{follow, Start};
+use kafka_runtime::follow::{follow_keyed, Keyed, Start};
 use kafka_runtime::KafkaConfig;
 use shared_events::messages::auth::{Claims, SigningKeyPublished};
-use shared_events::{Actor, Envelope, Role, Topic};
+use shared_events::{Actor, Role, Topic};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 
-/// The public keys known so far, by key id.
+/// The public keys known so far, by key id, and the key ids revoked.
 #[derive(Clone, Default)]
 pub struct Verifier {
-    keys: Arc<RwLock<HashMap<String, DecodingKey>>>,
+    keys: Arc<RwLock<Keys>>,
+}
+
+#[derive(Default)]
+struct Keys {
+    known: HashMap<String, Known>,
+    revoked: HashSet<String>,
+}
+
+struct Known {
+    public_key: String,
+    decoding: DecodingKey,
 }
 
 impl Verifier {
@@ -34,39 +50,76 @@ impl Verifier {
         let verifier = Self::default();
         let learner = verifier.clone();
         let topic = kafka.topics.name(Topic::AuthKeys);
-        follow(
+        follow_keyed(
             kafka,
             &topic,
             Start::Beginning,
             shutdown,
-            move |published: Envelope<SigningKeyPublished>| learner.learn(&published.data),
+            move |record| match record {
+                Keyed::Message(published) => learner.learn(&published.data),
+                Keyed::Tombstone(kid) => learner.revoke(&kid),
+            },
         )
         .await?;
         Ok(verifier)
     }
 
-    /// Adds a published key; a key of another algorithm or an unreadable one is ignored.
+    /// Adds a published key. Ignored, with a warning: a key of another algorithm, an
+    /// unreadable one, one whose `kid` is not its thumbprint, a different key under a
+    /// known `kid`, and any key under a revoked `kid`.
     pub fn learn(&self, published: &SigningKeyPublished) {
+        let kid = &published.kid;
         if published.algorithm != "EdDSA" {
-            tracing::warn!(kid = %published.kid, algorithm = %published.algorithm, "key of an unsupported algorithm ignored");
+            tracing::warn!(%kid, algorithm = %published.algorithm, "key of an unsupported algorithm ignored");
             return;
         }
-        match DecodingKey::from_ed_components(&published.public_key) {
-            Ok(key) => {
-                let mut keys = self.keys.write().expect("not poisoned");
-                if keys.insert(published.kid.clone(), key).is_none() {
-                    tracing::info!(kid = %published.kid, "learned a token verification key");
-                }
-            }
+        if !published.kid_matches_key() {
+            tracing::warn!(%kid, "key ignored: its kid is not the thumbprint of the key");
+            return;
+        }
+        let decoding = match DecodingKey::from_ed_components(&published.public_key) {
+            Ok(decoding) => decoding,
             Err(err) => {
-                tracing::warn!(kid = %published.kid, error = %err, "unreadable public key ignored")
+                tracing::warn!(%kid, error = %err, "unreadable public key ignored");
+                return;
             }
+        };
+        let mut keys = self.keys.write().expect("not poisoned");
+        if keys.revoked.contains(kid) {
+            tracing::warn!(%kid, "key ignored: its kid was revoked");
+            return;
+        }
+        match keys.known.get(kid) {
+            Some(known) if known.public_key == published.public_key => {}
+            Some(_) => {
+                tracing::warn!(%kid, "key ignored: another key is known under its kid")
+            }
+            None => {
+                keys.known.insert(
+                    kid.clone(),
+                    Known {
+                        public_key: published.public_key.clone(),
+                        decoding,
+                    },
+                );
+                tracing::info!(%kid, "learned a token verification key");
+            }
+        }
+    }
+
+    /// Forgets the key of `kid` and refuses it from now on: tokens it signed stop
+    /// verifying.
+    pub fn revoke(&self, kid: &str) {
+        let mut keys = self.keys.write().expect("not poisoned");
+        let known = keys.known.remove(kid).is_some();
+        if keys.revoked.insert(kid.to_string()) {
+            tracing::warn!(%kid, known, "token verification key revoked");
         }
     }
 
     /// How many keys are known; the gateway is ready once there is one.
     pub fn known_keys(&self) -> usize {
-        self.keys.read().expect("not poisoned").len()
+        self.keys.read().expect("not poisoned").known.len()
     }
 
     /// The claims of a token that passes every check.
@@ -78,7 +131,7 @@ impl Verifier {
         }
         let kid = header.kid.ok_or_else(invalid)?;
         let keys = self.keys.read().expect("not poisoned");
-        let key = keys.get(&kid).ok_or_else(invalid)?;
+        let key = &keys.known.get(&kid).ok_or_else(invalid)?.decoding;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = 5;
         validation.set_issuer(&[Claims::ISSUER]);
@@ -219,6 +272,50 @@ mod tests {
         let expected = claims(60);
         let token = key.sign(&expected).unwrap();
         assert_eq!(verifier_knowing(&key).verify(&token).unwrap(), expected);
+    }
+
+    /// A fresh key's public half published under `kid`, and a token it signed naming
+    /// `kid`.
+    fn forged_under(kid: &str) -> (SigningKeyPublished, String) {
+        let (forger, pkcs8) = SigningKey::generate().unwrap();
+        let mut published = forger.public().clone();
+        published.kid = kid.to_string();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_string());
+        let token =
+            jsonwebtoken::encode(&header, &claims(60), &EncodingKey::from_ed_der(&pkcs8)).unwrap();
+        (published, token)
+    }
+
+    #[test]
+    fn a_key_under_a_kid_that_is_not_its_thumbprint_is_ignored() {
+        let verifier = Verifier::default();
+        let (published, token) = forged_under("auth-key-1");
+        verifier.learn(&published);
+        assert_eq!(verifier.known_keys(), 0);
+        assert!(rejected(&verifier, &token));
+    }
+
+    #[test]
+    fn another_key_under_a_known_kid_does_not_replace_it() {
+        let (key, _) = SigningKey::generate().unwrap();
+        let verifier = verifier_knowing(&key);
+        let (forged, forged_token) = forged_under(key.kid());
+        verifier.learn(&forged);
+        assert!(rejected(&verifier, &forged_token));
+        assert!(verifier.verify(&key.sign(&claims(60)).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn a_revoked_key_stops_verifying_and_stays_revoked_when_published_again() {
+        let (key, _) = SigningKey::generate().unwrap();
+        let verifier = verifier_knowing(&key);
+        let token = key.sign(&claims(60)).unwrap();
+        verifier.revoke(key.kid());
+        assert!(rejected(&verifier, &token));
+        verifier.learn(key.public());
+        assert!(rejected(&verifier, &token));
+        assert_eq!(verifier.known_keys(), 0);
     }
 
     #[test]

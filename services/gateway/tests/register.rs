@@ -160,3 +160,47 @@ async fn registrations_beyond_the_hashing_capacity_are_shed_with_503_and_retry_a
     }
     platform.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_per_client_address_are_limited_with_429_and_retry_after() {
+    let platform = Platform::start(&[("REGISTRATION_ATTEMPTS_PER_MINUTE", "3")]).await;
+    let mut accepted = Vec::new();
+    for n in 0..3 {
+        let answer = platform
+            .post(
+                "/api/auth/register",
+                registration(&format!("many{n}@example.com")),
+            )
+            .await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        accepted.push(answer.headers["location"].clone());
+    }
+    let limited = platform
+        .post("/api/auth/register", registration("many9@example.com"))
+        .await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(limited.json()["error"]["code"], "rate_limited");
+    let retry_after: u64 = limited.headers["retry-after"].parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    for location in &accepted {
+        assert_eq!(
+            platform.outcome(location, None).await["status"],
+            "succeeded"
+        );
+    }
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT email FROM users WHERE email LIKE 'many%' ORDER BY email")
+            .fetch_all(&platform.bed.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        [
+            "many0@example.com",
+            "many1@example.com",
+            "many2@example.com"
+        ],
+        "the refused registration made no user"
+    );
+    platform.stop().await;
+}

@@ -56,8 +56,51 @@ where
     .await
 }
 
+/// What a compacted topic holds under a key: a message, or a tombstone (a null value)
+/// that deletes the key.
+#[derive(Debug)]
+pub enum Keyed<T> {
+    /// A message of the followed type.
+    Message(Envelope<T>),
+    /// A tombstone under this key (its bytes as UTF-8, lossily).
+    Tombstone(String),
+}
+
+/// [`follow`] for a compacted topic, whose tombstones mean something: every message of
+/// type `T` and every tombstone, in each partition's order.
+pub async fn follow_keyed<T, F>(
+    kafka: &KafkaConfig,
+    topic: &str,
+    start: Start,
+    shutdown: CancellationToken,
+    mut each: F,
+) -> anyhow::Result<()>
+where
+    T: Message,
+    F: FnMut(Keyed<T>) + Send + 'static,
+{
+    let name = topic.to_string();
+    follow_records(kafka, topic, start, shutdown, move |key, envelope| {
+        let Some(envelope) = envelope else {
+            match key {
+                Some(key) => each(Keyed::Tombstone(String::from_utf8_lossy(key).into_owned())),
+                None => tracing::warn!(topic = %name, "tombstone without a key skipped"),
+            }
+            return;
+        };
+        if envelope.kind != T::TYPE {
+            return;
+        }
+        match envelope.typed::<T>() {
+            Ok(envelope) => each(Keyed::Message(envelope)),
+            Err(err) => tracing::warn!(error = %err, topic = %name, "unreadable message skipped"),
+        }
+    })
+    .await
+}
+
 /// [`follow`] for a reader of several types on one topic: every envelope, `data` still
-/// raw, with one consumer.
+/// raw, with one consumer. Tombstones are skipped.
 pub async fn follow_envelopes<F>(
     kafka: &KafkaConfig,
     topic: &str,
@@ -67,6 +110,26 @@ pub async fn follow_envelopes<F>(
 ) -> anyhow::Result<()>
 where
     F: FnMut(RawEnvelope) + Send + 'static,
+{
+    follow_records(kafka, topic, start, shutdown, move |_, envelope| {
+        if let Some(envelope) = envelope {
+            each(envelope)
+        }
+    })
+    .await
+}
+
+/// Every record: its key, and its envelope or `None` for a tombstone. Records whose
+/// value is not an envelope are logged and skipped.
+async fn follow_records<F>(
+    kafka: &KafkaConfig,
+    topic: &str,
+    start: Start,
+    shutdown: CancellationToken,
+    mut each: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(Option<&[u8]>, Option<RawEnvelope>) + Send + 'static,
 {
     let group = format!("{}follow-{}", kafka.topics.prefix(), uuid::Uuid::new_v4());
     let consumer: StreamConsumer = kafka
@@ -102,6 +165,7 @@ where
                 }
             };
             let Some(payload) = message.payload() else {
+                each(message.key(), None);
                 continue;
             };
             let written = message.timestamp().to_millis();
@@ -109,7 +173,7 @@ where
                 continue;
             }
             match RawEnvelope::parse(payload) {
-                Ok(envelope) => each(envelope),
+                Ok(envelope) => each(message.key(), Some(envelope)),
                 Err(err) => {
                     tracing::warn!(error = %err, %topic, offset = message.offset(), "unreadable message skipped")
                 }

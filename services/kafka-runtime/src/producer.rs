@@ -97,6 +97,23 @@ impl Publisher {
             .map_err(|(err, _)| PublishError(err))
     }
 
+    /// Produces a tombstone (a null value) under `key`: on a compacted topic it deletes
+    /// the key. Returns the partition and offset.
+    pub async fn send_tombstone(
+        &self,
+        topic: &str,
+        key: &[u8],
+    ) -> Result<(i32, i64), PublishError> {
+        let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).key(key);
+        let delivery = self
+            .producer
+            .send(record, Timeout::After(Duration::from_secs(5)))
+            .await;
+        delivery
+            .map(|d| (d.partition, d.offset))
+            .map_err(|(err, _)| PublishError(err))
+    }
+
     /// Waits for every queued message to be delivered, up to `timeout`.
     pub fn flush(&self, timeout: Duration) {
         if let Err(err) = self.producer.flush(timeout) {

@@ -1,5 +1,7 @@
 //! Users: registration, login and lookups (`auth.commands`, `auth.events`, `auth.queries`).
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -89,12 +91,15 @@ pub struct UserProfile {
 
 /// Event on the compacted `auth.keys` topic, keyed by `kid`: a public key that verifies
 /// tokens whose header names `kid`. Auth publishes it at every start; verifiers keep
-/// every key they have seen, so a token signed before a rotation stays valid until it
-/// expires.
+/// every key they have seen whose `kid` is its thumbprint, so a token signed before a
+/// rotation stays valid until it expires. A tombstone (null value) under a `kid`
+/// revokes that key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SigningKeyPublished {
-    /// Key id, as in the token header.
+    /// Key id, as in the token header: the RFC 7638 JWK thumbprint of the public key
+    /// (SHA-256 of `{"crv":"Ed25519","kty":"OKP","x":"<publicKey>"}`, base64url without
+    /// padding), so a key cannot be published under another key's id.
     pub kid: String,
     /// Always `EdDSA` (Ed25519).
     pub algorithm: String,
@@ -102,6 +107,22 @@ pub struct SigningKeyPublished {
     pub public_key: String,
     /// When auth generated the key.
     pub created_at: DateTime<Utc>,
+}
+
+impl SigningKeyPublished {
+    /// The key id of an Ed25519 public key (a JWK's `x`): its RFC 7638 JWK thumbprint,
+    /// SHA-256 over the required members in lexicographic order without whitespace,
+    /// base64url without padding.
+    pub fn thumbprint(public_key: &str) -> String {
+        let jwk = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{public_key}"}}"#);
+        let digest = ring::digest::digest(&ring::digest::SHA256, jwk.as_bytes());
+        URL_SAFE_NO_PAD.encode(digest.as_ref())
+    }
+
+    /// Whether `kid` is the thumbprint of `public_key`: the only key a verifier accepts.
+    pub fn kid_matches_key(&self) -> bool {
+        self.kid == Self::thumbprint(&self.public_key)
+    }
 }
 
 /// What a token says. Auth signs it; the gateway verifies the signature, the issuer,
@@ -135,4 +156,33 @@ impl_message! {
     Login => "auth.login",
     GetUser => "auth.get_user",
     SigningKeyPublished => "auth.signing_key_published",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_id_is_the_rfc_7638_thumbprint_of_the_rfc_8037_example_key() {
+        // RFC 8037, appendix A.3: the thumbprint of the example Ed25519 public key.
+        let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+        assert_eq!(
+            SigningKeyPublished::thumbprint(x),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn a_key_under_another_kid_does_not_match() {
+        let public_key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".to_string();
+        let mut published = SigningKeyPublished {
+            kid: SigningKeyPublished::thumbprint(&public_key),
+            algorithm: "EdDSA".into(),
+            public_key,
+            created_at: Utc::now(),
+        };
+        assert!(published.kid_matches_key());
+        published.kid = "auth-key-1".into();
+        assert!(!published.kid_matches_key());
+    }
 }

@@ -92,20 +92,33 @@ impl RegisterRequest {
 }
 
 /// Sends `auth.register_user` and answers 202 once the broker acknowledged it.
+/// Rate-limited per client address, since every registration costs a bcrypt hash: 429
+/// with `Retry-After` past the limit.
 pub async fn register(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Correlation(correlation_id): Correlation,
     Body(request): Body<RegisterRequest>,
 ) -> Result<Response, ApiError> {
+    let address = peer.ip().to_string();
+    let attempts = &state.registrations_per_address;
+    attempts
+        .hit(&address, Instant::now())
+        .map_err(rate_limited)?;
     let registration = request.validate().map_err(ApiError::invalid)?;
     // Hashing is the gateway's costliest work: beyond the cores, shed load quickly
-    // instead of building a queue that takes minutes to clear.
+    // instead of building a queue that takes minutes to clear. A shed attempt did not
+    // cost a hash, so it gives its slot back: a client that comes back after
+    // `Retry-After` is not punished for the gateway being busy.
     let slot = tokio::time::timeout(
         state.config.hashing_queue,
         state.hashing.clone().acquire_owned(),
     )
     .await
-    .map_err(|_| ApiError::Busy)?
+    .map_err(|_| {
+        attempts.give_back(&address);
+        ApiError::Busy
+    })?
     .map_err(|err| ApiError::Internal(err.into()))?;
     let cost = state.config.bcrypt_cost;
     let password = registration.password;

@@ -311,9 +311,10 @@ pub async fn payment(
 /// How long the stream waits for an order that was just placed to become readable.
 const NEW_ORDER_GRACE: Duration = Duration::from_secs(3);
 
-/// Whether the checkout is over: the stream closes at any status but PENDING.
-fn settled(status: &str) -> bool {
-    status != "PENDING"
+/// Whether the order can change no more: the stream closes at DELIVERED, CANCELLED and
+/// REJECTED, and follows CONFIRMED and SHIPPED orders on.
+fn terminal(status: &str) -> bool {
+    matches!(status, "DELIVERED" | "CANCELLED" | "REJECTED")
 }
 
 fn status_event(order: &Value) -> Event {
@@ -326,56 +327,96 @@ fn status_event(order: &Value) -> Event {
     Event::default().event("status").data(data.to_string())
 }
 
+/// The comment a stream ends with when it reached its maximum lifetime, so a client
+/// that reads comments knows why; an `EventSource` simply reconnects.
+const LIFETIME_REACHED: &str = "the stream reached its maximum lifetime; reconnect to go on";
+
 /// `GET /api/orders/{id}/events`: Server-Sent Events, `event: status`. The current
-/// status first, then each change, closing once the order has left PENDING; a comment
-/// every 15 s keeps idle connections open.
+/// status first, then each change, closing at a terminal status; a comment every 15 s
+/// keeps idle connections open. A stream lives at most `STREAM_MAX_LIFETIME_SECS`, and
+/// at most `STREAM_MAX_CONCURRENT` are open at once (503 past it).
 pub async fn events(
     State(state): State<AppState>,
     Correlation(correlation_id): Correlation,
     Id(order_id): Id,
     user: User,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let deadline = tokio::time::Instant::now() + state.config.stream_lifetime;
+    let slot = state
+        .streams
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::TooManyStreams)?;
     // Subscribed before the first read, so no change between the two is missed.
-    let mut changes = state.order_changes.subscribe();
-    let deadline = tokio::time::Instant::now() + NEW_ORDER_GRACE;
+    let changes = state.order_changes.subscribe();
+    let grace = tokio::time::Instant::now() + NEW_ORDER_GRACE;
     let first = loop {
         match get_order(&state, correlation_id, &user, order_id).await {
-            Err(ApiError::NotFound) if tokio::time::Instant::now() < deadline => {
+            Err(ApiError::NotFound) if tokio::time::Instant::now() < grace => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             other => break other?,
         }
     };
     let stream = async_stream(move |sender| async move {
-        let mut status = first["status"].as_str().unwrap_or_default().to_string();
-        if sender.send(status_event(&first)).await.is_err() || settled(&status) {
-            return;
+        let following = follow_order(
+            &state,
+            correlation_id,
+            &user,
+            order_id,
+            first,
+            changes,
+            &sender,
+        );
+        if tokio::time::timeout_at(deadline, following).await.is_err() {
+            // Never waits: a client too slow to take the comment is closed without it.
+            let _ = sender.try_send(Event::default().comment(LIFETIME_REACHED));
         }
-        loop {
-            let received = tokio::select! {
-                _ = sender.closed() => return,
-                received = changes.recv() => received,
-            };
-            match concerns(received, order_id) {
-                Some(true) => {}
-                Some(false) => continue,
-                None => return,
-            }
-            // The order as it is now, with its reason when it ended.
-            let Ok(order) = get_order(&state, correlation_id, &user, order_id).await else {
-                return;
-            };
-            let now = order["status"].as_str().unwrap_or_default().to_string();
-            if now == status {
-                continue;
-            }
-            status = now;
-            if sender.send(status_event(&order)).await.is_err() || settled(&status) {
-                return;
-            }
-        }
+        // The slot is free before the client sees the end of the stream.
+        drop(slot);
+        drop(sender);
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Sends the order's status, then each change, until a terminal status, the client
+/// leaving, or the changes ending.
+async fn follow_order(
+    state: &AppState,
+    correlation_id: Uuid,
+    user: &User,
+    order_id: Uuid,
+    first: Value,
+    mut changes: tokio::sync::broadcast::Receiver<OrderStatusChanged>,
+    sender: &tokio::sync::mpsc::Sender<Event>,
+) {
+    let mut status = first["status"].as_str().unwrap_or_default().to_string();
+    if sender.send(status_event(&first)).await.is_err() || terminal(&status) {
+        return;
+    }
+    loop {
+        let received = tokio::select! {
+            _ = sender.closed() => return,
+            received = changes.recv() => received,
+        };
+        match concerns(received, order_id) {
+            Some(true) => {}
+            Some(false) => continue,
+            None => return,
+        }
+        // The order as it is now, with its reason when it ended.
+        let Ok(order) = get_order(state, correlation_id, user, order_id).await else {
+            return;
+        };
+        let now = order["status"].as_str().unwrap_or_default().to_string();
+        if now == status {
+            continue;
+        }
+        status = now;
+        if sender.send(status_event(&order)).await.is_err() || terminal(&status) {
+            return;
+        }
+    }
 }
 
 /// Whether a received change may be this order's: `Some(true)` when it is, and also
@@ -413,6 +454,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_delivered_cancelled_and_rejected_end_a_stream() {
+        for status in ["PENDING", "CONFIRMED", "SHIPPED"] {
+            assert!(!terminal(status), "{status} is followed on");
+        }
+        for status in ["DELIVERED", "CANCELLED", "REJECTED"] {
+            assert!(terminal(status), "{status} ends the stream");
+        }
+    }
 
     #[test]
     fn a_stream_that_lagged_reads_its_order_again() {

@@ -69,6 +69,8 @@ impl Platform {
     pub async fn gateway_on(bed: &TestBed, env: &[(&'static str, &str)]) -> ServiceProcess {
         let mut all = bed.service_env();
         all.push(("BCRYPT_COST", "4".into()));
+        // Tests register many users from one address; the limit has a test of its own.
+        all.push(("REGISTRATION_ATTEMPTS_PER_MINUTE", "100000".into()));
         all.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         ServiceProcess::start(env!("CARGO_BIN_EXE_gateway"), &all).await
     }
@@ -80,10 +82,15 @@ impl Platform {
     }
 
     /// [`Platform::commerce`] with `(service, variable, value)` added to the services'
-    /// environments.
+    /// environments (`gateway` included).
     pub async fn commerce_with(settings: &[(&str, &'static str, &str)]) -> Self {
         let admin = [("ADMIN_EMAIL", ADMIN.0), ("ADMIN_PASSWORD", ADMIN.1)];
-        let mut platform = Self::start_with(&admin, &[]).await;
+        let gateway_env: Vec<(&'static str, &str)> = settings
+            .iter()
+            .filter(|(service, ..)| *service == "gateway")
+            .map(|(_, key, value)| (*key, *value))
+            .collect();
+        let mut platform = Self::start_with(&admin, &gateway_env).await;
         platform
             .others
             .push(("catalog", platform.bed.service_env(), None));

@@ -79,4 +79,19 @@ impl SseReader {
             Ok(Ok(0))
         )
     }
+
+    /// Everything still unread up to the end of the stream, comments included, or
+    /// `None` when the server did not close it within `timeout`.
+    pub async fn rest_until_closed(&mut self, timeout: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut chunk = [0_u8; 4096];
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Ok(Ok(0)) => return Some(std::mem::take(&mut self.buffer)),
+                Ok(Ok(n)) => self.buffer.push_str(&String::from_utf8_lossy(&chunk[..n])),
+                Ok(Err(err)) => panic!("reading the stream: {err}"),
+                Err(_) => return None,
+            }
+        }
+    }
 }
