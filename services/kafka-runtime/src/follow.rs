@@ -42,15 +42,9 @@ where
     T: Message,
     F: FnMut(Envelope<T>) + Send + 'static,
 {
-    let name = topic.to_string();
-    follow_envelopes(kafka, topic, start, shutdown, move |envelope| {
-        // Other types share the topic; they are not this reader's business.
-        if envelope.kind != T::TYPE {
-            return;
-        }
-        match envelope.typed::<T>() {
-            Ok(envelope) => each(envelope),
-            Err(err) => tracing::warn!(error = %err, topic = %name, "unreadable message skipped"),
+    follow_keyed(kafka, topic, start, shutdown, move |keyed| {
+        if let Keyed::Message(envelope) = keyed {
+            each(envelope)
         }
     })
     .await
@@ -88,6 +82,7 @@ where
             }
             return;
         };
+        // Other types share the topic; they are not this reader's business.
         if envelope.kind != T::TYPE {
             return;
         }

@@ -87,14 +87,7 @@ impl Publisher {
             .key(key)
             .payload(payload)
             .headers(headers);
-        // The queue wait is bounded too: a full local queue means the broker is away.
-        let delivery = self
-            .producer
-            .send(record, Timeout::After(Duration::from_secs(5)))
-            .await;
-        delivery
-            .map(|d| (d.partition, d.offset))
-            .map_err(|(err, _)| PublishError(err))
+        self.deliver(record).await
     }
 
     /// Produces a tombstone (a null value) under `key`: on a compacted topic it deletes
@@ -104,7 +97,15 @@ impl Publisher {
         topic: &str,
         key: &[u8],
     ) -> Result<(i32, i64), PublishError> {
-        let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).key(key);
+        self.deliver(FutureRecord::to(topic).key(key)).await
+    }
+
+    /// Sends a record and waits for its acknowledgement; its partition and offset.
+    async fn deliver(
+        &self,
+        record: FutureRecord<'_, [u8], [u8]>,
+    ) -> Result<(i32, i64), PublishError> {
+        // The queue wait is bounded too: a full local queue means the broker is away.
         let delivery = self
             .producer
             .send(record, Timeout::After(Duration::from_secs(5)))
