@@ -30,20 +30,26 @@ impl PgHandler for StuckOnNegative {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stuck_partition_with_a_full_queue_does_not_stop_the_others_and_shows_its_lag() {
-    let bed = TestBed::new().await;
+/// A consumer of a 3-partition topic whose partition 0 is stuck on its first record:
+/// the partition count, the consumer (each partition queues at most 16 records), the
+/// topic, and a key of partition 0.
+async fn stuck_on_partition_zero(bed: &TestBed) -> (i32, RunningConsumer, String, String) {
     let partitions = 3;
     let commands = bed.topic("probe.commands", partitions).await;
     let events = bed.topic("probe.events", partitions).await;
     let handler = StuckOnNegative(ProbeHandler::new("a", events));
     let processor = PgProcessor::new(bed.pool.clone(), bed.kafka.topics.clone(), handler);
-    // Each partition queues at most 16 records (RunningConsumer).
     let consumer =
         RunningConsumer::start(&bed.kafka, "probe", "g", vec![commands.clone()], processor);
-
     let stuck = key_for_partition("stuck", 0, partitions);
-    produce(&bed, &commands, &stuck, &probe(-1).to_json()).await;
+    produce(bed, &commands, &stuck, &probe(-1).to_json()).await;
+    (partitions, consumer, commands, stuck)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_partition_with_a_full_queue_does_not_stop_the_others_and_shows_its_lag() {
+    let bed = TestBed::new().await;
+    let (partitions, consumer, commands, stuck) = stuck_on_partition_zero(&bed).await;
     for n in 1..=40 {
         produce(&bed, &commands, &stuck, &probe(n).to_json()).await;
     }
@@ -109,16 +115,7 @@ fn oldest_unfinished(consumer: &RunningConsumer, topic: &str, partition: i32) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_retrying_a_record_shows_its_age_growing_while_the_others_show_zero() {
     let bed = TestBed::new().await;
-    let partitions = 3;
-    let commands = bed.topic("probe.commands", partitions).await;
-    let events = bed.topic("probe.events", partitions).await;
-    let handler = StuckOnNegative(ProbeHandler::new("a", events));
-    let processor = PgProcessor::new(bed.pool.clone(), bed.kafka.topics.clone(), handler);
-    let consumer =
-        RunningConsumer::start(&bed.kafka, "probe", "g", vec![commands.clone()], processor);
-
-    let stuck = key_for_partition("stuck", 0, partitions);
-    produce(&bed, &commands, &stuck, &probe(-1).to_json()).await;
+    let (partitions, consumer, commands, _) = stuck_on_partition_zero(&bed).await;
     for partition in 1..partitions {
         let key = key_for_partition("free", partition, partitions);
         produce(&bed, &commands, &key, &probe(partition).to_json()).await;

@@ -114,24 +114,30 @@ impl Platform {
         platform
     }
 
-    /// Starts a stopped service of [`Platform::commerce`] again.
-    pub async fn start_service(&mut self, name: &str) {
+    /// The environment and process slot of auth or of a service of
+    /// [`Platform::commerce`].
+    fn service(&mut self, name: &str) -> (&[(&'static str, String)], &mut Option<ServiceProcess>) {
+        if name == "auth" {
+            return (&self.auth_env, &mut self.auth);
+        }
         let (_, env, process) = self
             .others
             .iter_mut()
             .find(|(n, ..)| *n == name)
             .expect("a service");
+        (env, process)
+    }
+
+    /// Starts a stopped service of [`Platform::commerce`] again.
+    pub async fn start_service(&mut self, name: &str) {
+        let (env, process) = self.service(name);
         assert!(process.is_none(), "{name} is running");
         *process = Some(ServiceProcess::start(service_binary(name), env).await);
     }
 
     /// Stops a service of [`Platform::commerce`] cleanly.
     pub async fn stop_service(&mut self, name: &str) {
-        let (_, _, process) = self
-            .others
-            .iter_mut()
-            .find(|(n, ..)| *n == name)
-            .expect("a service");
+        let (_, process) = self.service(name);
         process.take().expect("running").stop().await;
     }
 
@@ -139,16 +145,7 @@ impl Platform {
     /// waiting for it (see [`Platform::all_ready`]): auth or a service of
     /// [`Platform::commerce`].
     pub async fn crash_and_restart(&mut self, name: &str) {
-        let (env, process) = if name == "auth" {
-            (&self.auth_env, &mut self.auth)
-        } else {
-            let (_, env, process) = self
-                .others
-                .iter_mut()
-                .find(|(n, ..)| *n == name)
-                .expect("a service");
-            (&*env, process)
-        };
+        let (env, process) = self.service(name);
         process.take().expect("running").kill().await;
         *process = Some(ServiceProcess::launch(service_binary(name), env));
     }
