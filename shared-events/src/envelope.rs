@@ -25,6 +25,12 @@ pub enum Role {
     Admin,
 }
 
+crate::text_enum!(Role {
+    Buyer => "buyer",
+    Seller => "seller",
+    Admin => "admin",
+});
+
 /// The user on whose behalf a message was sent, as the gateway authenticated them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

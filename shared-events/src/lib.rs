@@ -7,14 +7,16 @@
 //! that make re-running a handler produce the same messages. `schemas/` is generated
 //! from these types by the `gen-schemas` binary.
 
+pub mod access;
 pub mod envelope;
 pub mod ids;
 pub mod messages;
 pub mod rules;
 pub mod schema;
+pub mod text;
 pub mod topics;
 
 pub use envelope::{Actor, Envelope, RawEnvelope, Role};
 pub use ids::derive_id;
-pub use messages::Message;
+pub use messages::{Message, Query};
 pub use topics::{Retention, Service, Topic, Topics};

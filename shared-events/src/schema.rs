@@ -1,4 +1,5 @@
-//! Writes `schemas/`: one JSON Schema per message type, the envelope, and an index.
+//! Writes `schemas/`: one JSON Schema per message type, one per query's answer
+//! (`<type>.answer.json`), the envelope, a command's outcome, and an index.
 
 use std::fs;
 use std::io;
@@ -7,7 +8,8 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::envelope::Envelope;
-use crate::messages::{all_message_schemas, all_message_types};
+use crate::messages::reply::CommandOutcome;
+use crate::messages::{all_answer_schemas, all_message_schemas, all_message_types};
 
 /// The files `schemas/` should hold, as (file name, contents), sorted by name.
 pub fn schema_files() -> Vec<(String, String)> {
@@ -20,16 +22,35 @@ pub fn schema_files() -> Vec<(String, String)> {
         .into_iter()
         .map(|(kind, schema)| (format!("{kind}.json"), pretty(&schema.to_value())))
         .collect();
+    let answers = all_answer_schemas();
+    files.extend(
+        answers
+            .iter()
+            .map(|(kind, schema)| (format!("{kind}.answer.json"), pretty(schema.as_value()))),
+    );
     let envelope = schemars::schema_for!(Envelope<serde_json::Value>);
     files.push(("envelope.json".into(), pretty(&envelope.to_value())));
+    let outcome = schemars::schema_for!(CommandOutcome);
+    files.push(("command-outcome.json".into(), pretty(&outcome.to_value())));
     let mut index: Vec<_> = all_message_types()
         .into_iter()
-        .map(|(kind, version)| json!({ "type": kind, "version": version, "file": format!("{kind}.json") }))
+        .map(|(kind, version)| {
+            let mut entry =
+                json!({ "type": kind, "version": version, "file": format!("{kind}.json") });
+            if answers.iter().any(|(query, _)| *query == kind) {
+                entry["answer"] = json!(format!("{kind}.answer.json"));
+            }
+            entry
+        })
         .collect();
     index.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
     files.push((
         "index.json".into(),
-        pretty(&json!({ "envelope": "envelope.json", "messages": index })),
+        pretty(&json!({
+            "envelope": "envelope.json",
+            "commandOutcome": "command-outcome.json",
+            "messages": index,
+        })),
     ));
     files.sort();
     files

@@ -46,8 +46,8 @@ pub async fn ensure_admin(
             .bind(email.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-    match existing.as_deref() {
-        Some("admin") => return Ok(Bootstrap::AlreadyAdmin),
+    match existing.as_deref().map(str::parse) {
+        Some(Ok(Role::Admin)) => return Ok(Bootstrap::AlreadyAdmin),
         Some(_) => return Ok(Bootstrap::TakenByNonAdmin),
         None => {}
     }
@@ -55,10 +55,11 @@ pub async fn ensure_admin(
         tokio::task::spawn_blocking(move || bcrypt::hash(password, bcrypt::DEFAULT_COST)).await??;
     let user_id = derive_id(Uuid::NAMESPACE_OID, &format!("admin#{}", email.as_str()));
     sqlx::query(
-        "INSERT INTO users (user_id, email, name, role, password_hash) VALUES ($1, $2, 'Admin', 'admin', $3)",
+        "INSERT INTO users (user_id, email, name, role, password_hash) VALUES ($1, $2, 'Admin', $3, $4)",
     )
     .bind(user_id)
     .bind(email.as_str())
+    .bind(Role::Admin.as_str())
     .bind(&hash)
     .execute(&mut *tx)
     .await?;

@@ -99,25 +99,6 @@ fn is_bcrypt_hash(hash: &str) -> bool {
         && bytes[6] == b'$'
 }
 
-/// The database's name for a role.
-pub fn role_name(role: &Role) -> &'static str {
-    match role {
-        Role::Buyer => "buyer",
-        Role::Seller => "seller",
-        Role::Admin => "admin",
-    }
-}
-
-/// The role a database name stands for.
-pub fn parse_role(name: &str) -> Option<Role> {
-    match name {
-        "buyer" => Some(Role::Buyer),
-        "seller" => Some(Role::Seller),
-        "admin" => Some(Role::Admin),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

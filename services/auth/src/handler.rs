@@ -1,9 +1,8 @@
 //! What auth does with each message on `auth.commands`.
 
 use kafka_runtime::{postgres::PgHandler, HandlerError, Incoming, Outbox};
-use serde_json::json;
 use shared_events::messages::auth::{RegisterUser, UserRegistered};
-use shared_events::messages::reply::Reply;
+use shared_events::messages::reply::{CommandOutcome, Reply};
 use shared_events::{Envelope, Message, Topic};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -44,7 +43,7 @@ async fn register(
     .bind(user.user_id)
     .bind(user.email.as_str())
     .bind(&user.name)
-    .bind(domain::role_name(&user.role))
+    .bind(user.role.as_str())
     .bind(&user.password_hash)
     .execute(&mut *tx)
     .await?
@@ -55,7 +54,12 @@ async fn register(
         outbox.send(Topic::AuthEvents, user.user_id, &event);
         outbox.reply(
             &message.envelope,
-            Reply::success(correlation_id, json!({ "userId": user.user_id })),
+            Reply::done(
+                correlation_id,
+                &CommandOutcome::User {
+                    user_id: user.user_id,
+                },
+            ),
         );
         return Ok(());
     }
@@ -65,7 +69,12 @@ async fn register(
             .fetch_optional(&mut *tx)
             .await?;
     let reply = if owner == Some(user.user_id) {
-        Reply::success(correlation_id, json!({ "userId": user.user_id }))
+        Reply::done(
+            correlation_id,
+            &CommandOutcome::User {
+                user_id: user.user_id,
+            },
+        )
     } else {
         Reply::failure(
             correlation_id,

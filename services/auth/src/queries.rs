@@ -6,13 +6,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use kafka_runtime::query::QueryHandler;
 use kafka_runtime::{HandlerError, Incoming};
+use shared_events::access::{may_act_on, Owner};
 use shared_events::messages::auth::{Claims, GetUser, Login, Session, UserProfile};
 use shared_events::messages::reply::Reply;
 use shared_events::{Message, Role};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::{self, Email};
+use crate::domain::Email;
 use crate::keys::SigningKey;
 
 /// Answers auth's queries.
@@ -80,24 +81,20 @@ impl AuthQueries {
             expires_in: self.token_ttl.as_secs(),
             user: user.profile(),
         };
-        Ok(Reply::success(correlation_id, to_json(&session)))
+        Ok(Reply::answer::<Login>(correlation_id, &session))
     }
 
     async fn get_user(&self, query: &Incoming) -> Result<Reply, HandlerError> {
         let wanted = query.data::<GetUser>()?;
         let correlation_id = query.envelope.correlation_id;
-        let allowed = query
-            .envelope
-            .actor
-            .as_ref()
-            .is_some_and(|actor| actor.user_id == wanted.user_id || actor.role == Role::Admin);
+        let allowed = may_act_on(query.envelope.actor.as_ref(), Owner::User(wanted.user_id));
         let user = if allowed {
             self.find(UserBy::Id(wanted.user_id)).await?
         } else {
             None
         };
         Ok(match user {
-            Some(user) => Reply::success(correlation_id, to_json(&user.profile())),
+            Some(user) => Reply::answer::<GetUser>(correlation_id, &user.profile()),
             None => Reply::failure(correlation_id, "not_found", "no such user"),
         })
     }
@@ -111,7 +108,7 @@ impl AuthQueries {
                 )
             };
         }
-        let row: Option<UserRow> = match by {
+        let user: Option<StoredUser> = match by {
             UserBy::Email(email) => {
                 sqlx::query_as(select_user!("lower(email) = $1"))
                     .bind(email)
@@ -125,7 +122,7 @@ impl AuthQueries {
                     .await?
             }
         };
-        row.map(StoredUser::try_from).transpose()
+        Ok(user)
     }
 }
 
@@ -144,36 +141,16 @@ enum UserBy<'a> {
     Id(Uuid),
 }
 
-type UserRow = (Uuid, String, String, String, String, DateTime<Utc>);
-
 /// A user as stored.
+#[derive(sqlx::FromRow)]
 struct StoredUser {
     user_id: Uuid,
     email: String,
     name: String,
+    #[sqlx(try_from = "String")]
     role: Role,
     password_hash: String,
     created_at: DateTime<Utc>,
-}
-
-impl TryFrom<UserRow> for StoredUser {
-    type Error = HandlerError;
-
-    fn try_from(
-        (user_id, email, name, role, password_hash, created_at): UserRow,
-    ) -> Result<Self, HandlerError> {
-        let role = domain::parse_role(&role).ok_or_else(|| {
-            HandlerError::Transient(anyhow::anyhow!("user {user_id} has unknown role {role}"))
-        })?;
-        Ok(Self {
-            user_id,
-            email,
-            name,
-            role,
-            password_hash,
-            created_at,
-        })
-    }
 }
 
 impl StoredUser {
@@ -186,8 +163,4 @@ impl StoredUser {
             created_at: self.created_at,
         }
     }
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).expect("plain structs serialize")
 }

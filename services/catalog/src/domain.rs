@@ -4,8 +4,6 @@
 use std::collections::BTreeSet;
 
 use shared_events::messages::catalog::{ProductUpdated, UpdateProduct};
-use shared_events::{Actor, Role};
-use uuid::Uuid;
 
 /// Largest page a list answers.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -15,18 +13,6 @@ pub const DEFAULT_PAGE_SIZE: u32 = 20;
 const MAX_QUERY_WORDS: usize = 8;
 /// Longest word kept in the search terms; longer words are cut to it.
 const MAX_TERM_CHARS: usize = 40;
-
-/// Whether `actor` may list a product for `seller_id`: that seller, or an admin.
-pub fn may_create(actor: Option<&Actor>, seller_id: Uuid) -> bool {
-    actor.is_some_and(|a| {
-        a.role == Role::Admin || (a.role == Role::Seller && a.user_id == seller_id)
-    })
-}
-
-/// Whether `actor` may change a product owned by `seller_id`: its seller, or an admin.
-pub fn may_edit(actor: Option<&Actor>, seller_id: Uuid) -> bool {
-    may_create(actor, seller_id)
-}
 
 /// The fields of a product an update may change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +109,8 @@ pub fn paging(page: u32, page_size: u32) -> (u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     fn mug() -> Editable {
@@ -133,20 +121,6 @@ mod tests {
             price_cents: 1299,
             currency: "EUR".into(),
         }
-    }
-
-    fn actor(role: Role, user_id: Uuid) -> Actor {
-        Actor { user_id, role }
-    }
-
-    #[test]
-    fn only_the_owning_seller_or_an_admin_may_edit() {
-        let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
-        assert!(may_edit(Some(&actor(Role::Seller, owner)), owner));
-        assert!(may_edit(Some(&actor(Role::Admin, other)), owner));
-        assert!(!may_edit(Some(&actor(Role::Seller, other)), owner));
-        assert!(!may_edit(Some(&actor(Role::Buyer, owner)), owner));
-        assert!(!may_edit(None, owner));
     }
 
     #[test]

@@ -5,12 +5,12 @@ use kafka_runtime::mongo::MongoHandler;
 use kafka_runtime::{HandlerError, Incoming, Outbox};
 use mongodb::bson::doc;
 use mongodb::{ClientSession, Collection, Database};
-use serde_json::json;
+use shared_events::access::{may_act_on, Owner};
 use shared_events::messages::catalog::{
     CreateProduct, DeactivateProduct, ProductCreated, ProductDeactivated, UpdateProduct,
 };
 use shared_events::messages::inventory::StockChanged;
-use shared_events::messages::reply::Reply;
+use shared_events::messages::reply::{CommandOutcome, Reply};
 use shared_events::{rules, Envelope, Message, Topic, Topics};
 use uuid::Uuid;
 
@@ -55,7 +55,7 @@ impl MongoHandler for CatalogHandler {
 
 fn reply_ok(message: &Incoming, outbox: &mut Outbox, product_id: Uuid) {
     let correlation_id = message.envelope.correlation_id;
-    let reply = Reply::success(correlation_id, json!({ "productId": product_id }));
+    let reply = Reply::done(correlation_id, &CommandOutcome::Product { product_id });
     outbox.reply(&message.envelope, reply);
 }
 
@@ -75,7 +75,10 @@ async fn create(
     let command = message.data::<CreateProduct>()?;
     rules::check_new_product(&command)
         .map_err(|problems| HandlerError::Rejected(rules::describe(&problems)))?;
-    if !domain::may_create(message.envelope.actor.as_ref(), command.seller_id) {
+    if !may_act_on(
+        message.envelope.actor.as_ref(),
+        Owner::Seller(command.seller_id),
+    ) {
         reply_failure(
             message,
             outbox,
@@ -143,7 +146,7 @@ async fn load_for_edit(
         return Ok(None);
     };
     let owner = product.seller().unwrap_or_default();
-    if !domain::may_edit(message.envelope.actor.as_ref(), owner) {
+    if !may_act_on(message.envelope.actor.as_ref(), Owner::Seller(owner)) {
         reply_failure(
             message,
             outbox,

@@ -33,7 +33,7 @@ impl CatalogQueries {
             .find_one(doc! { "_id": wanted.product_id.to_string() })
             .await?;
         Ok(match found.as_ref().and_then(ProductDocument::view) {
-            Some(product) => Reply::success(correlation_id, to_json(&product)),
+            Some(product) => Reply::answer::<GetProduct>(correlation_id, &product),
             None => Reply::failure(correlation_id, "not_found", "no such product"),
         })
     }
@@ -62,9 +62,9 @@ impl CatalogQueries {
             page_size,
             total,
         };
-        Ok(Reply::success(
+        Ok(Reply::answer::<ListProducts>(
             query.envelope.correlation_id,
-            to_json(&answer),
+            &answer,
         ))
     }
 }
@@ -77,8 +77,4 @@ impl QueryHandler for CatalogQueries {
             _ => Err(query.unknown_type()),
         }
     }
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).expect("plain structs serialize")
 }

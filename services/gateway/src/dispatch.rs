@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kafka_runtime::telemetry::TraceParent;
 use serde_json::Value;
-use shared_events::{Envelope, Message, Topic};
+use shared_events::{Envelope, Message, Query, Topic};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -83,14 +83,14 @@ impl AppState {
             .into_response())
     }
 
-    /// Sends a query and waits for its answer: the reply's data, or the service's
-    /// refusal as an error; 504 when no answer came in time.
-    pub async fn ask<T: Message>(
+    /// Sends a query and waits for its answer, or the service's refusal as an error;
+    /// 504 when no answer came in time.
+    pub async fn ask<Q: Query>(
         &self,
         topic: Topic,
         key: impl std::fmt::Display,
-        envelope: Envelope<T>,
-    ) -> Result<Value, ApiError> {
+        envelope: Envelope<Q>,
+    ) -> Result<Q::Answer, ApiError> {
         let correlation_id = envelope.correlation_id;
         let kind = envelope.kind.clone();
         let reply = self
@@ -107,10 +107,12 @@ impl AppState {
                 |err| tracing::warn!(%correlation_id, %kind, error = %err, "query failed"),
             )?
             .data;
-        match (reply.ok, reply.data, reply.error) {
-            (true, data, _) => Ok(data.unwrap_or(Value::Null)),
-            (false, _, Some(error)) => Err(error.into()),
-            (false, _, None) => Err(ApiError::Internal(anyhow::anyhow!(
+        match (reply.ok, reply.error.clone()) {
+            (true, _) => reply.answer_to::<Q>().map_err(|err| {
+                ApiError::Internal(anyhow::anyhow!("{kind} answered in another shape: {err}"))
+            }),
+            (false, Some(error)) => Err(error.into()),
+            (false, None) => Err(ApiError::Internal(anyhow::anyhow!(
                 "{kind} failed without saying why"
             ))),
         }

@@ -11,11 +11,22 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::Value;
-use shared_events::messages::reply::{Reply, ReplyError};
+use shared_events::messages::reply::{CommandOutcome, Reply, ReplyError};
 use shared_events::Envelope;
 use tokio::sync::Notify;
 use uuid::Uuid;
+
+/// Where a command stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Progress {
+    /// Its outcome has not arrived (yet).
+    Pending,
+    /// The service applied it.
+    Succeeded,
+    /// The service refused it; `error` says why.
+    Failed,
+}
 
 /// The answer of `GET /api/commands/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,8 +34,8 @@ use uuid::Uuid;
 pub struct CommandStatus {
     /// The command's id.
     pub command_id: Uuid,
-    /// `pending`, `succeeded` or `failed`.
-    pub status: &'static str,
+    /// Where it stands.
+    pub status: Progress,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ReplyError>,
@@ -102,7 +113,7 @@ impl Outcomes {
         let entry = self.entry(&mut state, command_id);
         entry.actor = entry.actor.or(actor);
         if entry.location.is_none() {
-            entry.location = reply.data.as_ref().and_then(resource_of);
+            entry.location = reply.outcome().ok().as_ref().and_then(resource_of);
         }
         // Only the status is kept: whatever data a reply carries is not this map's to hold.
         entry.reply = Some(Reply {
@@ -119,11 +130,14 @@ impl Outcomes {
         let state = self.state.lock().expect("not poisoned");
         let entry = state.entries.get(&command_id)?;
         let (status, error) = match &entry.reply {
-            None => ("pending", None),
-            Some(reply) if reply.ok => ("succeeded", None),
-            Some(reply) => ("failed", reply.error.clone()),
+            None => (Progress::Pending, None),
+            Some(reply) if reply.ok => (Progress::Succeeded, None),
+            Some(reply) => (Progress::Failed, reply.error.clone()),
         };
-        let location = entry.location.clone().filter(|_| status == "succeeded");
+        let location = entry
+            .location
+            .clone()
+            .filter(|_| status == Progress::Succeeded);
         Some(CommandStatus {
             command_id,
             status,
@@ -141,12 +155,12 @@ impl Outcomes {
             let arrived = self.arrived.notified();
             let status = self.get(command_id).unwrap_or(CommandStatus {
                 command_id,
-                status: "pending",
+                status: Progress::Pending,
                 error: None,
                 location: None,
                 actor: None,
             });
-            if status.status != "pending" || tokio::time::Instant::now() >= deadline {
+            if status.status != Progress::Pending || tokio::time::Instant::now() >= deadline {
                 return status;
             }
             let _ = tokio::time::timeout_at(deadline, arrived).await;
@@ -154,21 +168,15 @@ impl Outcomes {
     }
 }
 
-/// Where to read what a command made, from its reply's data, for a command this
-/// instance did not send: an order, a stock level, or a product.
-fn resource_of(data: &Value) -> Option<String> {
-    let id = |field: &str| data.get(field)?.as_str().map(str::to_owned);
-    if let Some(order_id) = id("orderId") {
-        Some(format!("/api/orders/{order_id}"))
-    } else if let Some(product_id) = id("productId") {
-        let place = if data.get("onHand").is_some() {
-            "inventory"
-        } else {
-            "products"
-        };
-        Some(format!("/api/{place}/{product_id}"))
-    } else {
-        None
+/// Where to read what a command made, from its outcome, for a command this instance
+/// did not send: an order, a stock level, or a product. A new user has nothing to read
+/// but their own profile, which needs their token: none.
+fn resource_of(outcome: &CommandOutcome) -> Option<String> {
+    match outcome {
+        CommandOutcome::Order { order_id, .. } => Some(format!("/api/orders/{order_id}")),
+        CommandOutcome::Stock(level) => Some(format!("/api/inventory/{}", level.product_id)),
+        CommandOutcome::Product { product_id } => Some(format!("/api/products/{product_id}")),
+        CommandOutcome::User { .. } => None,
     }
 }
 
@@ -181,13 +189,13 @@ mod tests {
         let outcomes = Outcomes::new(10);
         let id = Uuid::new_v4();
         outcomes.track(id, None, Some("/api/x".into()));
-        assert_eq!(outcomes.get(id).unwrap().status, "pending");
+        assert_eq!(outcomes.get(id).unwrap().status, Progress::Pending);
         assert_eq!(outcomes.get(id).unwrap().location, None);
         outcomes.resolve(id, None, Reply::success(Uuid::nil(), serde_json::json!({})));
         let done = outcomes.get(id).unwrap();
         assert_eq!(
             (done.status, done.location.as_deref()),
-            ("succeeded", Some("/api/x"))
+            (Progress::Succeeded, Some("/api/x"))
         );
     }
 
@@ -201,7 +209,7 @@ mod tests {
             Reply::failure(Uuid::nil(), "email_taken", "taken"),
         );
         let failed = outcomes.get(id).unwrap();
-        assert_eq!(failed.status, "failed");
+        assert_eq!(failed.status, Progress::Failed);
         assert_eq!(failed.error.unwrap().code, "email_taken");
     }
 
@@ -227,7 +235,7 @@ mod tests {
             resolver.resolve(id, None, Reply::success(Uuid::nil(), serde_json::json!({})));
         });
         let status = outcomes.wait(id, Duration::from_secs(10)).await;
-        assert_eq!(status.status, "succeeded");
+        assert_eq!(status.status, Progress::Succeeded);
     }
 
     #[tokio::test]
@@ -235,7 +243,7 @@ mod tests {
         let outcomes = std::sync::Arc::new(Outcomes::new(10));
         let id = Uuid::new_v4();
         let unknown = outcomes.wait(id, Duration::ZERO).await;
-        assert_eq!((unknown.status, unknown.actor), ("pending", None));
+        assert_eq!((unknown.status, unknown.actor), (Progress::Pending, None));
         let resolver = outcomes.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -243,20 +251,24 @@ mod tests {
             resolver.resolve(id, None, Reply::success(Uuid::nil(), order));
         });
         let status = outcomes.wait(id, Duration::from_secs(10)).await;
-        assert_eq!(status.status, "succeeded");
+        assert_eq!(status.status, Progress::Succeeded);
         assert_eq!(status.location, Some(format!("/api/orders/{id}")));
     }
 
     #[test]
     fn an_outcome_from_elsewhere_points_at_what_its_reply_names() {
         let id = Uuid::nil();
-        let of = |data: Value| resource_of(&data);
+        let of = |data: serde_json::Value| {
+            resource_of(&Reply::success(id, data).outcome().expect("an outcome"))
+        };
         assert_eq!(
             of(serde_json::json!({ "productId": id })),
             Some(format!("/api/products/{id}"))
         );
         assert_eq!(
-            of(serde_json::json!({ "productId": id, "onHand": 3, "available": 3 })),
+            of(serde_json::json!({
+                "productId": id, "onHand": 3, "reserved": 0, "available": 3, "reorderPoint": 0
+            })),
             Some(format!("/api/inventory/{id}"))
         );
         assert_eq!(of(serde_json::json!({ "userId": id })), None);

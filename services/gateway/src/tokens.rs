@@ -20,6 +20,7 @@ use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use kafka_runtime::follow::{follow_keyed, Keyed, Start};
 use kafka_runtime::KafkaConfig;
+use shared_events::access::{self, Owner};
 use shared_events::messages::auth::{Claims, SigningKeyPublished};
 use shared_events::{Actor, Role, Topic};
 use tokio_util::sync::CancellationToken;
@@ -162,9 +163,9 @@ impl User {
         }
     }
 
-    /// Whether this user may act on something `owner` owns: the owner or an admin.
-    pub fn may_act_for(&self, owner: Uuid) -> bool {
-        self.id == owner || self.role == Role::Admin
+    /// Whether this user may act on what `owner` owns (the platform's one rule).
+    pub fn may_act_on(&self, owner: Owner) -> bool {
+        access::may_act_on(Some(&self.actor()), owner)
     }
 
     /// 403 unless the user has one of `roles`.

@@ -2,7 +2,6 @@
 //! low-stock threshold, and who may touch it.
 
 use shared_events::messages::inventory::{LowStock, StockChanged, StockLevel};
-use shared_events::{Actor, Role};
 use uuid::Uuid;
 
 /// The reorder point a new product gets.
@@ -133,19 +132,6 @@ impl Stock {
     }
 }
 
-/// Whether `actor` may manage the stock of a product owned by `seller_id`: that
-/// seller, or an admin.
-pub fn may_manage(actor: Option<&Actor>, seller_id: Uuid) -> bool {
-    actor.is_some_and(|a| {
-        a.role == Role::Admin || (a.role == Role::Seller && a.user_id == seller_id)
-    })
-}
-
-/// Whether `actor` is an admin.
-pub fn is_admin(actor: Option<&Actor>) -> bool {
-    actor.is_some_and(|a| a.role == Role::Admin)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,16 +185,5 @@ mod tests {
         assert_eq!((sold.on_hand, sold.reserved), (6, 0));
         assert_eq!(sold.restocked(4).on_hand, 10);
         assert_eq!(held.released(4), stock(10, 0));
-    }
-
-    #[test]
-    fn only_the_owning_seller_or_an_admin_manages_stock() {
-        let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
-        let as_ = |role, user_id| Some(Actor { user_id, role });
-        assert!(may_manage(as_(Role::Seller, owner).as_ref(), owner));
-        assert!(may_manage(as_(Role::Admin, other).as_ref(), owner));
-        assert!(!may_manage(as_(Role::Seller, other).as_ref(), owner));
-        assert!(!may_manage(as_(Role::Buyer, owner).as_ref(), owner));
-        assert!(!may_manage(None, owner));
     }
 }

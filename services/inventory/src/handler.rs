@@ -4,16 +4,16 @@
 
 use kafka_runtime::postgres::PgHandler;
 use kafka_runtime::{HandlerError, Incoming, Outbox};
-use serde_json::json;
+use shared_events::access::{may_act_on, Owner};
 use shared_events::messages::catalog::ProductCreated;
 use shared_events::messages::inventory::{AdjustStock, LowStock, SetReorderPoint};
 use shared_events::messages::order::{OrderCancelled, OrderConfirmed, OrderPlaced};
-use shared_events::messages::reply::Reply;
+use shared_events::messages::reply::{CommandOutcome, Reply};
 use shared_events::{rules, Envelope, Message, Topic, Topics};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{self, Insufficient, Stock};
+use crate::domain::{Insufficient, Stock};
 use crate::reservations;
 use crate::store::{self, Movement, Owned};
 
@@ -165,7 +165,7 @@ async fn lock_for(
         );
         return Ok(None);
     };
-    if !domain::may_manage(message.envelope.actor.as_ref(), seller_id) {
+    if !may_act_on(message.envelope.actor.as_ref(), Owner::Seller(seller_id)) {
         let refusal = failure(
             message,
             "forbidden",
@@ -220,11 +220,11 @@ async fn adjust(
     };
     store::record(tx, next.product_id, &movement).await?;
     announce(message, outbox, &next, low);
-    let level = json!(next.level());
+    let outcome = CommandOutcome::Stock(next.level());
     reply(
         message,
         outbox,
-        Reply::success(message.envelope.correlation_id, level),
+        Reply::done(message.envelope.correlation_id, &outcome),
     );
     Ok(())
 }
@@ -250,11 +250,11 @@ async fn set_reorder_point(
         outbox.send(Topic::InventoryEvents, next.product_id, &event);
     }
     store::save(tx, &next).await?;
-    let level = json!(next.level());
+    let outcome = CommandOutcome::Stock(next.level());
     reply(
         message,
         outbox,
-        Reply::success(message.envelope.correlation_id, level),
+        Reply::done(message.envelope.correlation_id, &outcome),
     );
     Ok(())
 }

@@ -3,8 +3,8 @@
 
 use kafka_runtime::query::QueryHandler;
 use kafka_runtime::{HandlerError, Incoming};
-use serde_json::json;
-use shared_events::messages::inventory::{GetStock, ListLowStock};
+use shared_events::access::{is_admin, may_act_on, Owner};
+use shared_events::messages::inventory::{GetStock, ListLowStock, LowStockList};
 use shared_events::messages::reply::Reply;
 use shared_events::Message;
 use sqlx::PgPool;
@@ -33,28 +33,35 @@ impl InventoryQueries {
                 "no stock for this product",
             ));
         };
-        if !domain::may_manage(query.envelope.actor.as_ref(), found.seller_id) {
+        if !may_act_on(
+            query.envelope.actor.as_ref(),
+            Owner::Seller(found.seller_id),
+        ) {
             return Ok(Reply::failure(
                 correlation_id,
                 "forbidden",
                 "only the product's seller or an admin sees its stock",
             ));
         }
-        Ok(Reply::success(correlation_id, json!(found.stock.level())))
+        Ok(Reply::answer::<GetStock>(
+            correlation_id,
+            &found.stock.level(),
+        ))
     }
 
     async fn low(&self, query: &Incoming) -> Result<Reply, HandlerError> {
         query.data::<ListLowStock>()?;
         let correlation_id = query.envelope.correlation_id;
-        if !domain::is_admin(query.envelope.actor.as_ref()) {
+        if !is_admin(query.envelope.actor.as_ref()) {
             return Ok(Reply::failure(correlation_id, "forbidden", "admins only"));
         }
-        let items: Vec<_> = store::low(&self.pool)
+        let items = store::low(&self.pool)
             .await?
             .iter()
             .map(domain::Stock::level)
             .collect();
-        Ok(Reply::success(correlation_id, json!({ "items": items })))
+        let answer = LowStockList { items };
+        Ok(Reply::answer::<ListLowStock>(correlation_id, &answer))
     }
 }
 

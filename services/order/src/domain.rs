@@ -178,26 +178,6 @@ pub fn next(status: OrderStatus, happening: &Happening) -> Result<Option<Transit
     }
 }
 
-/// The status as stored and shown.
-pub fn status_name(status: OrderStatus) -> &'static str {
-    match status {
-        OrderStatus::Pending => "PENDING",
-        OrderStatus::Confirmed => "CONFIRMED",
-        OrderStatus::Shipped => "SHIPPED",
-        OrderStatus::Delivered => "DELIVERED",
-        OrderStatus::Cancelled => "CANCELLED",
-        OrderStatus::Rejected => "REJECTED",
-    }
-}
-
-/// The status named `name`.
-pub fn parse_status(name: &str) -> Option<OrderStatus> {
-    use OrderStatus::*;
-    [Pending, Confirmed, Shipped, Delivered, Cancelled, Rejected]
-        .into_iter()
-        .find(|s| status_name(*s) == name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,12 +302,5 @@ mod tests {
         assert_eq!(next(Confirmed, &ship).unwrap().unwrap().to, Shipped);
         assert_eq!(next(Shipped, &deliver).unwrap().unwrap().to, Delivered);
         assert!(next(Pending, &ship).is_err() && next(Confirmed, &deliver).is_err());
-    }
-
-    #[test]
-    fn statuses_read_back_as_written() {
-        for status in [Pending, Confirmed, Shipped, Delivered, Cancelled, Rejected] {
-            assert_eq!(parse_status(status_name(status)), Some(status));
-        }
     }
 }

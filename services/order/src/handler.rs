@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kafka_runtime::postgres::PgHandler;
 use kafka_runtime::{HandlerError, Incoming, Outbox};
-use serde_json::json;
+use shared_events::access::{is_admin, may_act_on, Owner};
 use shared_events::messages::catalog::{ProductCreated, ProductDeactivated, ProductUpdated};
 use shared_events::messages::inventory::StockReservationFailed;
 use shared_events::messages::order::{
@@ -13,8 +13,8 @@ use shared_events::messages::order::{
     OrderRejected, OrderStatus, OrderStatusChanged, PlaceOrder,
 };
 use shared_events::messages::payment::{PaymentFailed, PaymentSucceeded};
-use shared_events::messages::reply::Reply;
-use shared_events::{Envelope, Message, Role, Topic, Topics};
+use shared_events::messages::reply::{CommandOutcome, Reply};
+use shared_events::{Envelope, Message, Topic, Topics};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -58,12 +58,7 @@ impl PgHandler for OrderHandler {
             }
             AdvanceStatus::TYPE => {
                 let command = message.data::<AdvanceStatus>()?;
-                let is_admin = message
-                    .envelope
-                    .actor
-                    .as_ref()
-                    .is_some_and(|a| a.role == Role::Admin);
-                if !is_admin {
+                if !is_admin(message.envelope.actor.as_ref()) {
                     reply_failure(
                         message,
                         outbox,
@@ -156,10 +151,10 @@ fn reply_failure(message: &Incoming, outbox: &mut Outbox, code: &str, text: &str
 }
 
 fn reply_ok(message: &Incoming, outbox: &mut Outbox, order_id: Uuid, status: OrderStatus) {
-    let data = json!({ "orderId": order_id, "status": domain::status_name(status) });
+    let outcome = CommandOutcome::Order { order_id, status };
     outbox.reply(
         &message.envelope,
-        Reply::success(message.envelope.correlation_id, data),
+        Reply::done(message.envelope.correlation_id, &outcome),
     );
 }
 
@@ -173,10 +168,7 @@ async fn place(
 ) -> Result<(), HandlerError> {
     let command = message.data::<PlaceOrder>()?;
     let actor = message.envelope.actor.as_ref();
-    let allowed = actor.is_some_and(|a| {
-        a.role == Role::Admin || (a.role == Role::Buyer && a.user_id == command.user_id)
-    });
-    if !allowed {
+    if !may_act_on(actor, Owner::Buyer(command.user_id)) {
         reply_failure(
             message,
             outbox,
@@ -265,8 +257,7 @@ async fn command_change(
 ) -> Result<(), HandlerError> {
     let actor = message.envelope.actor.as_ref();
     let found = store::lock(tx, order_id).await?;
-    let Some((_, status)) = found
-        .filter(|(owner, _)| actor.is_some_and(|a| a.role == Role::Admin || a.user_id == *owner))
+    let Some((_, status)) = found.filter(|(buyer, _)| may_act_on(actor, Owner::Buyer(*buyer)))
     else {
         reply_failure(message, outbox, "not_found", "no such order");
         return Ok(());
@@ -278,10 +269,7 @@ async fn command_change(
         }
         Ok(None) => reply_ok(message, outbox, order_id, status),
         Err(NotNow { status }) => {
-            let text = format!(
-                "not possible while the order is {}",
-                domain::status_name(status)
-            );
+            let text = format!("not possible while the order is {status}");
             reply_failure(message, outbox, "invalid_status", &text);
         }
     }
@@ -310,7 +298,7 @@ async fn saga_change(
     match domain::next(status, &happening) {
         Ok(Some(transition)) => apply(message, order_id, status, transition, tx, outbox).await,
         _ => {
-            tracing::info!(%order_id, status = domain::status_name(status), kind = %message.envelope.kind, "saga event changes nothing now");
+            tracing::info!(%order_id, %status, kind = %message.envelope.kind, "saga event changes nothing now");
             Ok(())
         }
     }

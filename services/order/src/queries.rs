@@ -4,10 +4,10 @@
 
 use kafka_runtime::query::QueryHandler;
 use kafka_runtime::{HandlerError, Incoming};
-use serde_json::json;
-use shared_events::messages::order::{GetOrder, ListOrders};
+use shared_events::access::{is_admin, may_act_on, Owner};
+use shared_events::messages::order::{GetOrder, ListOrders, OrderPage};
 use shared_events::messages::reply::Reply;
-use shared_events::{Message, Role};
+use shared_events::Message;
 use sqlx::PgPool;
 
 use crate::store;
@@ -29,11 +29,9 @@ impl OrderQueries {
         let actor = query.envelope.actor.as_ref();
         let order = store::find(&self.pool, wanted.order_id)
             .await?
-            .filter(|order| {
-                actor.is_some_and(|a| a.role == Role::Admin || a.user_id == order.user_id)
-            });
+            .filter(|order| may_act_on(actor, Owner::Buyer(order.user_id)));
         Ok(match order {
-            Some(order) => Reply::success(correlation_id, json!(order)),
+            Some(order) => Reply::answer::<GetOrder>(correlation_id, &order),
             None => Reply::failure(correlation_id, "not_found", "no such order"),
         })
     }
@@ -48,11 +46,16 @@ impl OrderQueries {
                 "sign in to list orders",
             ));
         };
-        let user = (actor.role != Role::Admin).then_some(actor.user_id);
+        let user = (!is_admin(Some(actor))).then_some(actor.user_id);
         let (page, page_size) = (wanted.page.max(1), wanted.page_size.clamp(1, 100));
         let (items, total) = store::list(&self.pool, user, wanted.status, page, page_size).await?;
-        let answer = json!({ "items": items, "page": page, "pageSize": page_size, "total": total });
-        Ok(Reply::success(correlation_id, answer))
+        let answer = OrderPage {
+            items,
+            page,
+            page_size,
+            total,
+        };
+        Ok(Reply::answer::<ListOrders>(correlation_id, &answer))
     }
 }
 

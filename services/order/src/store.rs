@@ -4,39 +4,49 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use shared_events::messages::order::{OrderStatus, PricedLine};
+use shared_events::messages::order::{OrderStatus, OrderView, PricedLine, StatusChange};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::domain::{self, Known};
+use crate::domain::Known;
 
 /// The products among `ids` that the view knows.
 pub async fn products(
     tx: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Known>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, String, i64, String, bool)> = sqlx::query_as(
+    let rows: Vec<ProductRow> = sqlx::query_as(
         "SELECT product_id, sku, name, price_cents, currency, active FROM products WHERE product_id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, sku, name, price_cents, currency, active)| {
-            (
-                id,
-                Known {
-                    sku,
-                    name,
-                    price_cents,
-                    currency,
-                    active,
-                },
-            )
-        })
-        .collect())
+    Ok(rows.into_iter().map(ProductRow::known).collect())
+}
+
+/// A product of the order service's view, as stored.
+#[derive(sqlx::FromRow)]
+struct ProductRow {
+    product_id: Uuid,
+    sku: String,
+    name: String,
+    price_cents: i64,
+    currency: String,
+    active: bool,
+}
+
+impl ProductRow {
+    fn known(self) -> (Uuid, Known) {
+        let known = Known {
+            sku: self.sku,
+            name: self.name,
+            price_cents: self.price_cents,
+            currency: self.currency,
+            active: self.active,
+        };
+        (self.product_id, known)
+    }
 }
 
 /// A new order and the first line of its history.
@@ -59,7 +69,7 @@ pub struct NewOrder<'a> {
 
 /// Stores a new order; false when its id exists already.
 pub async fn insert(tx: &mut PgConnection, order: &NewOrder<'_>) -> Result<bool, sqlx::Error> {
-    let status = domain::status_name(order.status);
+    let status = order.status.as_str();
     let inserted = sqlx::query(
         "INSERT INTO orders (order_id, user_id, status, reason, items, total_cents, currency)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id) DO NOTHING",
@@ -98,7 +108,9 @@ pub async fn lock(
             .bind(order_id)
             .fetch_optional(tx)
             .await?;
-    Ok(row.and_then(|(user, status)| Some((user, domain::parse_status(&status)?))))
+    row.map(|(user, status)| Ok((user, status.parse()?)))
+        .transpose()
+        .map_err(|err: shared_events::text::UnknownName| sqlx::Error::Decode(err.into()))
 }
 
 /// The orders still PENDING `deadline` after they were placed, oldest first.
@@ -145,7 +157,7 @@ pub async fn transition(
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE orders SET status = $2, reason = COALESCE($3, reason), updated_at = now() WHERE order_id = $1")
         .bind(order_id)
-        .bind(domain::status_name(to))
+        .bind(to.as_str())
         .bind(reason)
         .execute(&mut *tx)
         .await?;
@@ -164,93 +176,97 @@ async fn append_history(
          VALUES ($1, (SELECT count(*) FROM order_history WHERE order_id = $1), $2, $3, $4)",
     )
     .bind(order_id)
-    .bind(from.map(domain::status_name))
-    .bind(domain::status_name(to))
+    .bind(from.as_ref().map(OrderStatus::as_str))
+    .bind(to.as_str())
     .bind(note)
     .execute(tx)
     .await?;
     Ok(())
 }
 
-/// One transition of an order's history.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryEntry {
-    /// The status before; none for the first.
-    pub from: Option<String>,
-    /// The status after.
-    pub to: String,
-    /// Why.
-    pub reason: Option<String>,
-    /// When.
-    pub at: DateTime<Utc>,
+/// An order's row as stored.
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    order_id: Uuid,
+    user_id: Uuid,
+    #[sqlx(try_from = "String")]
+    status: OrderStatus,
+    reason: Option<String>,
+    items: Json<Vec<PricedLine>>,
+    total_cents: i64,
+    currency: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
-/// An order as queries answer it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    /// Its id.
-    pub order_id: Uuid,
-    /// The buyer.
-    pub user_id: Uuid,
-    /// Where it stands.
-    pub status: String,
-    /// Why it was cancelled.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cancel_reason: Option<String>,
-    /// Why it was rejected.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reject_reason: Option<String>,
-    /// Priced lines.
-    pub items: serde_json::Value,
-    /// Sum of the lines, in minor units.
-    pub total_cents: i64,
-    /// ISO 4217 code.
-    pub currency: Option<String>,
-    /// Every transition, oldest first.
-    pub history: Vec<HistoryEntry>,
-    /// When it was placed.
-    pub created_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
+/// A step of an order's history as stored.
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    #[sqlx(try_from = "OptionalText")]
+    from_status: Option<OrderStatus>,
+    #[sqlx(try_from = "String")]
+    to_status: OrderStatus,
+    reason: Option<String>,
+    at: DateTime<Utc>,
 }
-
-type OrderRow = (
-    Uuid,
-    Uuid,
-    String,
-    Option<String>,
-    serde_json::Value,
-    i64,
-    Option<String>,
-    DateTime<Utc>,
-    DateTime<Utc>,
-);
 
 const ORDER_COLUMNS: &str =
     "order_id, user_id, status, reason, items, total_cents, currency, created_at, updated_at";
 
-fn view(row: OrderRow, history: Vec<HistoryEntry>) -> OrderView {
-    let (order_id, user_id, status, reason, items, total_cents, currency, created_at, updated_at) =
-        row;
-    let (cancel_reason, reject_reason) = match status.as_str() {
-        "CANCELLED" => (reason, None),
-        "REJECTED" => (None, reason),
-        _ => (None, None),
-    };
-    OrderView {
-        order_id,
-        user_id,
-        status,
-        cancel_reason,
-        reject_reason,
-        items,
-        total_cents,
-        currency,
-        history,
-        created_at,
-        updated_at,
+impl OrderRow {
+    fn view(self, history: Vec<StatusChange>) -> OrderView {
+        let (cancel_reason, reject_reason) = match self.status {
+            OrderStatus::Cancelled => (self.reason, None),
+            OrderStatus::Rejected => (None, self.reason),
+            _ => (None, None),
+        };
+        OrderView {
+            order_id: self.order_id,
+            user_id: self.user_id,
+            status: self.status,
+            cancel_reason,
+            reject_reason,
+            items: self.items.0,
+            total_cents: self.total_cents,
+            currency: self.currency,
+            history,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+impl From<HistoryRow> for StatusChange {
+    fn from(row: HistoryRow) -> Self {
+        Self {
+            from: row.from_status,
+            to: row.to_status,
+            reason: row.reason,
+            at: row.at,
+        }
+    }
+}
+
+/// A nullable status column, for `#[sqlx(try_from)]`, which reads one type only.
+struct OptionalText(Option<String>);
+
+impl sqlx::Type<sqlx::Postgres> for OptionalText {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for OptionalText {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <Option<String> as sqlx::Decode<sqlx::Postgres>>::decode(value).map(Self)
+    }
+}
+
+impl TryFrom<OptionalText> for Option<OrderStatus> {
+    type Error = shared_events::text::UnknownName;
+
+    fn try_from(text: OptionalText) -> Result<Self, Self::Error> {
+        text.0.map(|name| name.parse()).transpose()
     }
 }
 
@@ -263,14 +279,16 @@ pub async fn find(db: &sqlx::PgPool, order_id: Uuid) -> Result<Option<OrderView>
     .fetch_optional(db)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let history = sqlx::query_as(
-        r#"SELECT from_status AS "from", to_status AS "to", reason, at FROM order_history
-           WHERE order_id = $1 ORDER BY seq"#,
+    let history: Vec<HistoryRow> = sqlx::query_as(
+        "SELECT from_status, to_status, reason, at FROM order_history
+         WHERE order_id = $1 ORDER BY seq",
     )
     .bind(order_id)
     .fetch_all(db)
     .await?;
-    Ok(Some(view(row, history)))
+    Ok(Some(
+        row.view(history.into_iter().map(Into::into).collect()),
+    ))
 }
 
 /// A page of orders, newest first: of `user` (everyone's when `None`), in `status`
@@ -281,9 +299,9 @@ pub async fn list(
     status: Option<OrderStatus>,
     page: u32,
     page_size: u32,
-) -> Result<(Vec<OrderView>, i64), sqlx::Error> {
+) -> Result<(Vec<OrderView>, u64), sqlx::Error> {
     let condition = "($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR status = $2)";
-    let status = status.map(domain::status_name);
+    let status = status.as_ref().map(OrderStatus::as_str);
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM orders WHERE {condition}"))
         .bind(user)
         .bind(status)
@@ -300,7 +318,7 @@ pub async fn list(
     .fetch_all(db)
     .await?;
     Ok((
-        rows.into_iter().map(|row| view(row, Vec::new())).collect(),
-        total,
+        rows.into_iter().map(|row| row.view(Vec::new())).collect(),
+        u64::try_from(total).unwrap_or_default(),
     ))
 }

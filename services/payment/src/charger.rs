@@ -125,7 +125,7 @@ impl Charger {
         let mut local = Local::begin(&self.pool, self.topics.clone()).await?;
         let (tx, outbox) = local.parts();
         let row = store::lock(tx, order_id).await?;
-        if row.status != Status::Charging.name() {
+        if row.status != Status::Charging {
             return Ok(()); // recorded already, by another claim that ran out
         }
         match domain::after_call(&answer, self.attempts) {

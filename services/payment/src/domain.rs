@@ -6,50 +6,8 @@ use std::time::Duration;
 
 use crate::provider::Charge;
 
-/// Where an order's payment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Not charged yet.
-    Waiting,
-    /// Decided: the charger is calling the provider (outside any transaction).
-    Charging,
-    /// Charged.
-    Succeeded,
-    /// The charge failed for good.
-    Failed,
-    /// Charged, then given back.
-    Refunded,
-    /// Cancelled before any charge: it never will be charged.
-    Voided,
-}
-
-impl Status {
-    /// The name stored and shown.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Waiting => "waiting",
-            Self::Charging => "charging",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Refunded => "refunded",
-            Self::Voided => "voided",
-        }
-    }
-
-    /// The status named `name`.
-    pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::Waiting,
-            Self::Charging,
-            Self::Succeeded,
-            Self::Failed,
-            Self::Refunded,
-            Self::Voided,
-        ]
-        .into_iter()
-        .find(|s| s.name() == name)
-    }
-}
+/// Where an order's payment stands: the contract's status, stored as its text form.
+pub use shared_events::messages::payment::PaymentStatus as Status;
 
 /// What payment knows of one order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,18 +208,5 @@ mod tests {
             provider("4242424242424242"),
             ProviderAnswer::Declined("invalid_token")
         );
-    }
-
-    #[test]
-    fn statuses_read_back_as_written() {
-        for s in [
-            Status::Waiting,
-            Status::Succeeded,
-            Status::Failed,
-            Status::Refunded,
-            Status::Voided,
-        ] {
-            assert_eq!(Status::parse(s.name()), Some(s));
-        }
     }
 }

@@ -62,9 +62,7 @@ pub async fn settle(
     order_id: Uuid,
 ) -> Result<(), HandlerError> {
     let row = store::lock(tx, order_id).await?;
-    let status = Status::parse(&row.status).ok_or_else(|| {
-        HandlerError::transient(anyhow::anyhow!("unknown payment status {}", row.status))
-    })?;
+    let status = row.status;
     let facts = Facts {
         placed: row.amount_cents.is_some(),
         stock_reserved: row.stock_reserved,

@@ -3,27 +3,18 @@
 
 use kafka_runtime::query::QueryHandler;
 use kafka_runtime::{HandlerError, Incoming};
-use serde_json::json;
-use shared_events::messages::payment::GetPayment;
+use shared_events::access::{may_act_on, Owner};
+use shared_events::messages::payment::{GetPayment, PaymentView};
 use shared_events::messages::reply::Reply;
-use shared_events::{Message, Role};
+use shared_events::Message;
 use sqlx::PgPool;
-use uuid::Uuid;
+
+use crate::store;
 
 /// Answers payment's queries.
 pub struct PaymentQueries {
     pool: PgPool,
 }
-
-type PaymentRow = (
-    Option<Uuid>,
-    String,
-    Option<Uuid>,
-    Option<i64>,
-    Option<String>,
-    i64,
-    Option<String>,
-);
 
 impl PaymentQueries {
     /// Reads the payments in `pool`.
@@ -34,34 +25,30 @@ impl PaymentQueries {
     async fn get(&self, query: &Incoming) -> Result<Reply, HandlerError> {
         let order_id = query.data::<GetPayment>()?.order_id;
         let correlation_id = query.envelope.correlation_id;
-        let row: Option<PaymentRow> = sqlx::query_as(
-            "SELECT user_id, status, payment_id, amount_cents, currency, refunded_cents, failure_reason
-             FROM payments WHERE order_id = $1 AND status IN ('succeeded', 'failed', 'refunded')",
-        )
-        .bind(order_id)
-        .fetch_optional(&self.pool)
-        .await?;
         let actor = query.envelope.actor.as_ref();
-        let visible = row.filter(|(user, ..)| {
-            actor.is_some_and(|a| a.role == Role::Admin || Some(a.user_id) == *user)
-        });
-        let Some((_, status, payment_id, amount_cents, currency, refunded_cents, failure_reason)) =
-            visible
-        else {
+        let visible = store::settled(&self.pool, order_id)
+            .await?
+            .filter(|payment| {
+                let owner = payment.user_id.map_or(Owner::Platform, Owner::Buyer);
+                may_act_on(actor, owner)
+            });
+        let Some(payment) = visible else {
             return Ok(Reply::failure(
                 correlation_id,
                 "not_found",
                 "no payment for this order",
             ));
         };
-        let mut answer = json!({
-            "orderId": order_id, "paymentId": payment_id, "status": status,
-            "amountCents": amount_cents, "currency": currency, "refundedCents": refunded_cents,
-        });
-        if let Some(reason) = failure_reason {
-            answer["failureReason"] = json!(reason);
-        }
-        Ok(Reply::success(correlation_id, answer))
+        let answer = PaymentView {
+            order_id,
+            payment_id: payment.payment_id,
+            status: payment.status,
+            amount_cents: payment.amount_cents,
+            currency: payment.currency,
+            refunded_cents: payment.refunded_cents,
+            failure_reason: payment.failure_reason,
+        };
+        Ok(Reply::answer::<GetPayment>(correlation_id, &answer))
     }
 }
 

@@ -24,8 +24,9 @@ pub struct Row {
     pub stock_reserved: bool,
     /// `order_cancelled` arrived.
     pub cancelled: bool,
-    /// Stored status name.
-    pub status: String,
+    /// Where the payment stands.
+    #[sqlx(try_from = "String")]
+    pub status: Status,
     /// The charge, once made.
     pub payment_id: Option<Uuid>,
     /// The saga's correlation, for the events payment sends.
@@ -121,7 +122,7 @@ pub async fn set_status(
          next_attempt_at = NULL, updated_at = now() WHERE order_id = $1",
     )
     .bind(order_id)
-    .bind(status.name())
+    .bind(status.as_str())
     .bind(failure_reason)
     .execute(tx)
     .await?;
@@ -240,4 +241,36 @@ pub async fn record_refund(
         .execute(tx)
         .await?;
     Ok(())
+}
+
+/// An order's settled payment as its query answers it, with the buyer it belongs to.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Settled {
+    /// The buyer.
+    pub user_id: Option<Uuid>,
+    /// Succeeded, failed or refunded.
+    #[sqlx(try_from = "String")]
+    pub status: Status,
+    /// The charge.
+    pub payment_id: Option<Uuid>,
+    /// Charged, in minor units.
+    pub amount_cents: Option<i64>,
+    /// ISO 4217 code.
+    pub currency: Option<String>,
+    /// Given back, in minor units.
+    pub refunded_cents: i64,
+    /// Why the charge failed.
+    pub failure_reason: Option<String>,
+}
+
+/// The order's payment once it has an outcome (succeeded, failed or refunded).
+pub async fn settled(db: &PgPool, order_id: Uuid) -> Result<Option<Settled>, sqlx::Error> {
+    let found: Option<Settled> = sqlx::query_as(
+        "SELECT user_id, status, payment_id, amount_cents, currency, refunded_cents, failure_reason
+         FROM payments WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(found.filter(|payment| payment.status.is_settled()))
 }

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::impl_message;
+use super::{impl_message, impl_query};
 use crate::envelope::Role;
 
 /// Command: create a user account.
@@ -185,4 +185,9 @@ mod tests {
         published.kid = "auth-key-1".into();
         assert!(!published.kid_matches_key());
     }
+}
+
+impl_query! {
+    Login => Session,
+    GetUser => UserProfile,
 }

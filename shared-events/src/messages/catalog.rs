@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::impl_message;
+use super::{impl_message, impl_query};
 
 /// Command: list a new product, with its opening stock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -204,4 +204,9 @@ impl_message! {
     ProductDeactivated => "catalog.product_deactivated",
     GetProduct => "catalog.get_product",
     ListProducts => "catalog.list_products",
+}
+
+impl_query! {
+    GetProduct => ProductView,
+    ListProducts => ProductPage,
 }

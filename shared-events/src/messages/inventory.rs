@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::impl_message;
+use super::{impl_message, impl_query};
 
 /// Command: add or remove units by hand (a delivery, a count, breakage).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -154,4 +154,17 @@ impl_message! {
     LowStock => "inventory.low_stock",
     GetStock => "inventory.get_stock",
     ListLowStock => "inventory.list_low_stock",
+}
+
+/// The answer to [`ListLowStock`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LowStockList {
+    /// Every product below its reorder point.
+    pub items: Vec<StockLevel>,
+}
+
+impl_query! {
+    GetStock => StockLevel,
+    ListLowStock => LowStockList,
 }

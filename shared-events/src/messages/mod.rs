@@ -25,6 +25,25 @@ pub trait Message: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'st
     const VERSION: u32 = 1;
 }
 
+/// A query: a message answered on `gateway.replies`, whose successful reply carries an
+/// [`Answer`](Query::Answer) in its `data`. The service builds the reply with
+/// [`Reply::answer`](reply::Reply::answer) and the asker reads it with
+/// [`Reply::answer_to`](reply::Reply::answer_to), so both sides name the same type.
+pub trait Query: Message {
+    /// What a successful reply's `data` holds.
+    type Answer: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static;
+}
+
+/// Implements [`Query`] for each `Query => Answer` pair.
+macro_rules! impl_query {
+    ($($ty:ty => $answer:ty),+ $(,)?) => {
+        $(impl $crate::messages::Query for $ty {
+            type Answer = $answer;
+        })+
+    };
+}
+pub(crate) use impl_query;
+
 /// Implements [`Message`] for each `Type => "wire.type"` pair.
 macro_rules! impl_message {
     ($($ty:ty => $name:literal),+ $(,)?) => {
@@ -80,6 +99,33 @@ macro_rules! with_every_message {
             reply::Reply,
         )
     };
+}
+
+/// Calls `$callback!` with every query type.
+macro_rules! with_every_query {
+    ($callback:ident) => {
+        $callback!(
+            auth::Login,
+            auth::GetUser,
+            catalog::GetProduct,
+            catalog::ListProducts,
+            inventory::GetStock,
+            inventory::ListLowStock,
+            order::GetOrder,
+            order::ListOrders,
+            payment::GetPayment,
+        )
+    };
+}
+
+/// `TYPE` of every query and the JSON Schema of its answer, in declaration order.
+pub fn all_answer_schemas() -> Vec<(&'static str, Schema)> {
+    macro_rules! answers {
+        ($($ty:ty),+ $(,)?) => {
+            vec![$((<$ty as Message>::TYPE, schemars::schema_for!(<$ty as Query>::Answer))),+]
+        };
+    }
+    with_every_query!(answers)
 }
 
 /// `(TYPE, VERSION)` of every message type, in declaration order.

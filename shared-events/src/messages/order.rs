@@ -1,10 +1,11 @@
 //! Orders and their saga (`order.commands`, `order.events`, `order.queries`).
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::impl_message;
+use super::{impl_message, impl_query};
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -22,6 +23,27 @@ pub enum OrderStatus {
     Cancelled,
     /// Refused at placement (unknown or inactive product, bad quantity).
     Rejected,
+}
+
+crate::text_enum!(OrderStatus {
+    Pending => "PENDING",
+    Confirmed => "CONFIRMED",
+    Shipped => "SHIPPED",
+    Delivered => "DELIVERED",
+    Cancelled => "CANCELLED",
+    Rejected => "REJECTED",
+});
+
+impl OrderStatus {
+    /// Whether the order can change no more: DELIVERED, CANCELLED and REJECTED.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Delivered | Self::Cancelled | Self::Rejected)
+    }
+
+    /// Whether a buyer or an admin may still cancel it: PENDING or CONFIRMED.
+    pub fn is_cancellable(self) -> bool {
+        matches!(self, Self::Pending | Self::Confirmed)
+    }
 }
 
 /// The statuses an admin may move a confirmed order to.
@@ -187,6 +209,64 @@ pub struct ListOrders {
     pub page_size: u32,
 }
 
+/// One step of an order's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChange {
+    /// The status before; none for the first step.
+    pub from: Option<OrderStatus>,
+    /// The status after.
+    pub to: OrderStatus,
+    /// Why: `placed`, `stock_reserved`, `payment_declined`, ...
+    pub reason: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The answer to [`GetOrder`]: an order with its lines, totals and history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    /// The order.
+    pub order_id: Uuid,
+    /// The buyer.
+    pub user_id: Uuid,
+    /// Where it stands.
+    pub status: OrderStatus,
+    /// Why it was cancelled, once CANCELLED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+    /// Why it was rejected, once REJECTED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<String>,
+    /// The priced lines (none when it was rejected before pricing).
+    pub items: Vec<PricedLine>,
+    /// Sum of the line totals, in minor units.
+    pub total_cents: i64,
+    /// ISO 4217 code, once priced.
+    pub currency: Option<String>,
+    /// Every step, oldest first; empty in a list.
+    pub history: Vec<StatusChange>,
+    /// When it was placed.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The answer to [`ListOrders`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPage {
+    /// The orders of this page, newest first, without their history.
+    pub items: Vec<OrderView>,
+    /// 1-based page number.
+    pub page: u32,
+    /// Items per page.
+    pub page_size: u32,
+    /// Orders matching the filter, over all pages.
+    pub total: u64,
+}
+
 impl_message! {
     PlaceOrder => "order.place_order",
     CancelOrder => "order.cancel_order",
@@ -199,4 +279,33 @@ impl_message! {
     OrderStatusChanged => "order.order_status_changed",
     GetOrder => "order.get_order",
     ListOrders => "order.list_orders",
+}
+
+impl_query! {
+    GetOrder => OrderView,
+    ListOrders => OrderPage,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus::*;
+
+    #[test]
+    fn only_delivered_cancelled_and_rejected_are_final() {
+        for status in [Pending, Confirmed, Shipped] {
+            assert!(!status.is_final(), "{status} may still change");
+        }
+        for status in [Delivered, Cancelled, Rejected] {
+            assert!(status.is_final(), "{status} is final");
+        }
+    }
+
+    #[test]
+    fn only_pending_and_confirmed_orders_can_be_cancelled() {
+        let cancellable: Vec<_> = super::OrderStatus::ALL
+            .iter()
+            .filter(|status| status.is_cancellable())
+            .collect();
+        assert_eq!(cancellable, [&Pending, &Confirmed]);
+    }
 }

@@ -4,7 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::impl_message;
+use super::inventory::StockLevel;
+use super::order::OrderStatus;
+use super::{impl_message, Query};
 
 /// `{correlationId, ok: true, data}` or `{correlationId, ok: false, error}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -32,7 +34,45 @@ pub struct ReplyError {
     pub message: String,
 }
 
+/// The `data` of a command's successful reply: what it made or changed, so that a
+/// client can be shown where to read it. On the wire it is the variant's fields alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, rename_all_fields = "camelCase")]
+pub enum CommandOutcome {
+    /// A stock command: the new stock level. First, because it names a product too.
+    Stock(StockLevel),
+    /// An order command: the order and its status after the command.
+    Order {
+        /// The order.
+        order_id: Uuid,
+        /// Its status after the command.
+        status: OrderStatus,
+    },
+    /// A product command: the product it created or changed.
+    Product {
+        /// The product.
+        product_id: Uuid,
+    },
+    /// A registration: the new user.
+    User {
+        /// The user.
+        user_id: Uuid,
+    },
+}
+
 impl Reply {
+    /// A command's success, with what it made.
+    pub fn done(correlation_id: Uuid, outcome: &CommandOutcome) -> Self {
+        let data = serde_json::to_value(outcome).expect("outcomes serialize");
+        Self::success(correlation_id, data)
+    }
+
+    /// Reads a command's successful reply: what it made.
+    pub fn outcome(&self) -> Result<CommandOutcome, serde_json::Error> {
+        let data = self.data.as_ref().unwrap_or(&serde_json::Value::Null);
+        CommandOutcome::deserialize(data)
+    }
+
     /// A success carrying `data`.
     pub fn success(correlation_id: Uuid, data: serde_json::Value) -> Self {
         Self {
@@ -41,6 +81,19 @@ impl Reply {
             data: Some(data),
             error: None,
         }
+    }
+
+    /// The answer to a query of type `Q`.
+    pub fn answer<Q: Query>(correlation_id: Uuid, answer: &Q::Answer) -> Self {
+        // Answers are plain structs with string keys: serializing cannot fail.
+        let data = serde_json::to_value(answer).expect("answers serialize");
+        Self::success(correlation_id, data)
+    }
+
+    /// Reads a successful reply's data as the answer to a query of type `Q`.
+    pub fn answer_to<Q: Query>(&self) -> Result<Q::Answer, serde_json::Error> {
+        let data = self.data.as_ref().unwrap_or(&serde_json::Value::Null);
+        Q::Answer::deserialize(data)
     }
 
     /// A failure with a code and message.
@@ -64,4 +117,44 @@ impl Reply {
 
 impl_message! {
     Reply => "gateway.reply",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stock_outcome_is_the_stock_level_itself_on_the_wire() {
+        let level = StockLevel {
+            product_id: Uuid::nil(),
+            on_hand: 5,
+            reserved: 2,
+            available: 3,
+            reorder_point: 1,
+        };
+        let reply = Reply::done(Uuid::nil(), &CommandOutcome::Stock(level.clone()));
+        assert_eq!(
+            reply.data.as_ref().unwrap(),
+            &serde_json::to_value(&level).unwrap()
+        );
+        assert_eq!(reply.outcome().unwrap(), CommandOutcome::Stock(level));
+    }
+
+    #[test]
+    fn an_order_outcome_names_the_order_and_its_status() {
+        let id = Uuid::new_v4();
+        let outcome = CommandOutcome::Order {
+            order_id: id,
+            status: OrderStatus::Pending,
+        };
+        let reply = Reply::done(id, &outcome);
+        let expected = serde_json::json!({ "orderId": id, "status": "PENDING" });
+        assert_eq!(reply.data.as_ref().unwrap(), &expected);
+        assert_eq!(reply.outcome().unwrap(), outcome);
+        let product = Reply::success(id, serde_json::json!({ "productId": id }));
+        assert_eq!(
+            product.outcome().unwrap(),
+            CommandOutcome::Product { product_id: id }
+        );
+    }
 }

@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use shared_events::messages::auth::{GetUser, Login, RegisterUser};
+use shared_events::messages::auth::{GetUser, Login, RegisterUser, Session, UserProfile};
 use shared_events::{rules, Envelope, Role, Topic};
 use uuid::Uuid;
 
@@ -168,7 +168,7 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Correlation(correlation_id): Correlation,
     Body(request): Body<LoginRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Session>, ApiError> {
     let now = Instant::now();
     state
         .login_limits
@@ -224,7 +224,7 @@ pub async fn me(
     State(state): State<AppState>,
     Correlation(correlation_id): Correlation,
     user: User,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserProfile>, ApiError> {
     let query = GetUser { user_id: user.id };
     let envelope = Envelope::new(query, correlation_id, Some(user.actor()));
     state

@@ -12,6 +12,7 @@ use crate::extract::Id;
 use crate::outcomes::CommandStatus;
 use crate::tokens::MaybeUser;
 use crate::AppState;
+use shared_events::access::Owner;
 
 /// Longest `wait`, in seconds.
 const MAX_WAIT_SECS: u64 = 30;
@@ -44,7 +45,7 @@ pub async fn command_status(
 ) -> Result<Json<CommandStatus>, ApiError> {
     let visible = |status: &CommandStatus| match (status.actor, user) {
         (None, _) => true,
-        (Some(actor), Some(user)) => user.may_act_for(actor),
+        (Some(actor), Some(user)) => user.may_act_on(Owner::User(actor)),
         (Some(_), None) => false,
     };
     let wait = wait_seconds(&params)?;

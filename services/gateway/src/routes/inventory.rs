@@ -6,7 +6,9 @@ use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use shared_events::messages::inventory::{AdjustStock, GetStock, ListLowStock};
+use shared_events::messages::inventory::{
+    AdjustStock, GetStock, ListLowStock, LowStockList, StockLevel,
+};
 use shared_events::{rules, Envelope, Role, Topic};
 use uuid::Uuid;
 
@@ -88,7 +90,7 @@ pub async fn stock(
     Correlation(correlation_id): Correlation,
     Id(product_id): Id,
     user: User,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StockLevel>, ApiError> {
     user.require(SELLERS)?;
     let query = Envelope::new(GetStock { product_id }, correlation_id, Some(user.actor()));
     state
@@ -102,7 +104,7 @@ pub async fn low_stock(
     State(state): State<AppState>,
     Correlation(correlation_id): Correlation,
     user: User,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LowStockList>, ApiError> {
     user.require(&[Role::Admin])?;
     let query = Envelope::new(ListLowStock {}, correlation_id, Some(user.actor()));
     state

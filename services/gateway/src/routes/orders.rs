@@ -12,13 +12,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use axum::Json;
 use futures::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use shared_events::messages::order::{
-    AdvanceStatus, CancelOrder, FulfilmentStatus, GetOrder, ListOrders, OrderLine, OrderStatus,
-    OrderStatusChanged, PlaceOrder,
+    AdvanceStatus, CancelOrder, FulfilmentStatus, GetOrder, ListOrders, OrderLine, OrderPage,
+    OrderStatus, OrderStatusChanged, OrderView, PlaceOrder,
 };
-use shared_events::messages::payment::GetPayment;
+use shared_events::messages::payment::{GetPayment, PaymentView};
 use shared_events::{derive_id, Envelope, Role, Topic};
 use uuid::Uuid;
 
@@ -145,7 +145,7 @@ async fn get_order(
     correlation_id: Uuid,
     user: &User,
     order_id: Uuid,
-) -> Result<Value, ApiError> {
+) -> Result<OrderView, ApiError> {
     let query = Envelope::new(GetOrder { order_id }, correlation_id, Some(user.actor()));
     state.ask(Topic::OrderQueries, order_id, query).await
 }
@@ -157,7 +157,7 @@ pub async fn get(
     Correlation(correlation_id): Correlation,
     Id(order_id): Id,
     user: User,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderView>, ApiError> {
     get_order(&state, correlation_id, &user, order_id)
         .await
         .map(Json)
@@ -169,11 +169,11 @@ pub async fn list(
     Correlation(correlation_id): Correlation,
     user: User,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderPage>, ApiError> {
     let mut problems = Map::new();
     let status = match params.get("status") {
         None => None,
-        Some(s) => match serde_json::from_value::<OrderStatus>(json!(s.to_uppercase())) {
+        Some(s) => match s.to_uppercase().parse::<OrderStatus>() {
             Ok(status) => Some(status),
             Err(_) => {
                 problems.insert(
@@ -226,17 +226,13 @@ pub async fn cancel(
     user: User,
 ) -> Result<Response, ApiError> {
     let order = get_order(&state, correlation_id, &user, order_id).await?;
-    if !matches!(order["status"].as_str(), Some("PENDING" | "CONFIRMED")) {
+    if !order.status.is_cancellable() {
         return Err(ApiError::Conflict {
             code: "order_not_cancellable".into(),
-            message: format!(
-                "an order that is {} cannot be cancelled",
-                order["status"].as_str().unwrap_or("?")
-            ),
+            message: format!("an order that is {} cannot be cancelled", order.status),
         });
     }
-    let own = order["userId"].as_str() == Some(user.id.to_string().as_str());
-    let reason = if own {
+    let reason = if order.user_id == user.id {
         "cancelled_by_user"
     } else {
         "cancelled_by_admin"
@@ -300,7 +296,7 @@ pub async fn payment(
     Correlation(correlation_id): Correlation,
     Id(order_id): Id,
     user: User,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PaymentView>, ApiError> {
     let query = Envelope::new(GetPayment { order_id }, correlation_id, Some(user.actor()));
     state
         .ask(Topic::PaymentQueries, order_id, query)
@@ -311,20 +307,28 @@ pub async fn payment(
 /// How long the stream waits for an order that was just placed to become readable.
 const NEW_ORDER_GRACE: Duration = Duration::from_secs(3);
 
-/// Whether the order can change no more: the stream closes at DELIVERED, CANCELLED and
-/// REJECTED, and follows CONFIRMED and SHIPPED orders on.
-fn terminal(status: &str) -> bool {
-    matches!(status, "DELIVERED" | "CANCELLED" | "REJECTED")
+/// The data of an `event: status`: where the order stands, with its reason once it
+/// ended.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusEvent<'a> {
+    order_id: Uuid,
+    status: OrderStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancel_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reject_reason: Option<&'a str>,
 }
 
-fn status_event(order: &Value) -> Event {
-    let mut data = json!({ "orderId": order["orderId"], "status": order["status"] });
-    for field in ["cancelReason", "rejectReason"] {
-        if !order[field].is_null() {
-            data[field] = order[field].clone();
-        }
-    }
-    Event::default().event("status").data(data.to_string())
+fn status_event(order: &OrderView) -> Event {
+    let data = StatusEvent {
+        order_id: order.order_id,
+        status: order.status,
+        cancel_reason: order.cancel_reason.as_deref(),
+        reject_reason: order.reject_reason.as_deref(),
+    };
+    let data = serde_json::to_string(&data).expect("plain struct serializes");
+    Event::default().event("status").data(data)
 }
 
 /// The comment a stream ends with when it reached its maximum lifetime, so a client
@@ -386,12 +390,14 @@ async fn follow_order(
     correlation_id: Uuid,
     user: &User,
     order_id: Uuid,
-    first: Value,
+    first: OrderView,
     mut changes: tokio::sync::broadcast::Receiver<OrderStatusChanged>,
     sender: &tokio::sync::mpsc::Sender<Event>,
 ) {
-    let mut status = first["status"].as_str().unwrap_or_default().to_string();
-    if sender.send(status_event(&first)).await.is_err() || terminal(&status) {
+    // The stream closes at DELIVERED, CANCELLED and REJECTED, and follows CONFIRMED and
+    // SHIPPED orders on.
+    let mut status = first.status;
+    if sender.send(status_event(&first)).await.is_err() || status.is_final() {
         return;
     }
     loop {
@@ -408,12 +414,11 @@ async fn follow_order(
         let Ok(order) = get_order(state, correlation_id, user, order_id).await else {
             return;
         };
-        let now = order["status"].as_str().unwrap_or_default().to_string();
-        if now == status {
+        if order.status == status {
             continue;
         }
-        status = now;
-        if sender.send(status_event(&order)).await.is_err() || terminal(&status) {
+        status = order.status;
+        if sender.send(status_event(&order)).await.is_err() || status.is_final() {
             return;
         }
     }
@@ -454,16 +459,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_delivered_cancelled_and_rejected_end_a_stream() {
-        for status in ["PENDING", "CONFIRMED", "SHIPPED"] {
-            assert!(!terminal(status), "{status} is followed on");
-        }
-        for status in ["DELIVERED", "CANCELLED", "REJECTED"] {
-            assert!(terminal(status), "{status} ends the stream");
-        }
-    }
 
     #[test]
     fn a_stream_that_lagged_reads_its_order_again() {

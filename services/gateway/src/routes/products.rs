@@ -9,8 +9,10 @@ use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use shared_events::access::Owner;
 use shared_events::messages::catalog::{
-    CreateProduct, DeactivateProduct, GetProduct, ListProducts, UpdateProduct,
+    CreateProduct, DeactivateProduct, GetProduct, ListProducts, ProductPage, ProductView,
+    UpdateProduct,
 };
 use shared_events::rules::{self, Problems};
 use shared_events::{Envelope, Message, Role, Topic};
@@ -144,13 +146,10 @@ async fn check_owner(
         Some(user.actor()),
     );
     let product = state.ask(Topic::CatalogQueries, product_id, query).await?;
-    let owner = product["sellerId"].as_str().and_then(|id| id.parse().ok());
-    match owner {
-        Some(owner) if user.may_act_for(owner) => Ok(()),
-        Some(_) => Err(ApiError::Forbidden),
-        None => Err(ApiError::Internal(anyhow::anyhow!(
-            "product {product_id} has no seller"
-        ))),
+    if user.may_act_on(Owner::Seller(product.seller_id)) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
     }
 }
 
@@ -207,7 +206,7 @@ pub async fn get(
     State(state): State<AppState>,
     Correlation(correlation_id): Correlation,
     Id(product_id): Id,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProductView>, ApiError> {
     let query = Envelope::new(GetProduct { product_id }, correlation_id, None);
     state
         .ask(Topic::CatalogQueries, product_id, query)
@@ -279,7 +278,7 @@ pub async fn list(
     State(state): State<AppState>,
     Correlation(correlation_id): Correlation,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProductPage>, ApiError> {
     let query = list_query(&params).map_err(|details| ApiError::Invalid {
         code: "invalid_query",
         message: "the query parameters are invalid".into(),
