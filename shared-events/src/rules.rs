@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::messages::catalog::{CreateProduct, UpdateProduct};
+use crate::messages::inventory::AdjustStock;
+use crate::messages::order::PlaceOrder;
 
 /// Field name → what is wrong with it.
 pub type Problems = BTreeMap<&'static str, String>;
@@ -148,6 +150,96 @@ pub fn is_adjustment(delta: i64) -> bool {
     delta != 0 && (-MAX_ADJUSTMENT..=MAX_ADJUSTMENT).contains(&delta)
 }
 
+/// Most lines an order may have.
+pub const MAX_ORDER_LINES: usize = 50;
+/// Most units one line of an order may ask for.
+pub const MAX_LINE_QUANTITY: u32 = 1_000;
+/// Longest display name of a user, in characters.
+pub const MAX_USER_NAME: usize = 100;
+/// Longest reason of a stock adjustment, in characters.
+pub const MAX_ADJUSTMENT_REASON: usize = 200;
+
+/// An email address trimmed and lower-cased (the form it is stored and compared in),
+/// if it is one: one `@`, a non-empty local part, a dotted domain, at most 254
+/// characters, no whitespace or control characters.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let well_formed = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    well_formed.then_some(email)
+}
+
+/// The problem with a new password, if any. bcrypt reads at most 72 bytes, so a longer
+/// password would be silently cut.
+pub fn password_problem(password: &str) -> Option<String> {
+    (password.chars().count() < 8 || password.len() > 72)
+        .then(|| "must be 8 to 72 bytes long".into())
+}
+
+/// Checks an order's lines and payment token: 1 to 50 lines of 1 to 1,000 units, and
+/// a provider token such as `tok_visa`, never something shaped like a card number.
+pub fn check_place_order(order: &PlaceOrder) -> Result<(), Problems> {
+    let mut problems = Problems::new();
+    if !(1..=MAX_ORDER_LINES).contains(&order.items.len()) {
+        problems.insert("items", "must have 1 to 50 lines".into());
+    } else if order
+        .items
+        .iter()
+        .any(|line| !(1..=MAX_LINE_QUANTITY).contains(&line.quantity))
+    {
+        problems.insert("items", "every quantity must be 1 to 1,000".into());
+    }
+    if !is_payment_token(&order.payment_token) {
+        problems.insert(
+            "paymentToken",
+            "must be a payment provider token such as tok_visa, never a card number".into(),
+        );
+    }
+    done(problems)
+}
+
+/// Whether `token` is shaped like a provider token: 1 to 100 letters, digits, `_` and
+/// `-`, and not 12 or more digits (a card number typed where a token belongs).
+pub fn is_payment_token(token: &str) -> bool {
+    let looks_like_a_card = token.len() >= 12 && token.chars().all(|c| c.is_ascii_digit());
+    let token_shaped = !token.is_empty()
+        && token.len() <= 100
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    token_shaped && !looks_like_a_card
+}
+
+/// Checks a stock adjustment: a non-zero delta within [`MAX_ADJUSTMENT`] and a reason
+/// of 1 to 200 characters on one line.
+pub fn check_adjustment(adjustment: &AdjustStock) -> Result<(), Problems> {
+    let mut problems = Problems::new();
+    if !is_adjustment(adjustment.delta) {
+        problems.insert(
+            "delta",
+            "must be a non-zero number of units, at most 1,000,000,000 either way".into(),
+        );
+    }
+    if let Some(problem) = line_problem(&adjustment.reason, MAX_ADJUSTMENT_REASON) {
+        problems.insert("reason", problem);
+    }
+    done(problems)
+}
+
+fn done(problems: Problems) -> Result<(), Problems> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
 /// The one-line reason for a service to give when a replayed command breaks the rules.
 pub fn describe(problems: &Problems) -> String {
     problems
@@ -278,5 +370,83 @@ mod tests {
             ..UpdateProduct::default()
         };
         assert_eq!(check_product_update(&rename), Ok(()));
+    }
+
+    #[test]
+    fn an_email_is_normalized_or_refused() {
+        assert_eq!(
+            normalize_email("  Ada@Example.COM "),
+            Some("ada@example.com".into())
+        );
+        for bad in [
+            "ada",
+            "@example.com",
+            "ada@example",
+            "ada@.com",
+            "ada@com.",
+            "a b@c.io",
+            "a@b@c.io",
+        ] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+        assert_eq!(
+            normalize_email(&format!("{}@example.com", "a".repeat(250))),
+            None
+        );
+    }
+
+    #[test]
+    fn a_password_is_8_to_72_bytes() {
+        assert!(password_problem("1234567").is_some());
+        assert!(password_problem("12345678").is_none());
+        assert!(password_problem(&"é".repeat(37)).is_some(), "74 bytes");
+    }
+
+    fn order(lines: &[u32], token: &str) -> PlaceOrder {
+        let items = lines
+            .iter()
+            .map(|&quantity| crate::messages::order::OrderLine {
+                product_id: Uuid::new_v4(),
+                quantity,
+            })
+            .collect();
+        PlaceOrder {
+            order_id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            items,
+            payment_token: token.into(),
+        }
+    }
+
+    #[test]
+    fn an_order_needs_1_to_50_lines_of_1_to_1000_units_and_a_token() {
+        assert_eq!(check_place_order(&order(&[1, 1000], "tok_visa")), Ok(()));
+        let problems = |lines: &[u32], token: &str| {
+            let found = check_place_order(&order(lines, token)).unwrap_err();
+            found.keys().copied().collect::<Vec<_>>()
+        };
+        assert_eq!(problems(&[], "tok_visa"), ["items"]);
+        assert_eq!(problems(&[1; 51], "tok_visa"), ["items"]);
+        assert_eq!(problems(&[0], "tok_visa"), ["items"]);
+        assert_eq!(problems(&[1001], "tok_visa"), ["items"]);
+        assert_eq!(problems(&[1], "4242424242424242"), ["paymentToken"]);
+        assert_eq!(problems(&[1], "tok visa"), ["paymentToken"]);
+        assert_eq!(problems(&[], ""), ["items", "paymentToken"]);
+    }
+
+    #[test]
+    fn an_adjustment_needs_a_bounded_delta_and_a_reason() {
+        let adjustment = |delta, reason: &str| AdjustStock {
+            product_id: Uuid::nil(),
+            delta,
+            reason: reason.into(),
+        };
+        assert_eq!(check_adjustment(&adjustment(-5, "broken")), Ok(()));
+        let broken = check_adjustment(&adjustment(0, "")).unwrap_err();
+        assert_eq!(
+            broken.keys().copied().collect::<Vec<_>>(),
+            ["delta", "reason"]
+        );
+        assert!(check_adjustment(&adjustment(i64::MIN, "x")).is_err());
     }
 }

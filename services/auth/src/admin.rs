@@ -5,7 +5,7 @@ use kafka_runtime::postgres::enqueue;
 use kafka_runtime::settings::Secret;
 use kafka_runtime::Outgoing;
 use shared_events::messages::auth::UserRegistered;
-use shared_events::{derive_id, Envelope, Role, Topic, Topics};
+use shared_events::{derive_id, rules, Envelope, Role, Topic, Topics};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -34,8 +34,8 @@ pub async fn ensure_admin(
     let email =
         Email::parse(email).map_err(|_| anyhow::anyhow!("ADMIN_EMAIL is not an email address"))?;
     let password = password.expose().to_string();
-    if password.len() < 8 || password.len() > 72 {
-        anyhow::bail!("ADMIN_PASSWORD must be 8 to 72 bytes long");
+    if let Some(problem) = rules::password_problem(&password) {
+        anyhow::bail!("ADMIN_PASSWORD {problem}");
     }
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(4207002)")

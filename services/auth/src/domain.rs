@@ -30,20 +30,7 @@ impl Email {
     /// Parses an address: one `@`, a non-empty local part, a dotted domain, at most 254
     /// characters, no whitespace.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let email = raw.trim().to_lowercase();
-        let (local, domain) = email.split_once('@').ok_or(Invalid::Email)?;
-        let well_formed = !local.is_empty()
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains('@')
-            && email.len() <= 254
-            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-        if well_formed {
-            Ok(Self(email))
-        } else {
-            Err(Invalid::Email)
-        }
+        rules::normalize_email(raw).map(Self).ok_or(Invalid::Email)
     }
 
     /// The normalized address.
@@ -70,7 +57,7 @@ pub struct NewUser {
 /// Checks a registration command.
 pub fn new_user(command: RegisterUser) -> Result<NewUser, Invalid> {
     let email = Email::parse(&command.email)?;
-    if rules::line_problem(&command.name, 100).is_some() {
+    if rules::line_problem(&command.name, rules::MAX_USER_NAME).is_some() {
         return Err(Invalid::Name);
     }
     let name = command.name.trim().to_string();

@@ -7,6 +7,7 @@ use axum::Json;
 use kafka_runtime::request_reply::RequestError;
 use serde_json::{json, Value};
 use shared_events::messages::reply::ReplyError;
+use shared_events::rules::Problems;
 
 /// `Retry-After` for a status stream refused at the cap: streams end at a terminal
 /// status or their lifetime, not within a second.
@@ -74,6 +75,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A 400 naming every field that breaks the contract's rules.
+    pub fn problems(problems: Problems) -> Self {
+        let details = problems
+            .into_iter()
+            .map(|(field, problem)| (field.to_string(), Value::String(problem)))
+            .collect();
+        Self::invalid(Value::Object(details))
+    }
+
     /// A 400 with field details.
     pub fn invalid(details: Value) -> Self {
         Self::Invalid {

@@ -17,9 +17,6 @@ use crate::domain::{Insufficient, Stock};
 use crate::reservations;
 use crate::store::{self, Movement, Owned};
 
-/// Longest reason an adjustment may give.
-pub const MAX_REASON_CHARS: usize = 200;
-
 /// Applies inventory's commands and opens stock for new products.
 pub struct InventoryHandler {
     commands: String,
@@ -185,14 +182,9 @@ async fn adjust(
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
     let command = message.data::<AdjustStock>()?;
+    rules::check_adjustment(&command)
+        .map_err(|problems| HandlerError::Rejected(rules::describe(&problems)))?;
     let reason = command.reason.trim();
-    if !rules::is_adjustment(command.delta)
-        || rules::line_problem(&command.reason, MAX_REASON_CHARS).is_some()
-    {
-        return Err(HandlerError::Rejected(
-            "an adjustment needs a non-zero delta of at most 1,000,000,000 either way and a reason of 1 to 200 characters".into(),
-        ));
-    }
     let Some(stock) = lock_for(message, command.product_id, tx, outbox).await? else {
         return Ok(());
     };

@@ -4,12 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use shared_events::messages::order::{FulfilmentStatus, OrderLine, OrderStatus, PricedLine};
+use shared_events::rules::{MAX_LINE_QUANTITY, MAX_ORDER_LINES};
 use uuid::Uuid;
-
-/// Most lines an order may have.
-pub const MAX_LINES: usize = 50;
-/// Most units of one product an order may ask for.
-pub const MAX_QUANTITY: u32 = 1000;
 
 /// A product as the order service knows it (from `catalog.events`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,12 +53,12 @@ pub fn merged(lines: &[OrderLine]) -> Vec<(Uuid, u64)> {
 /// `unknown_product`, `product_inactive`, or `mixed_currency`.
 pub fn price(lines: &[OrderLine], products: &HashMap<Uuid, Known>) -> Result<Priced, &'static str> {
     let merged = merged(lines);
-    if merged.is_empty() || lines.len() > MAX_LINES {
+    if merged.is_empty() || lines.len() > MAX_ORDER_LINES {
         return Err("invalid_quantity");
     }
     if merged
         .iter()
-        .any(|(_, quantity)| !(1..=u64::from(MAX_QUANTITY)).contains(quantity))
+        .any(|(_, quantity)| !(1..=u64::from(MAX_LINE_QUANTITY)).contains(quantity))
     {
         return Err("invalid_quantity");
     }

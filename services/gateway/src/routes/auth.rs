@@ -49,25 +49,14 @@ impl RegisterRequest {
     /// Checks every field and reports all problems at once, by field.
     pub fn validate(self) -> Result<Registration, Value> {
         let mut problems = Map::new();
-        let email = self.email.trim().to_lowercase();
-        let plausible = email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        });
-        if !plausible
-            || email.len() > 254
-            || email.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        let email = rules::normalize_email(&self.email);
+        if email.is_none() {
             problems.insert("email".into(), "must be an email address".into());
         }
-        let password_length = self.password.chars().count();
-        // bcrypt reads at most 72 bytes; longer passwords would be silently cut.
-        if password_length < 8 || self.password.len() > 72 {
-            problems.insert("password".into(), "must be 8 to 72 bytes long".into());
+        if let Some(problem) = rules::password_problem(&self.password) {
+            problems.insert("password".into(), problem.into());
         }
-        if let Some(problem) = rules::line_problem(&self.name, 100) {
+        if let Some(problem) = rules::line_problem(&self.name, rules::MAX_USER_NAME) {
             problems.insert("name".into(), problem.into());
         }
         let name = self.name.trim().to_string();
@@ -81,7 +70,7 @@ impl RegisterRequest {
         };
         match role {
             Some(role) if problems.is_empty() => Ok(Registration {
-                email,
+                email: email.unwrap_or_default(),
                 password: self.password,
                 name,
                 role,

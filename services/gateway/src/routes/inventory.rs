@@ -5,11 +5,12 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use shared_events::messages::inventory::{
     AdjustStock, GetStock, ListLowStock, LowStockList, StockLevel,
 };
-use shared_events::{rules, Envelope, Role, Topic};
+use shared_events::rules::{self, Problems};
+use shared_events::{Envelope, Role, Topic};
 use uuid::Uuid;
 
 use crate::dispatch::{Command, Correlation};
@@ -31,26 +32,14 @@ pub struct Adjustment {
 
 impl Adjustment {
     /// The command, or every problem with the body.
-    pub fn command(self, product_id: Uuid) -> Result<AdjustStock, Value> {
-        let mut problems = Map::new();
-        if !rules::is_adjustment(self.delta) {
-            problems.insert(
-                "delta".into(),
-                "must be a non-zero number of units, at most 1,000,000,000 either way".into(),
-            );
-        }
-        if let Some(problem) = rules::line_problem(&self.reason, 200) {
-            problems.insert("reason".into(), problem.into());
-        }
-        let reason = self.reason.trim();
-        if !problems.is_empty() {
-            return Err(Value::Object(problems));
-        }
-        Ok(AdjustStock {
+    pub fn command(self, product_id: Uuid) -> Result<AdjustStock, Problems> {
+        let command = AdjustStock {
             product_id,
             delta: self.delta,
-            reason: reason.to_string(),
-        })
+            reason: self.reason.trim().to_string(),
+        };
+        rules::check_adjustment(&command)?;
+        Ok(command)
     }
 }
 
@@ -65,7 +54,7 @@ pub async fn adjust(
     Body(body): Body<Adjustment>,
 ) -> Result<Response, ApiError> {
     user.require(SELLERS)?;
-    let command = body.command(product_id).map_err(ApiError::invalid)?;
+    let command = body.command(product_id).map_err(ApiError::problems)?;
     let query = Envelope::new(GetStock { product_id }, correlation_id, Some(user.actor()));
     state
         .ask(Topic::InventoryQueries, product_id, query)
@@ -124,7 +113,7 @@ mod tests {
             reason: "  ".into(),
         };
         let problems = empty.command(Uuid::nil()).unwrap_err();
-        assert!(problems.get("delta").is_some() && problems.get("reason").is_some());
+        assert!(problems.contains_key("delta") && problems.contains_key("reason"));
         let delivery = Adjustment {
             delta: -3,
             reason: " breakage ".into(),

@@ -27,15 +27,6 @@ use crate::AppState;
 /// Who may list and edit products.
 const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
 
-fn problems_json(problems: Problems) -> Value {
-    Value::Object(
-        problems
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v)))
-            .collect(),
-    )
-}
-
 /// The body of `POST /api/products`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -53,7 +44,7 @@ pub struct NewProduct {
 
 impl NewProduct {
     /// The command for `seller_id`, or every problem with the body.
-    pub fn command(self, product_id: Uuid, seller_id: Uuid) -> Result<CreateProduct, Value> {
+    pub fn command(self, product_id: Uuid, seller_id: Uuid) -> Result<CreateProduct, Problems> {
         let initial_stock = u32::try_from(self.initial_stock).ok();
         let command = CreateProduct {
             product_id,
@@ -73,7 +64,7 @@ impl NewProduct {
         if problems.is_empty() {
             Ok(command)
         } else {
-            Err(problems_json(problems))
+            Err(problems)
         }
     }
 }
@@ -90,7 +81,7 @@ pub async fn create(
     let product_id = Uuid::new_v4();
     let command = body
         .command(product_id, user.id)
-        .map_err(ApiError::invalid)?;
+        .map_err(ApiError::problems)?;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
     let command_id = envelope.id;
     let location = format!("/api/products/{product_id}");
@@ -119,7 +110,7 @@ pub struct ProductChanges {
 
 impl ProductChanges {
     /// The command, or every problem with the body.
-    pub fn command(self, product_id: Uuid) -> Result<UpdateProduct, Value> {
+    pub fn command(self, product_id: Uuid) -> Result<UpdateProduct, Problems> {
         let command = UpdateProduct {
             product_id,
             name: self.name.map(|n| n.trim().to_string()),
@@ -128,7 +119,7 @@ impl ProductChanges {
             price_cents: self.price_cents,
             currency: self.currency,
         };
-        rules::check_product_update(&command).map_err(problems_json)?;
+        rules::check_product_update(&command)?;
         Ok(command)
     }
 }
@@ -185,7 +176,7 @@ pub async fn update(
     Body(body): Body<ProductChanges>,
 ) -> Result<Response, ApiError> {
     user.require(SELLERS)?;
-    let command = body.command(product_id).map_err(ApiError::invalid)?;
+    let command = body.command(product_id).map_err(ApiError::problems)?;
     change(&state, correlation_id, user, product_id, command).await
 }
 
@@ -312,7 +303,7 @@ mod tests {
         let problems = body.command(Uuid::new_v4(), Uuid::new_v4()).unwrap_err();
         assert_eq!(
             problems["name"], "must not contain control characters",
-            "{problems}"
+            "{problems:?}"
         );
     }
 
@@ -361,8 +352,8 @@ mod tests {
         let problems = body.command(Uuid::nil(), Uuid::nil()).unwrap_err();
         for field in ["sku", "priceCents", "currency", "initialStock"] {
             assert!(
-                problems.get(field).is_some(),
-                "{field} not reported in {problems}"
+                problems.contains_key(field),
+                "{field} not reported in {problems:?}"
             );
         }
     }
