@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRef, Request};
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use kafka_runtime::follow::{follow, Start};
@@ -31,8 +31,10 @@ use kafka_runtime::Service;
 use shared_events::messages::order::OrderStatusChanged;
 use shared_events::{Envelope, Topic};
 use tokio::sync::broadcast;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::limits::RateLimiter;
@@ -78,6 +80,13 @@ pub struct Config {
     /// `STREAM_MAX_CONCURRENT`: order status streams open at once; past it 503
     /// `too_many_streams` with `Retry-After`, default 1000.
     pub max_streams: usize,
+    /// `HTTP_REQUEST_TIMEOUT_SECS`: the longest a request may take until its response
+    /// starts (a stream's body is not counted), waiting for a slot included; past it
+    /// 503. Default 40; at least 31, so the longest long-poll (30 s) fits.
+    pub http_timeout: Duration,
+    /// `HTTP_MAX_CONCURRENT_REQUESTS`: requests handled at once; more wait for a slot
+    /// until `HTTP_REQUEST_TIMEOUT_SECS`. Default 2000.
+    pub max_concurrent_requests: usize,
 }
 
 impl Config {
@@ -103,8 +112,42 @@ impl Config {
             hashing_queue: Duration::from_millis(setting("HASHING_QUEUE_MS", 1000)?),
             stream_lifetime: Duration::from_secs(setting("STREAM_MAX_LIFETIME_SECS", 600)?),
             max_streams: setting("STREAM_MAX_CONCURRENT", 1000)?,
+            http_timeout: http_timeout(setting("HTTP_REQUEST_TIMEOUT_SECS", 40)?)?,
+            max_concurrent_requests: match setting("HTTP_MAX_CONCURRENT_REQUESTS", 2000)? {
+                0 => anyhow::bail!("HTTP_MAX_CONCURRENT_REQUESTS must be at least 1"),
+                n => n,
+            },
         })
     }
+}
+
+/// The request timeout, refused when a long-poll could not finish within it.
+fn http_timeout(secs: u64) -> anyhow::Result<Duration> {
+    let shortest = routes::commands::MAX_WAIT_SECS + 1;
+    if secs < shortest {
+        anyhow::bail!(
+            "HTTP_REQUEST_TIMEOUT_SECS must be at least {shortest}: a long-poll waits up to {} s",
+            shortest - 1
+        );
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Bounds what the gateway takes on: at most `max_concurrent` requests are handled at
+/// once, the others wait for a slot, and a request whose response has not started
+/// within `timeout` (its wait included) is answered 503. Streams hold a slot only
+/// until their response starts; `STREAM_MAX_CONCURRENT` bounds them.
+pub fn with_limits<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    timeout: Duration,
+    max_concurrent: usize,
+) -> Router<S> {
+    router
+        .layer(GlobalConcurrencyLimitLayer::new(max_concurrent))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
 }
 
 /// What every route shares.
@@ -161,31 +204,51 @@ impl LoginLimits {
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
     let cors = cors(&state.config.cors_allowed_origins);
-    Router::new()
+    let (timeout, max_concurrent) = (
+        state.config.http_timeout,
+        state.config.max_concurrent_requests,
+    );
+    let routes = Router::new()
         .route("/api/auth/register", post(routes::auth::register))
         .route("/api/auth/login", post(routes::auth::login))
         .route("/api/me", get(routes::auth::me))
-        .route("/api/commands/{commandId}", get(routes::commands::command_status))
-        .route("/api/products", post(routes::products::create).get(routes::products::list))
+        .route(
+            "/api/commands/{commandId}",
+            get(routes::commands::command_status),
+        )
+        .route(
+            "/api/products",
+            post(routes::products::create).get(routes::products::list),
+        )
         .route(
             "/api/products/{productId}",
             get(routes::products::get)
                 .patch(routes::products::update)
                 .delete(routes::products::deactivate),
         )
-        .route("/api/inventory/low-stock", get(routes::inventory::low_stock))
+        .route(
+            "/api/inventory/low-stock",
+            get(routes::inventory::low_stock),
+        )
         .route("/api/inventory/{productId}", get(routes::inventory::stock))
         .route(
             "/api/inventory/{productId}/adjustments",
             post(routes::inventory::adjust),
         )
-        .route("/api/orders", post(routes::orders::place).get(routes::orders::list))
+        .route(
+            "/api/orders",
+            post(routes::orders::place).get(routes::orders::list),
+        )
         .route("/api/orders/{orderId}", get(routes::orders::get))
         .route("/api/orders/{orderId}/events", get(routes::orders::events))
         .route("/api/orders/{orderId}/cancel", post(routes::orders::cancel))
-        .route("/api/orders/{orderId}/status", post(routes::orders::advance))
+        .route(
+            "/api/orders/{orderId}/status",
+            post(routes::orders::advance),
+        )
         .route("/api/payments/{orderId}", get(routes::orders::payment))
-        .route("/api/openapi.json", get(routes::openapi::document))
+        .route("/api/openapi.json", get(routes::openapi::document));
+    with_limits(routes, timeout, max_concurrent)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -270,6 +333,71 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    /// A router whose one route takes `busy` and counts how many run at once.
+    fn slow(busy: Duration, running: Arc<AtomicUsize>, most: Arc<AtomicUsize>) -> Router {
+        Router::new().route(
+            "/",
+            get(move || async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(busy).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+            }),
+        )
+    }
+
+    async fn status(router: Router) -> StatusCode {
+        let request = Request::get("/").body(Body::empty()).unwrap();
+        router.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn requests_beyond_the_limit_wait_for_a_slot_and_are_all_served() {
+        let (running, most) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+        let router = super::with_limits(
+            slow(Duration::from_millis(50), running, most.clone()),
+            Duration::from_secs(10),
+            2,
+        );
+        let requests = (0..6).map(|_| status(router.clone()));
+        let statuses = futures::future::join_all(requests).await;
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::OK),
+            "{statuses:?}"
+        );
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "never more than the limit at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_takes_longer_than_the_timeout_is_answered_503() {
+        let router = super::with_limits(
+            slow(Duration::from_secs(30), Arc::default(), Arc::default()),
+            Duration::from_millis(100),
+            10,
+        );
+        assert_eq!(status(router).await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn a_timeout_too_short_for_a_long_poll_refuses_to_start() {
+        assert!(super::http_timeout(30).is_err());
+        assert_eq!(super::http_timeout(31).unwrap(), Duration::from_secs(31));
+    }
+
     #[test]
     fn every_route_is_described_in_the_openapi_document() {
         let document: serde_json::Value =

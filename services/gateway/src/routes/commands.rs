@@ -15,7 +15,7 @@ use crate::AppState;
 use shared_events::access::Owner;
 
 /// Longest `wait`, in seconds.
-const MAX_WAIT_SECS: u64 = 30;
+pub const MAX_WAIT_SECS: u64 = 30;
 
 /// `wait`: whole seconds from 0 to 30; absent is 0. Anything else (`NaN`, `-1`, `1e9`,
 /// `soon`) is a 400 naming the parameter.
