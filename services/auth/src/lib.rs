@@ -104,7 +104,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         &[Topic::AuthCommands],
         processor(pool.clone(), service.topics().clone()),
     );
-    let queries = queries::AuthQueries::new(pool, key, config.token_ttl)?;
+    let queries = queries::AuthQueries::new(pool, key, config.token_ttl).await?;
     service.answer(&[Topic::AuthQueries], queries, QUERY_MAX_AGE);
     service.run(config.http_addr, Router::new()).await
 }

@@ -29,8 +29,15 @@ pub struct AuthQueries {
 impl AuthQueries {
     /// Signs tokens with `key`, valid for `token_ttl`. Hashing the decoy takes as long
     /// as a login (cost 12, the gateway's default).
-    pub fn new(pool: PgPool, key: Arc<SigningKey>, token_ttl: Duration) -> anyhow::Result<Self> {
-        let decoy_hash = bcrypt::hash(Uuid::new_v4().to_string(), bcrypt::DEFAULT_COST)?;
+    pub async fn new(
+        pool: PgPool,
+        key: Arc<SigningKey>,
+        token_ttl: Duration,
+    ) -> anyhow::Result<Self> {
+        let decoy = Uuid::new_v4().to_string();
+        let decoy_hash =
+            tokio::task::spawn_blocking(move || bcrypt::hash(decoy, bcrypt::DEFAULT_COST))
+                .await??;
         Ok(Self {
             pool,
             key,

@@ -19,6 +19,7 @@ async fn an_unreadable_login_is_dead_lettered_with_its_reason_and_without_its_pa
     auth::migrate(&bed.pool).await.expect("migrations");
     let (key, _) = SigningKey::generate().expect("a key");
     let queries = AuthQueries::new(bed.pool.clone(), Arc::new(key), Duration::from_secs(60))
+        .await
         .expect("queries");
     let processor = QueryProcessor::new(bed.kafka.topics.clone(), queries, Duration::from_secs(30));
     let topic = bed.kafka.topics.name(Topic::AuthQueries);

@@ -66,7 +66,12 @@ impl ConsumerContext for RuntimeContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
             tracing::info!(partitions = partitions.count(), "partitions revoked");
-            if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
+            // The commit must land before the partitions go (the next owner starts from
+            // it), so it waits; the callback runs inside the poll of an async task, so
+            // the wait tells the runtime to move that worker's other tasks elsewhere.
+            let committed =
+                off_the_async_threads(|| consumer.commit_consumer_state(CommitMode::Sync));
+            if let Err(err) = committed {
                 tracing::debug!(error = %err, "nothing committed on revoke");
             }
         }
@@ -258,7 +263,11 @@ pub async fn run<P: Processor>(
     while workers.join_next().await.is_some() {}
     background.shutdown().await;
     drop(worker);
-    if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
+    let committing = consumer.clone();
+    let committed =
+        tokio::task::spawn_blocking(move || committing.commit_consumer_state(CommitMode::Sync))
+            .await;
+    if let Ok(Err(err)) = committed {
         tracing::debug!(error = %err, "nothing to commit at shutdown");
     }
     if kafka.leave_group_on_shutdown {
@@ -368,6 +377,19 @@ fn resume(consumer: &RuntimeConsumer, queue: &PartitionQueue) {
     tracing::debug!(topic, partition, "partition queue has room, resuming it");
     if let Err(err) = consumer.resume(&partition_list(queue)) {
         tracing::debug!(error = %err, topic, partition, "resume refused");
+    }
+}
+
+/// Runs a blocking librdkafka call from synchronous code that an async task called:
+/// on a multi-threaded runtime the worker thread hands its other tasks over first
+/// (`block_in_place`); elsewhere (a single-threaded test runtime) it just runs.
+fn off_the_async_threads<T>(call: impl FnOnce() -> T) -> T {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_threaded {
+        tokio::task::block_in_place(call)
+    } else {
+        call()
     }
 }
 

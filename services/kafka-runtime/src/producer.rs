@@ -115,9 +115,12 @@ impl Publisher {
             .map_err(|(err, _)| PublishError(err))
     }
 
-    /// Waits for every queued message to be delivered, up to `timeout`.
-    pub fn flush(&self, timeout: Duration) {
-        if let Err(err) = self.producer.flush(timeout) {
+    /// Waits for every queued message to be delivered, up to `timeout`, on a blocking
+    /// thread: librdkafka's flush blocks.
+    pub async fn flush(&self, timeout: Duration) {
+        let producer = self.producer.clone();
+        let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout)).await;
+        if let Ok(Err(err)) = flushed {
             tracing::warn!(error = %err, "producer flush did not finish");
         }
     }

@@ -210,7 +210,7 @@ impl Service {
             }
             self.shutdown.cancel();
         }
-        self.publisher.flush(Duration::from_secs(5));
+        self.publisher.flush(Duration::from_secs(5)).await;
         tracing::info!("service stopped");
         outcome
     }

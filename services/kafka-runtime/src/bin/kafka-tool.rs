@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
                 tools::replay_one(&publisher, topic, key, value).await?;
                 sent += 1;
             }
-            publisher.flush(Duration::from_secs(10));
+            publisher.flush(Duration::from_secs(10)).await;
             eprintln!("replayed {sent} message(s) to {topic}");
             Ok(())
         }
@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
                 .transpose()?;
             let publisher = Publisher::new(&kafka)?;
             let done = dlq::redrive(&kafka, &publisher, topic, only).await?;
-            publisher.flush(Duration::from_secs(10));
+            publisher.flush(Duration::from_secs(10)).await;
             for (id, kind, to) in &done.sent {
                 println!("re-drove {id} {kind} to {to}");
             }
