@@ -1,0 +1,587 @@
+//! docker-compose.kafka.yml, the Dockerfile, topics.sh and deploy/observability held to
+//! the services' sources: what each service reads, where it listens, the topics, the
+//! metrics. Values are interpolated with `.env.example`, as `docker compose` would with
+//! a `.env` copied from it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use deploy_check::*;
+use serde_yaml::Value;
+use shared_events::topics::{Retention, Topics};
+
+const COMPOSE: &str = "docker-compose.kafka.yml";
+
+fn compose() -> Value {
+    read_yaml(COMPOSE)
+}
+
+fn example_vars() -> BTreeMap<String, String> {
+    parse_dotenv(&read(".env.example"))
+}
+
+fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+    let service = &compose["services"][name];
+    assert!(service.is_mapping(), "{COMPOSE} has no service {name}");
+    service
+}
+
+/// A service's environment as its container gets it.
+fn environment(compose: &Value, name: &str) -> BTreeMap<String, String> {
+    let vars = example_vars();
+    let raw: Vec<(String, String)> = match &service(compose, name)["environment"] {
+        Value::Mapping(map) => map
+            .iter()
+            .map(|(k, v)| {
+                let key = k.as_str().expect("variable names are strings").to_string();
+                let value =
+                    scalar_text(v).unwrap_or_else(|| panic!("{name}: {key} is not a scalar"));
+                (key, value)
+            })
+            .collect(),
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|item| {
+                let (k, v) = item.split_once('=').unwrap_or((item, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect(),
+        Value::Null => Vec::new(),
+        other => panic!("{name}: environment is {other:?}"),
+    };
+    raw.into_iter()
+        .map(|(key, value)| {
+            let value = interpolate(&value, &vars)
+                .unwrap_or_else(|err| panic!("{name}: {key} with .env.example: {err}"));
+            (key, value)
+        })
+        .collect()
+}
+
+/// A healthcheck's command as one line.
+fn healthcheck_command(compose: &Value, name: &str) -> String {
+    match &service(compose, name)["healthcheck"]["test"] {
+        Value::Sequence(words) => words
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::String(line) => line.clone(),
+        other => panic!("{name} has no healthcheck test: {other:?}"),
+    }
+}
+
+/// The port a service listens on, from its `HTTP_ADDR` in compose.
+fn http_port(compose: &Value, name: &str) -> u16 {
+    let env = environment(compose, name);
+    let addr = env
+        .get("HTTP_ADDR")
+        .unwrap_or_else(|| panic!("{name} has no HTTP_ADDR in {COMPOSE}"));
+    port_of(addr).unwrap_or_else(|| panic!("{name}: HTTP_ADDR {addr} has no port"))
+}
+
+fn compose_service_names(compose: &Value) -> BTreeSet<String> {
+    compose["services"]
+        .as_mapping()
+        .expect("services")
+        .keys()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn services_read_the_environment_only_through_setting_and_secret() {
+    // The checks below find a service's variables by its setting(..) and secret(..)
+    // calls; a direct read would slip past them.
+    for name in SERVICES {
+        for (path, text) in service_sources(name) {
+            assert!(
+                !text.contains("env::var("),
+                "{path:?} reads the environment directly: use kafka_runtime::setting/secret"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_variable_without_a_default_that_works_in_a_container_is_set() {
+    let compose = compose();
+    let runtime_brokers = kafka_runtime::KafkaConfig::local("").brokers;
+    for name in SERVICES {
+        let env = environment(&compose, name);
+        let mut required: Vec<(String, &str)> = Vec::new();
+        for setting in settings_in(&service_sources(name)) {
+            match setting.fallback {
+                Fallback::None => required.push((setting.name, "has no default")),
+                Fallback::Loopback => required.push((setting.name, "defaults to this machine")),
+                Fallback::Portable => {}
+            }
+        }
+        // The runtime's broker default is this machine too.
+        assert!(runtime_brokers.starts_with("127.0.0.1"));
+        required.push(("KAFKA_BROKERS".into(), "defaults to 127.0.0.1:9092"));
+        for (variable, why) in required {
+            let value = env.get(&variable).map(String::as_str).unwrap_or_default();
+            assert!(
+                !value.is_empty(),
+                "{name} reads {variable}, which {why}, and {COMPOSE} does not set it"
+            );
+            assert!(
+                !value.contains("127.0.0.1") && !value.contains("localhost"),
+                "{name}: {variable}={value} names the container itself"
+            );
+        }
+    }
+}
+
+#[test]
+fn compose_sets_only_variables_its_service_reads() {
+    // A misspelt variable would be ignored and its default used.
+    let compose = compose();
+    for name in SERVICES {
+        let read: BTreeSet<String> = settings_in(&service_sources(name))
+            .into_iter()
+            .map(|setting| setting.name)
+            .collect();
+        for variable in environment(&compose, name).keys() {
+            assert!(
+                read.contains(variable) || runtime_reads(variable),
+                "{COMPOSE} sets {variable} for {name}, which never reads it"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_healthcheck_points_at_the_port_its_service_listens_on() {
+    let compose = compose();
+    for name in SERVICES {
+        let env = environment(&compose, name);
+        let addr = &env["HTTP_ADDR"];
+        assert!(
+            addr.starts_with("0.0.0.0:"),
+            "{name} listens on {addr}: other containers and Prometheus cannot reach it"
+        );
+        let port = http_port(&compose, name);
+        let check = healthcheck_command(&compose, name);
+        let url = check
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("{name}'s healthcheck has no URL: {check}"));
+        assert_eq!(
+            port_of(url),
+            Some(port),
+            "{name}'s healthcheck {url} is not at HTTP_ADDR's port {port}"
+        );
+        assert!(
+            url.ends_with("/readyz"),
+            "{name}'s healthcheck is not /readyz: {url}"
+        );
+    }
+}
+
+#[test]
+fn only_the_gateway_publishes_a_port_and_it_is_the_one_it_listens_on() {
+    let compose = compose();
+    for name in SERVICES {
+        let ports = &service(&compose, name)["ports"];
+        if name != "gateway" {
+            assert!(ports.is_null(), "{name} publishes {ports:?}");
+            continue;
+        }
+        let published: Vec<String> = ports
+            .as_sequence()
+            .expect("the gateway publishes its port")
+            .iter()
+            .map(|p| interpolate(p.as_str().expect("short syntax"), &example_vars()).unwrap())
+            .collect();
+        let container_port = published[0].rsplit(':').next().unwrap().parse::<u16>();
+        assert_eq!(container_port, Ok(http_port(&compose, name)));
+    }
+}
+
+#[test]
+fn services_start_after_the_topics_and_their_healthy_dependencies() {
+    let compose = compose();
+    for name in SERVICES {
+        let this = service(&compose, name);
+        assert!(
+            this["restart"].as_str().is_some_and(|r| r != "no"),
+            "{name} has no restart policy"
+        );
+        let depends = this["depends_on"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{name} has no depends_on with conditions"));
+        assert_eq!(
+            depends
+                .get("topics")
+                .map(|t| t["condition"].as_str().unwrap_or_default()),
+            Some("service_completed_successfully"),
+            "{name} does not wait for the topics"
+        );
+        for (dependency, spec) in depends {
+            let dependency = dependency.as_str().unwrap();
+            if dependency == "topics" {
+                continue;
+            }
+            assert_eq!(
+                spec["condition"].as_str(),
+                Some("service_healthy"),
+                "{name} depends on {dependency} without service_healthy"
+            );
+            assert!(
+                !service(&compose, dependency)["healthcheck"].is_null(),
+                "{name} waits for {dependency} to be healthy, which has no healthcheck"
+            );
+        }
+    }
+}
+
+#[test]
+fn addresses_in_the_environment_reach_the_compose_services() {
+    let compose = compose();
+    let known = compose_service_names(&compose);
+    let kafka_env = environment(&compose, "kafka");
+    let internal = kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+        .split(',')
+        .find_map(|listener| listener.strip_prefix("INTERNAL://"))
+        .expect("kafka advertises an INTERNAL listener")
+        .to_string();
+    let postgres_password = environment(&compose, "postgres")["POSTGRES_PASSWORD"].clone();
+    let databases = read("deploy/postgres/create-databases.sql");
+    let mongo_command = service(&compose, "mongo")["command"]
+        .as_sequence()
+        .expect("mongo's command")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for name in SERVICES {
+        let env = environment(&compose, name);
+        assert_eq!(
+            env["KAFKA_BROKERS"], internal,
+            "{name} does not use the broker's listener for containers"
+        );
+        if let Some(url) = env.get("DATABASE_URL") {
+            let (host, port) = host_and_port(url).expect("a URL with host and port");
+            assert!(
+                known.contains(&host) && host == "postgres" && port == 5432,
+                "{name}: {url}"
+            );
+            let database = url.rsplit('/').next().unwrap();
+            assert_eq!(database, format!("commerce_{name}"));
+            assert!(
+                databases.contains(&format!("CREATE DATABASE {database};")),
+                "{database} is not created by deploy/postgres/create-databases.sql"
+            );
+            assert!(
+                url.contains(&format!("commerce:{postgres_password}@")),
+                "{name}'s DATABASE_URL does not carry POSTGRES_PASSWORD"
+            );
+        }
+        if let Some(uri) = env.get("MONGODB_URI") {
+            let (host, port) = host_and_port(uri).expect("a URI with host and port");
+            assert_eq!((host.as_str(), port), ("mongo", 27017), "{name}: {uri}");
+            let set = uri
+                .split("replicaSet=")
+                .nth(1)
+                .expect("names the replica set");
+            assert!(
+                mongo_command.contains(&format!("--replSet {set}")),
+                "mongo does not run replica set {set}"
+            );
+            assert!(
+                healthcheck_command(&compose, "mongo").contains(&format!("host: '{host}:{port}'")),
+                "the replica set's member address is not {host}:{port}"
+            );
+        }
+    }
+}
+
+#[test]
+fn topics_sh_creates_the_topics_shared_events_defines() {
+    let expected: BTreeSet<(String, String)> = Topics::new("")
+        .all()
+        .into_iter()
+        .map(|(name, retention)| {
+            let word = match retention {
+                Retention::Long => "LONG",
+                Retention::Short => "SHORT",
+                Retention::Compacted => "COMPACT",
+            };
+            (name, word.to_string())
+        })
+        .collect();
+    let created: Vec<(String, String)> = topics_sh_topics();
+    let created_set: BTreeSet<(String, String)> = created.iter().cloned().collect();
+    assert_eq!(
+        created.len(),
+        created_set.len(),
+        "topics.sh lists a topic twice"
+    );
+    assert_eq!(
+        created_set, expected,
+        "topics.sh and shared-events disagree"
+    );
+}
+
+#[test]
+fn the_topics_step_runs_topics_sh_against_the_broker() {
+    let compose = compose();
+    let topics = service(&compose, "topics");
+    let mounts: Vec<&str> = topics["volumes"]
+        .as_sequence()
+        .expect("the topics step mounts topics.sh")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mount = mounts
+        .iter()
+        .find(|m| m.starts_with("./topics.sh:"))
+        .expect("./topics.sh is mounted");
+    let inside = mount.split(':').nth(1).unwrap();
+    let entrypoint: Vec<&str> = topics["entrypoint"]
+        .as_sequence()
+        .expect("an entrypoint")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        entrypoint.contains(&inside),
+        "the topics step does not run {inside}"
+    );
+    let env = environment(&compose, "topics");
+    assert_eq!(
+        env["KAFKA_BROKERS"],
+        environment(&compose, "auth")["KAFKA_BROKERS"]
+    );
+    assert!(
+        env.contains_key("KAFKA_TOPICS"),
+        "topics.sh would fall back to cargo"
+    );
+    assert_eq!(
+        topics["depends_on"]["kafka"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+}
+
+#[test]
+fn the_stores_and_the_broker_keep_their_data_in_named_volumes() {
+    let compose = compose();
+    let declared: BTreeSet<String> = compose["volumes"]
+        .as_mapping()
+        .expect("named volumes")
+        .keys()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    let log_dir = environment(&compose, "kafka")["KAFKA_LOG_DIRS"].clone();
+    for (name, data_dir) in [
+        ("kafka", log_dir.as_str()),
+        ("postgres", "/var/lib/postgresql/data"),
+        ("mongo", "/data/db"),
+    ] {
+        let mounted = service(&compose, name)["volumes"]
+            .as_sequence()
+            .expect("volumes")
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|mount| {
+                let (volume, target) = mount.split_once(':').unwrap_or_default();
+                declared.contains(volume) && target.trim_end_matches(":rw") == data_dir
+            });
+        assert!(mounted, "{name} does not keep {data_dir} in a named volume");
+    }
+}
+
+#[test]
+fn prometheus_scrapes_every_service_at_its_port() {
+    let compose = compose();
+    let config = read_yaml("deploy/observability/prometheus.yml");
+    let targets: BTreeSet<String> = config["scrape_configs"]
+        .as_sequence()
+        .expect("scrape_configs")
+        .iter()
+        .filter(|job| job["metrics_path"].as_str().unwrap_or("/metrics") == "/metrics")
+        .flat_map(|job| {
+            job["static_configs"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|group| group["targets"].as_sequence().cloned().unwrap_or_default())
+        .filter_map(|target| target.as_str().map(str::to_string))
+        .collect();
+    let expected: BTreeSet<String> = SERVICES
+        .iter()
+        .map(|name| format!("{name}:{}", http_port(&compose, name)))
+        .collect();
+    assert_eq!(targets, expected);
+    // The rules file it loads is the one compose mounts beside it.
+    let prometheus = service(&compose, "prometheus");
+    assert_eq!(prometheus["profiles"][0].as_str(), Some("observability"));
+    for rules in config["rule_files"].as_sequence().expect("rule_files") {
+        let file = rules.as_str().unwrap();
+        let mounted = prometheus["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|m| m == format!("./deploy/observability/{file}:/etc/prometheus/{file}:ro"));
+        assert!(mounted, "{file} is not mounted beside prometheus.yml");
+    }
+}
+
+/// Every PromQL expression of the dashboards and the alert rules.
+fn observability_queries() -> Vec<(String, String)> {
+    let mut queries = Vec::new();
+    let rules = read_yaml("deploy/observability/alerts.yml");
+    for group in rules["groups"].as_sequence().expect("rule groups") {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            let name = rule["alert"].as_str().unwrap_or("a rule").to_string();
+            queries.push((name, rule["expr"].as_str().expect("expr").to_string()));
+        }
+    }
+    let dashboards = repo_root().join("deploy/observability/grafana/dashboards");
+    for entry in std::fs::read_dir(dashboards).expect("the dashboards directory") {
+        let path = entry.unwrap().path();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).expect("JSON");
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let title = format!("{:?} panel {}", path.file_name().unwrap(), panel["title"]);
+                queries.push((title, target["expr"].as_str().expect("expr").to_string()));
+            }
+        }
+    }
+    queries
+}
+
+#[test]
+fn dashboards_and_alerts_use_only_metrics_the_services_export() {
+    let exported = exported_metrics();
+    assert!(exported.contains("messages_dead_lettered_total") && exported.contains("consumer_lag"));
+    let queries = observability_queries();
+    assert!(queries.len() >= 10, "too few queries found: {queries:?}");
+    for (source, expr) in queries {
+        let used = metrics_in_promql(&expr);
+        assert!(!used.is_empty(), "{source}: no metric in {expr}");
+        for metric in used {
+            assert!(
+                exported.contains(&metric),
+                "{source} uses {metric}, which nothing exports"
+            );
+        }
+    }
+}
+
+#[test]
+fn grafana_provisions_the_prometheus_datasource_the_dashboards_use() {
+    let datasources =
+        read_yaml("deploy/observability/grafana/provisioning/datasources/prometheus.yml");
+    let source = &datasources["datasources"][0];
+    assert_eq!(source["uid"].as_str(), Some("prometheus"));
+    assert_eq!(source["url"].as_str(), Some("http://prometheus:9090"));
+    let providers = read_yaml("deploy/observability/grafana/provisioning/dashboards/commerce.yml");
+    let path = providers["providers"][0]["options"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grafana = &compose()["services"]["grafana"];
+    let mounted = grafana["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|m| m == format!("./deploy/observability/grafana/dashboards:{path}:ro"));
+    assert!(mounted, "the dashboards are not mounted at {path}");
+    let dashboard: serde_json::Value = serde_json::from_str(&read(
+        "deploy/observability/grafana/dashboards/commerce.json",
+    ))
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        if panel["targets"].is_array() {
+            assert_eq!(
+                panel["datasource"]["uid"], "prometheus",
+                "{}",
+                panel["title"]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_image_has_every_service_and_checks_readyz_at_its_http_port() {
+    let dockerfile = read("Dockerfile");
+    for name in SERVICES {
+        assert!(
+            dockerfile.contains(&format!("--bin {name} ")),
+            "the image lacks {name}"
+        );
+    }
+    let last_stage = dockerfile.rsplit("\nFROM ").next().unwrap();
+    assert!(
+        last_stage.starts_with("debian:bookworm-slim"),
+        "the final stage is not slim Debian"
+    );
+    for tool in ["cargo", "rustup", "build-essential"] {
+        assert!(!last_stage.contains(tool), "the final stage has {tool}");
+    }
+    let user = last_stage
+        .lines()
+        .find_map(|line| line.strip_prefix("USER "))
+        .expect("the final stage sets USER");
+    assert!(
+        !user.starts_with("root") && !user.starts_with('0'),
+        "runs as {user}"
+    );
+    assert!(
+        last_stage.contains("HEALTHCHECK") && last_stage.contains("${HTTP_ADDR##*:}/readyz"),
+        "the image's HEALTHCHECK does not ask /readyz at HTTP_ADDR's port"
+    );
+    let ignored = read(".dockerignore");
+    for path in ["target", ".local", ".git"] {
+        assert!(
+            ignored
+                .lines()
+                .any(|line| line.trim_end_matches('/') == path),
+            "{path} not ignored"
+        );
+    }
+}
+
+/// Debian's docker-compose (installed by `./dev install`) validates the file the way
+/// `docker compose up` would read it, with and without the observability profile.
+#[test]
+fn docker_compose_config_accepts_the_file() {
+    for profile in [None, Some("observability")] {
+        let mut command = Command::new("docker-compose");
+        command
+            .current_dir(repo_root())
+            .args(["-f", COMPOSE, "--env-file", ".env.example"]);
+        if let Some(profile) = profile {
+            command.args(["--profile", profile]);
+        }
+        let output = command
+            .args(["config", "--services"])
+            .output()
+            .expect("docker-compose runs (./dev install installs Debian's docker-compose)");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "docker-compose config: {stderr}");
+        let services: BTreeSet<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        for name in SERVICES
+            .iter()
+            .chain(&["kafka", "topics", "postgres", "mongo"])
+        {
+            assert!(services.contains(*name), "{name} missing from {services:?}");
+        }
+        if profile.is_some() {
+            assert!(services.contains("prometheus") && services.contains("grafana"));
+        }
+    }
+}
