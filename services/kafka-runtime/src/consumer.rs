@@ -440,6 +440,10 @@ impl<P: Processor> Worker<P> {
             if !publish(&*self.processor, &self.publisher, &caused, &self.shutdown).await {
                 return;
             }
+            for message in &caused {
+                let labels = [message.topic.as_str(), message.kind.as_str()];
+                self.metrics.published.with_label_values(&labels).inc();
+            }
             for record in &batch[..finished] {
                 // librdkafka's offset_store takes the offset of the processed record and
                 // commits that plus one.

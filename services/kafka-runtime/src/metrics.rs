@@ -35,6 +35,9 @@ pub struct Metrics {
     pub lag: IntGaugeVec,
     /// Age of the oldest record read but not finished, per partition.
     pub oldest_unfinished: OldestUnfinished,
+    /// Messages a handler caused and the broker acknowledged, by topic and envelope
+    /// type: `order.order_confirmed` per second is confirmed orders per second.
+    pub published: IntCounterVec,
 }
 
 impl Metrics {
@@ -96,6 +99,17 @@ impl Metrics {
         registry
             .register(Box::new(lag.clone()))
             .expect("registered once");
+        let published = IntCounterVec::new(
+            Opts::new(
+                "messages_published_total",
+                "Messages handlers caused, once the broker acknowledged them, by type.",
+            ),
+            &["topic", "type"],
+        )
+        .expect("valid");
+        registry
+            .register(Box::new(published.clone()))
+            .expect("registered once");
         let oldest_unfinished = OldestUnfinished::new();
         registry
             .register(Box::new(oldest_unfinished.clone()))
@@ -112,6 +126,7 @@ impl Metrics {
             transaction_messages,
             lag,
             oldest_unfinished,
+            published,
         }
     }
 

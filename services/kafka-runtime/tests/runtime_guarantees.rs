@@ -45,6 +45,15 @@ async fn a_message_is_processed_once_and_its_event_published_under_a_derived_id(
             .get(),
         1
     );
+    let published = consumer
+        .metrics
+        .published
+        .with_label_values(&[&events, "test.probed"]);
+    assert_eq!(
+        published.get(),
+        1,
+        "the event counted once it was acknowledged"
+    );
     consumer.stop().await;
 }
 
@@ -71,6 +80,11 @@ async fn the_same_message_delivered_twice_changes_state_once() {
             .len(),
         1
     );
+    let published = consumer
+        .metrics
+        .published
+        .with_label_values(&[&events, "test.probed"]);
+    assert_eq!(published.get(), 1, "a duplicate publishes nothing");
     consumer.stop().await;
 }
 
