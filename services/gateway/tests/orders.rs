@@ -418,6 +418,7 @@ async fn fifty_concurrent_buyers_for_twenty_units_buy_exactly_twenty() {
         units(&stock(&platform, &seller, &product_id).await),
         (0, 0, 0)
     );
+    assert_at_rest(&platform).await;
     platform.stop().await;
 }
 

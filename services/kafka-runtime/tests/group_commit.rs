@@ -141,6 +141,16 @@ async fn a_backlog_with_a_bad_message_in_it_is_applied_once_each_and_the_bad_one
     );
     let processed = consumer.metrics.processed.with_label_values(&[&commands]);
     assert_eq!(processed.get(), 40);
+    // Group commit happened: fewer transactions than records, so some carried several.
+    let batches = consumer
+        .metrics
+        .transaction_messages
+        .with_label_values(&[&commands]);
+    let (transactions, records) = (batches.get_sample_count(), batches.get_sample_sum());
+    assert!(
+        transactions < 40 && records > transactions as f64,
+        "{records} records in {transactions} transactions: no batch held more than one"
+    );
     consumer.stop().await;
 }
 
