@@ -31,6 +31,7 @@ use kafka_runtime::Service;
 use shared_events::messages::order::OrderStatusChanged;
 use shared_events::{Envelope, Topic};
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -171,6 +172,8 @@ pub struct AppState {
     pub hashing: Arc<tokio::sync::Semaphore>,
     /// Slots for order status streams: one held by each open stream.
     pub streams: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the gateway stops: open streams end then.
+    pub shutdown: CancellationToken,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -327,6 +330,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
             config.hashing_concurrency.max(1),
         )),
         streams: Arc::new(tokio::sync::Semaphore::new(config.max_streams)),
+        shutdown: service.shutdown_token(),
     };
     service.run(config.http_addr, router(state)).await
 }

@@ -168,3 +168,22 @@ async fn status_streams_past_the_cap_are_refused_with_503_and_retry_after_until_
     assert!(next.closed(Duration::from_secs(5)).await);
     platform.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_status_stream_does_not_hold_up_the_gateways_shutdown() {
+    let mut platform = Platform::commerce().await;
+    let (buyer, order_id) = confirmed_order(&mut platform).await;
+    // A CONFIRMED order's stream stays open (it goes on to SHIPPED), for up to
+    // STREAM_MAX_LIFETIME_SECS (600 s by default).
+    let mut stream = open(&platform, &buyer, &order_id, "CONFIRMED").await;
+    // Stopping asserts every process exits cleanly within 20 s of SIGTERM.
+    platform.stop().await;
+    let rest = stream
+        .rest_until_closed(Duration::from_secs(5))
+        .await
+        .expect("the stream is closed by the shutdown");
+    assert!(
+        rest.contains(": the gateway is stopping; reconnect to go on"),
+        "{rest:?}"
+    );
+}

@@ -313,6 +313,10 @@ fn status_event(order: &OrderView) -> Event {
 /// that reads comments knows why; an `EventSource` simply reconnects.
 const LIFETIME_REACHED: &str = "the stream reached its maximum lifetime; reconnect to go on";
 
+/// The comment a stream ends with when the gateway stops: graceful shutdown waits for
+/// open connections, and a stream left open would hold it up for its whole lifetime.
+const STOPPING: &str = "the gateway is stopping; reconnect to go on";
+
 /// `GET /api/orders/{id}/events`: Server-Sent Events, `event: status`. The current
 /// status first, then each change, closing at a terminal status; a comment every 15 s
 /// keeps idle connections open. A stream lives at most `STREAM_MAX_LIFETIME_SECS`, and
@@ -340,6 +344,7 @@ pub async fn events(
             other => break other?,
         }
     };
+    let stopping = state.shutdown.clone();
     let stream = async_stream(move |sender| async move {
         let following = follow_order(
             &state,
@@ -350,9 +355,17 @@ pub async fn events(
             changes,
             &sender,
         );
-        if tokio::time::timeout_at(deadline, following).await.is_err() {
-            // Never waits: a client too slow to take the comment is closed without it.
-            let _ = sender.try_send(Event::default().comment(LIFETIME_REACHED));
+        // Never waits to say why: a client too slow to take the comment is closed
+        // without it.
+        tokio::select! {
+            followed = tokio::time::timeout_at(deadline, following) => {
+                if followed.is_err() {
+                    let _ = sender.try_send(Event::default().comment(LIFETIME_REACHED));
+                }
+            }
+            () = stopping.cancelled() => {
+                let _ = sender.try_send(Event::default().comment(STOPPING));
+            }
         }
         // The slot is free before the client sees the end of the stream.
         drop(slot);
