@@ -119,7 +119,7 @@ pub async fn kafka(
     let arrivals: Arc<Mutex<Vec<(Uuid, Instant)>>> = Arc::default();
     let seen = arrivals.clone();
     let stop = CancellationToken::new();
-    follow(
+    let reader = follow(
         kafka,
         &topic,
         Start::End,
@@ -158,6 +158,7 @@ pub async fn kafka(
         }
     }
     stop.cancel();
+    reader.finished().await;
     let (p50, p99, _) = percentiles(&trips);
     Ok(Limits {
         produce_per_sec,

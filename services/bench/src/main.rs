@@ -125,7 +125,9 @@ async fn follow_outcomes(
 ) -> anyhow::Result<Outcomes> {
     let outcomes: Outcomes = Arc::default();
     let seen = outcomes.clone();
-    follow_envelopes(
+    // Stopped by `stop` when the run ends; the process exits right after, so nothing
+    // waits for the reader to close.
+    let _reader = follow_envelopes(
         kafka,
         &kafka.topics.name(Topic::OrderEvents),
         Start::End,

@@ -284,7 +284,7 @@ fn cors(origins: &[String]) -> CorsLayer {
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let outcomes = Arc::new(Outcomes::new(100_000));
     let recorder = outcomes.clone();
-    let requester = Requester::start(
+    let (requester, replies) = Requester::start(
         service.kafka(),
         service.publisher().clone(),
         Start::Since(OUTCOMES_KEPT),
@@ -292,7 +292,9 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         service.shutdown_token(),
     )
     .await?;
-    let verifier = Verifier::start(service.kafka(), service.shutdown_token()).await?;
+    service.adopt(replies);
+    let (verifier, keys) = Verifier::start(service.kafka(), service.shutdown_token()).await?;
+    service.adopt(keys);
     let probe = verifier.clone();
     service.check_ready(ReadinessCheck::new("token keys", move || {
         let known = probe.known_keys();
@@ -306,7 +308,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     }));
     let order_changes = broadcast::channel(4096).0;
     let changes = order_changes.clone();
-    follow(
+    let order_events = follow(
         service.kafka(),
         &service.topics().name(Topic::OrderEvents),
         Start::End,
@@ -314,6 +316,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         move |change: Envelope<OrderStatusChanged>| drop(changes.send(change.data)),
     )
     .await?;
+    service.adopt(order_events);
     let state = AppState {
         login_limits: Arc::new(LoginLimits::new(&config)),
         registrations_per_address: Arc::new(RateLimiter::new(

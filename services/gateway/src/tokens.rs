@@ -18,7 +18,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use kafka_runtime::follow::{follow_keyed, Keyed, Start};
+use kafka_runtime::follow::{follow_keyed, Keyed, Reader, Start};
 use kafka_runtime::KafkaConfig;
 use shared_events::access::{self, Owner};
 use shared_events::messages::auth::{Claims, SigningKeyPublished};
@@ -46,23 +46,28 @@ struct Known {
 }
 
 impl Verifier {
-    /// Starts following `auth.keys` from its beginning; keys arrive in the background.
-    pub async fn start(kafka: &KafkaConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    /// Starts following `auth.keys` from its beginning; keys arrive in the background,
+    /// read by the returned reader.
+    pub async fn start(
+        kafka: &KafkaConfig,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<(Self, Reader)> {
         let verifier = Self::default();
         let learner = verifier.clone();
         let topic = kafka.topics.name(Topic::AuthKeys);
-        follow_keyed(
-            kafka,
-            &topic,
-            Start::Beginning,
-            shutdown,
-            move |record| match record {
-                Keyed::Message(published) => learner.learn(&published.data),
-                Keyed::Tombstone(kid) => learner.revoke(&kid),
-            },
-        )
-        .await?;
-        Ok(verifier)
+        let reader =
+            follow_keyed(
+                kafka,
+                &topic,
+                Start::Beginning,
+                shutdown,
+                move |record| match record {
+                    Keyed::Message(published) => learner.learn(&published.data),
+                    Keyed::Tombstone(kid) => learner.revoke(&kid),
+                },
+            )
+            .await?;
+        Ok((verifier, reader))
     }
 
     /// Adds a published key. Ignored, with a warning: a key of another algorithm, an

@@ -27,6 +27,21 @@ pub enum Start {
     Since(Duration),
 }
 
+/// A reader running in the background until its shutdown token is cancelled. Await
+/// [`Reader::finished`] (a [`Service`](crate::service::Service) does, once it is given
+/// the reader with `adopt`) to know it has stopped and closed its consumer.
+#[must_use = "a reader should be awaited at shutdown: give it to Service::adopt"]
+pub struct Reader(tokio::task::JoinHandle<()>);
+
+impl Reader {
+    /// Resolves once the reader has stopped and closed its consumer.
+    pub async fn finished(self) {
+        if let Err(err) = self.0.await {
+            tracing::warn!(error = %err, "a topic reader ended abnormally");
+        }
+    }
+}
+
 /// Assigns every partition of `topic` and hands each message whose envelope carries a
 /// `T` (its `type` is `T::TYPE`) to `each`, until `shutdown`. Returns once the
 /// partitions are assigned; messages that do not parse are logged and skipped, since
@@ -37,7 +52,7 @@ pub async fn follow<T, F>(
     start: Start,
     shutdown: CancellationToken,
     mut each: F,
-) -> anyhow::Result<()>
+) -> anyhow::Result<Reader>
 where
     T: Message,
     F: FnMut(Envelope<T>) + Send + 'static,
@@ -68,7 +83,7 @@ pub async fn follow_keyed<T, F>(
     start: Start,
     shutdown: CancellationToken,
     mut each: F,
-) -> anyhow::Result<()>
+) -> anyhow::Result<Reader>
 where
     T: Message,
     F: FnMut(Keyed<T>) + Send + 'static,
@@ -102,7 +117,7 @@ pub async fn follow_envelopes<F>(
     start: Start,
     shutdown: CancellationToken,
     mut each: F,
-) -> anyhow::Result<()>
+) -> anyhow::Result<Reader>
 where
     F: FnMut(RawEnvelope) + Send + 'static,
 {
@@ -122,7 +137,7 @@ async fn follow_records<F>(
     start: Start,
     shutdown: CancellationToken,
     mut each: F,
-) -> anyhow::Result<()>
+) -> anyhow::Result<Reader>
 where
     F: FnMut(Option<&[u8]>, Option<RawEnvelope>) + Send + 'static,
 {
@@ -145,7 +160,7 @@ where
         _ => None,
     };
     let topic = topic.to_string();
-    tokio::spawn(async move {
+    let reading = tokio::spawn(async move {
         loop {
             let received = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -177,7 +192,7 @@ where
         // Dropping a consumer blocks while librdkafka closes it.
         let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
     });
-    Ok(())
+    Ok(Reader(reading))
 }
 
 fn assign_all(consumer: &StreamConsumer, topic: &str, start: Start) -> anyhow::Result<()> {

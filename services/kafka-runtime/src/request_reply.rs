@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::KafkaConfig;
-use crate::follow::{follow, Start};
+use crate::follow::{follow, Reader, Start};
 use crate::message::Outgoing;
 use crate::producer::{PublishError, Publisher};
 use crate::telemetry::TraceParent;
@@ -49,7 +49,7 @@ pub struct Requester {
 
 impl Requester {
     /// Starts reading the replies topic from `start`; returns once every partition is
-    /// assigned. Every reply that is not the answer to one of this instance's queries
+    /// assigned, with the reader to await at shutdown. Every reply that is not the answer to one of this instance's queries
     /// (the outcome of a command, sent by this instance or another) goes to `outcome`,
     /// in the order of its partition.
     pub async fn start(
@@ -58,7 +58,7 @@ impl Requester {
         start: Start,
         mut outcome: impl FnMut(Envelope<Reply>) + Send + 'static,
         shutdown: CancellationToken,
-    ) -> anyhow::Result<Self> {
+    ) -> anyhow::Result<(Self, Reader)> {
         let requester = Self {
             kafka: kafka.clone(),
             publisher,
@@ -66,7 +66,7 @@ impl Requester {
             waiting: Arc::default(),
         };
         let waiting = requester.waiting.clone();
-        follow(
+        let reader = follow(
             kafka,
             &requester.replies_topic,
             start,
@@ -84,7 +84,7 @@ impl Requester {
             },
         )
         .await?;
-        Ok(requester)
+        Ok((requester, reader))
     }
 
     /// The full name of the replies topic, for `replyTo`.

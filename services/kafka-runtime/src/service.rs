@@ -180,6 +180,23 @@ impl Service {
         self.tasks.spawn(task.instrument(self.span.clone()));
     }
 
+    /// Takes a topic reader (see [`crate::follow`]) under the service's shutdown: the
+    /// service stops it with its other tasks and waits until it has closed its consumer.
+    pub fn adopt(&mut self, reader: crate::follow::Reader) {
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(
+            async move {
+                reader.finished().await;
+                // A reader only ends at shutdown; if it ended early, stop with it.
+                if !shutdown.is_cancelled() {
+                    anyhow::bail!("a topic reader stopped before the service");
+                }
+                Ok(())
+            }
+            .instrument(self.span.clone()),
+        );
+    }
+
     /// Serves the health routes (plus `extra`) on `addr` and runs until shutdown or until
     /// a task fails; then stops every task and flushes the producer.
     pub async fn run(self, addr: SocketAddr, extra: Router) -> anyhow::Result<()> {

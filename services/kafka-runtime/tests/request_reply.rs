@@ -34,7 +34,7 @@ async fn a_request_gets_the_reply_with_its_correlation_id_and_a_silent_one_times
     let shutdown = CancellationToken::new();
     let publisher = Publisher::new(&bed.kafka).expect("publisher");
     let (outcome, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
-    let requester = Requester::start(
+    let (requester, reader) = Requester::start(
         &bed.kafka,
         publisher.clone(),
         Start::End,
@@ -83,7 +83,7 @@ async fn a_request_gets_the_reply_with_its_correlation_id_and_a_silent_one_times
     // the command's, and not the answer to the request, which is an outcome to nobody
     // but is handed over too since this one did not ask it.
     let (outcome, mut late) = tokio::sync::mpsc::unbounded_channel();
-    let _restarted = Requester::start(
+    let (_restarted, restarted_reader) = Requester::start(
         &bed.kafka,
         publisher,
         Start::Since(Duration::from_secs(3600)),
@@ -119,5 +119,12 @@ async fn a_request_gets_the_reply_with_its_correlation_id_and_a_silent_one_times
     );
 
     shutdown.cancel();
+    // Both readers stop with the token and close their consumers.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        reader.finished().await;
+        restarted_reader.finished().await;
+    })
+    .await
+    .expect("the readers stop at shutdown");
     responder.stop().await;
 }
