@@ -172,6 +172,25 @@ pub fn runtime_reads(name: &str) -> bool {
     name.starts_with("RDKAFKA_") || runtime_variables().contains(name)
 }
 
+/// Asserts that `place` (a compose file, deploy/k8s) sets `service` nothing it does not
+/// read: a misspelt variable would be ignored and its default used.
+pub fn assert_sets_only_what_it_reads<'a>(
+    place: &str,
+    service: &str,
+    variables: impl IntoIterator<Item = &'a String>,
+) {
+    let read: BTreeSet<String> = settings_in(&service_sources(service))
+        .into_iter()
+        .map(|setting| setting.name)
+        .collect();
+    for variable in variables {
+        assert!(
+            read.contains(variable) || runtime_reads(variable),
+            "{place} sets {variable} for {service}, which never reads it"
+        );
+    }
+}
+
 /// `KEY=VALUE` lines, as docker compose reads `.env` (comments and blank lines skipped).
 pub fn parse_dotenv(text: &str) -> BTreeMap<String, String> {
     text.lines()

@@ -138,19 +138,9 @@ fn every_variable_without_a_default_that_works_in_a_container_is_set() {
 
 #[test]
 fn compose_sets_only_variables_its_service_reads() {
-    // A misspelt variable would be ignored and its default used.
     let compose = compose();
     for name in SERVICES {
-        let read: BTreeSet<String> = settings_in(&service_sources(name))
-            .into_iter()
-            .map(|setting| setting.name)
-            .collect();
-        for variable in environment(&compose, name).keys() {
-            assert!(
-                read.contains(variable) || runtime_reads(variable),
-                "{COMPOSE} sets {variable} for {name}, which never reads it"
-            );
-        }
+        assert_sets_only_what_it_reads(COMPOSE, name, environment(&compose, name).keys());
     }
 }
 

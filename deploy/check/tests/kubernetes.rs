@@ -162,16 +162,7 @@ fn every_variable_without_a_default_that_works_in_a_pod_is_set() {
                 );
             }
         }
-        let read: BTreeSet<String> = settings_in(&service_sources(name))
-            .into_iter()
-            .map(|setting| setting.name)
-            .collect();
-        for variable in env.keys() {
-            assert!(
-                read.contains(variable) || runtime_reads(variable),
-                "deploy/k8s sets {variable} for {name}, which never reads it"
-            );
-        }
+        assert_sets_only_what_it_reads("deploy/k8s", name, env.keys());
     }
 }
 
