@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::http::ReadinessCheck;
 use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::retry::Backoff;
 use kafka_runtime::settings::{secret, setting, Secret};
@@ -92,7 +91,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         (None, None) => {}
         _ => tracing::warn!("ADMIN_EMAIL and ADMIN_PASSWORD go together; no admin made"),
     }
-    service.check_ready(ReadinessCheck::postgres(pool.clone()));
     let published = keys::published_keys(&pool).await?;
     let mut withdrawn = keys::revoked_kids(&pool).await?;
     withdrawn.extend(old_key_ids);

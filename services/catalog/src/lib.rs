@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::http::ReadinessCheck;
 use kafka_runtime::mongo::MongoProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{mongo, Service};
@@ -52,7 +51,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let db = mongo::connect(&config.mongodb_uri, "commerce_catalog", &shutdown).await?;
     store::ensure_indexes(&db).await?;
-    service.check_ready(ReadinessCheck::mongo(db.clone()));
     let handler = handler::CatalogHandler::new(&db, service.topics());
     let processor = MongoProcessor::new(db.clone(), service.topics().clone(), handler);
     service.consume(&[Topic::CatalogCommands, Topic::InventoryEvents], processor);

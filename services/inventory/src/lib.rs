@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::http::ReadinessCheck;
 use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{postgres, Service};
@@ -69,7 +68,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
     migrate(&pool).await?;
-    service.check_ready(ReadinessCheck::postgres(pool.clone()));
     let topics = service.topics().clone();
     service.consume(
         &[

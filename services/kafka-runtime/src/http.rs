@@ -103,32 +103,3 @@ pub async fn serve(
         .await?;
     Ok(())
 }
-
-impl ReadinessCheck {
-    /// Checks that PostgreSQL answers `SELECT 1`.
-    pub fn postgres(pool: sqlx::PgPool) -> Self {
-        Self::new("postgres", move || {
-            let pool = pool.clone();
-            Box::pin(async move {
-                sqlx::query("SELECT 1")
-                    .execute(&pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|err| format!("PostgreSQL unreachable: {err}"))
-            })
-        })
-    }
-
-    /// Checks that MongoDB answers a ping.
-    pub fn mongo(db: mongodb::Database) -> Self {
-        Self::new("mongodb", move || {
-            let db = db.clone();
-            Box::pin(async move {
-                db.run_command(mongodb::bson::doc! { "ping": 1 })
-                    .await
-                    .map(|_| ())
-                    .map_err(|err| format!("MongoDB unreachable: {err}"))
-            })
-        })
-    }
-}

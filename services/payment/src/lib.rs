@@ -20,7 +20,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::http::ReadinessCheck;
 use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{postgres, Service};
@@ -83,7 +82,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
     migrate(&pool).await?;
-    service.check_ready(ReadinessCheck::postgres(pool.clone()));
     // The same server, already waited for and migrated: only the connections differ.
     let provider_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(PROVIDER_CONNECTIONS)
