@@ -30,45 +30,55 @@ use crate::load::{histogram, percentiles, record};
 use crate::platform::Gateway;
 use crate::procs::{CpuMeter, Usage};
 
-/// The settings of a run.
+/// The settings of a run: `./dev bench [--smoke] [--orders RATE [--seconds S]]`.
+#[derive(Debug, clap::Parser)]
+#[command(about = "Drives the gateway like any client and measures the platform's limits")]
 struct Args {
+    /// One short step of each measure, to keep the harness working (CI).
+    #[arg(long)]
     smoke: bool,
+    /// The gateway to drive.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
     gateway: String,
-    out: PathBuf,
+    /// Where the report goes (default `docs`, or `target/bench-smoke` with --smoke).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where `./dev` keeps the processes' pid files.
+    #[arg(long, default_value = ".local/run")]
     run_dir: PathBuf,
+    /// PostgreSQL for the store limits.
+    #[arg(
+        long,
+        default_value = "postgres://commerce:commerce@127.0.0.1:5432/postgres"
+    )]
     database_url: String,
-    label: String,
-    /// `--orders RATE`: one step of orders at this rate, printed, no report (for
-    /// profiling the platform at a chosen load).
+    /// The report's label (default `run`, or `smoke` with --smoke).
+    #[arg(long)]
+    label: Option<String>,
+    /// One step of orders at this rate, printed, no report (for profiling the platform
+    /// at a chosen load).
+    #[arg(long = "orders", value_name = "RATE")]
     orders_at: Option<f64>,
-    /// `--seconds S`: how long that step offers load (default 20).
+    /// How long that step offers load.
+    #[arg(long, default_value_t = 20.0)]
     seconds: f64,
 }
 
 impl Args {
-    fn parse() -> Self {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let value = |flag: &str, default: &str| {
-            args.iter()
-                .position(|a| a == flag)
-                .and_then(|i| args.get(i + 1).cloned())
-                .unwrap_or_else(|| default.to_string())
+    /// Where the report goes.
+    fn out(&self) -> PathBuf {
+        let default = if self.smoke {
+            "target/bench-smoke"
+        } else {
+            "docs"
         };
-        let smoke = args.iter().any(|a| a == "--smoke");
-        let default_out = if smoke { "target/bench-smoke" } else { "docs" };
-        Self {
-            smoke,
-            gateway: value("--gateway", "http://127.0.0.1:8080"),
-            out: value("--out", default_out).into(),
-            run_dir: value("--run-dir", ".local/run").into(),
-            database_url: value(
-                "--database-url",
-                "postgres://commerce:commerce@127.0.0.1:5432/postgres",
-            ),
-            label: value("--label", if smoke { "smoke" } else { "run" }),
-            orders_at: value("--orders", "").parse().ok(),
-            seconds: value("--seconds", "20").parse().unwrap_or(20.0),
-        }
+        self.out.clone().unwrap_or_else(|| default.into())
+    }
+
+    /// The report's label.
+    fn label(&self) -> String {
+        let default = if self.smoke { "smoke" } else { "run" };
+        self.label.clone().unwrap_or_else(|| default.into())
     }
 }
 
@@ -407,7 +417,7 @@ async fn one_order_step(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = <Args as clap::Parser>::parse();
     let kafka = KafkaConfig::from_env();
     let processes = procs::platform(&args.run_dir);
     if let Some(rate) = args.orders_at {
@@ -505,7 +515,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| (p.name.clone(), procs::rss_mib(p.pid)))
         .collect();
     let written = report::write(
-        &args.out,
+        &args.out(),
         &report::Run {
             limits,
             orders,
@@ -514,7 +524,7 @@ async fn main() -> anyhow::Result<()> {
             idle,
             idle_after,
             smoke: args.smoke,
-            label: args.label.clone(),
+            label: args.label(),
         },
     )?;
     println!("report written to {}", written.display());

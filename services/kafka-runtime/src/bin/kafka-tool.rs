@@ -15,46 +15,87 @@
 use std::io::BufRead;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use kafka_runtime::admin::{create_platform_topics, create_topics, TopicSpec};
 use kafka_runtime::{dlq, tools};
 use kafka_runtime::{KafkaConfig, Publisher};
 
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+/// Creates topics, replays and tails messages, lists and re-drives dead letters.
+#[derive(Debug, clap::Parser)]
+#[command(name = "kafka-tool")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn number<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T> {
-    match flag(args, name) {
-        None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name} wants a number, got {v:?}")),
-    }
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Creates one topic.
+    CreateTopic {
+        /// The topic's full name.
+        name: String,
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+        #[arg(long, default_value_t = 1)]
+        replication: i32,
+        /// -1 keeps messages forever.
+        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+        retention_ms: i64,
+        /// Keeps the latest message per key.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Creates every platform topic, with KAFKA_TOPIC_PREFIX.
+    CreateTopics {
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+    },
+    /// Produces KEY<TAB>JSON lines from stdin, like kafka-console-producer.
+    Replay { topic: String },
+    /// Prints KEY<TAB>JSON per message.
+    Tail {
+        topic: String,
+        #[arg(long)]
+        from_beginning: bool,
+    },
+    /// Exits 0 when the broker answers a metadata request.
+    Ping {
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+    },
+    /// One line per dead letter, with its status.
+    DlqList { topic: String },
+    /// Produces pending dead letters again (all, or the one with this envelope id).
+    DlqRedrive {
+        topic: String,
+        #[arg(long)]
+        id: Option<uuid::Uuid>,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = <Cli as clap::Parser>::parse();
     let kafka = KafkaConfig::from_env();
-    match args.first().map(String::as_str) {
-        Some("create-topic") => {
-            let name = args.get(1).context("create-topic needs a topic name")?.clone();
+    match cli.command {
+        Command::CreateTopic {
+            name,
+            partitions,
+            replication,
+            retention_ms,
+            compact,
+        } => {
             let spec = TopicSpec {
                 name,
-                partitions: number(&args, "--partitions", 6)?,
-                replication: number(&args, "--replication", 1)?,
-                retention_ms: number(&args, "--retention-ms", -1)?,
-                compact: args.iter().any(|a| a == "--compact"),
+                partitions,
+                replication,
+                retention_ms,
+                compact,
             };
             create_topics(&kafka, &[spec]).await
         }
-        Some("create-topics") => create_platform_topics(&kafka, number(&args, "--partitions", 6)?).await,
-        Some("replay") => {
-            let topic = args.get(1).context("replay needs a topic")?;
+        Command::CreateTopics { partitions } => create_platform_topics(&kafka, partitions).await,
+        Command::Replay { topic } => {
             let publisher = Publisher::new(&kafka)?;
             let stdin = std::io::stdin();
             let mut sent = 0;
@@ -65,20 +106,19 @@ async fn main() -> anyhow::Result<()> {
                 }
                 let (key, value) = tools::parse_replay_line(&line)
                     .with_context(|| format!("line {}", number + 1))?;
-                tools::replay_one(&publisher, topic, key, value).await?;
+                tools::replay_one(&publisher, &topic, key, value).await?;
                 sent += 1;
             }
             publisher.flush(Duration::from_secs(10)).await;
             eprintln!("replayed {sent} message(s) to {topic}");
             Ok(())
         }
-        Some("tail") => {
-            let topic = args.get(1).context("tail needs a topic")?;
-            tools::tail(&kafka, topic, args.iter().any(|a| a == "--from-beginning")).await
-        }
-        Some("dlq-list") => {
-            let topic = args.get(1).context("dlq-list needs a DLQ topic")?;
-            let listed = dlq::list(&kafka, topic).await?;
+        Command::Tail {
+            topic,
+            from_beginning,
+        } => tools::tail(&kafka, &topic, from_beginning).await,
+        Command::DlqList { topic } => {
+            let listed = dlq::list(&kafka, &topic).await?;
             for entry in &listed {
                 println!("{entry}");
             }
@@ -93,13 +133,9 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Some("dlq-redrive") => {
-            let topic = args.get(1).context("dlq-redrive needs a DLQ topic")?;
-            let only = flag(&args, "--id")
-                .map(|id| id.parse().with_context(|| format!("--id wants an envelope id, got {id:?}")))
-                .transpose()?;
+        Command::DlqRedrive { topic, id } => {
             let publisher = Publisher::new(&kafka)?;
-            let done = dlq::redrive(&kafka, &publisher, topic, only).await?;
+            let done = dlq::redrive(&kafka, &publisher, &topic, id).await?;
             publisher.flush(Duration::from_secs(10)).await;
             for (id, kind, to) in &done.sent {
                 println!("re-drove {id} {kind} to {to}");
@@ -112,18 +148,6 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Some("ping") => tools::ping(
-            &kafka,
-            Duration::from_millis(number(&args, "--timeout-ms", 5000)?),
-        ),
-        _ => bail!(
-            "usage: kafka-tool create-topic NAME [--partitions N] [--replication R] [--retention-ms MS] [--compact]\n\
-             \x20      kafka-tool create-topics [--partitions N]\n\
-             \x20      kafka-tool replay TOPIC   (stdin: KEY<TAB>JSON per line)\n\
-             \x20      kafka-tool tail TOPIC [--from-beginning]\n\
-             \x20      kafka-tool ping [--timeout-ms MS]\n\
-             \x20      kafka-tool dlq-list TOPIC\n\
-             \x20      kafka-tool dlq-redrive TOPIC [--id ID]"
-        ),
+        Command::Ping { timeout_ms } => tools::ping(&kafka, Duration::from_millis(timeout_ms)),
     }
 }
