@@ -91,7 +91,7 @@ fn every_service_configures_itself_from_its_compose_environment() {
                 "{service}'s store {host} is not a compose service"
             );
         }
-        let kafka = kafka_runtime::KafkaConfig::from_env();
+        let kafka = kafka_runtime::KafkaConfig::from_env().expect("the Kafka settings parse");
         for broker in kafka.brokers.split(',') {
             let (host, _) = host_and_port(broker).expect("host:port");
             assert!(

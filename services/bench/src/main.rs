@@ -418,7 +418,7 @@ async fn one_order_step(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = <Args as clap::Parser>::parse();
-    let kafka = KafkaConfig::from_env();
+    let kafka = KafkaConfig::from_env()?;
     let processes = procs::platform(&args.run_dir);
     if let Some(rate) = args.orders_at {
         return one_order_step(&args, &kafka, &processes, rate).await;

@@ -61,34 +61,43 @@ impl std::fmt::Debug for KafkaConfig {
 
 impl KafkaConfig {
     /// Reads the configuration from the process environment.
-    pub fn from_env() -> Self {
+    pub fn from_env() -> anyhow::Result<Self> {
         Self::from_vars(std::env::vars())
     }
 
     /// Reads the configuration from the given variables (the environment, in production).
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+    /// A value that does not parse is an error naming its variable: a service refuses to
+    /// start rather than run on a default nobody asked for.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
         let mut config = Self::local("");
         for (name, value) in vars {
+            let invalid =
+                |expected: &str| anyhow::anyhow!("{name} must be {expected}, not {value:?}");
             match name.as_str() {
                 "KAFKA_BROKERS" => config.brokers = value,
                 "KAFKA_TOPIC_PREFIX" => config.topics = Topics::new(value),
                 "KAFKA_SEND_TIMEOUT_MS" => {
-                    if let Ok(ms) = value.parse() {
-                        config.send_timeout = Duration::from_millis(ms);
-                    }
+                    let ms = value.parse().map_err(|_| invalid("whole milliseconds"))?;
+                    config.send_timeout = Duration::from_millis(ms);
                 }
                 "RETRY_BUDGET_SECS" => {
-                    if let Ok(secs) = value.parse() {
-                        config.retry_budget = Duration::from_secs_f64(secs);
-                    }
+                    let secs = value
+                        .parse()
+                        .ok()
+                        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                        .ok_or_else(|| invalid("a number of seconds, 0 or more"))?;
+                    config.retry_budget = secs;
                 }
                 "RUNTIME_RETENTION_SECS" => {
-                    if let Ok(secs) = value.parse() {
-                        config.runtime_retention = Duration::from_secs(secs);
-                    }
+                    let secs = value.parse().map_err(|_| invalid("whole seconds"))?;
+                    config.runtime_retention = Duration::from_secs(secs);
                 }
                 "KAFKA_LEAVE_GROUP_ON_SHUTDOWN" => {
-                    config.leave_group_on_shutdown = matches!(value.as_str(), "true" | "1");
+                    config.leave_group_on_shutdown = match value.as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" | "" => false,
+                        _ => return Err(invalid("true or false")),
+                    };
                 }
                 _ => {
                     if let Some(property) = name.strip_prefix("RDKAFKA_") {
@@ -99,7 +108,7 @@ impl KafkaConfig {
             }
         }
         config.overrides.sort();
-        config
+        Ok(config)
     }
 
     /// The defaults: a broker on 127.0.0.1:9092 and the given topic prefix.
@@ -195,7 +204,8 @@ mod tests {
             ("RDKAFKA_FETCH_WAIT_MAX_MS", "10"),
             ("KAFKA_BROKERS", "b:1"),
             ("HOME", "/root"),
-        ]));
+        ]))
+        .unwrap();
         assert_eq!(config.brokers, "b:1");
         assert_eq!(
             config.overrides,
@@ -205,15 +215,30 @@ mod tests {
 
     #[test]
     fn debug_output_hides_property_values() {
-        let config = KafkaConfig::from_vars(vars(&[("RDKAFKA_SASL_PASSWORD", "hunter2")]));
+        let config = KafkaConfig::from_vars(vars(&[("RDKAFKA_SASL_PASSWORD", "hunter2")])).unwrap();
         let printed = format!("{config:?}");
         assert!(printed.contains("sasl.password"));
         assert!(!printed.contains("hunter2"));
     }
 
     #[test]
+    fn a_value_that_does_not_parse_is_refused_with_its_variable_named() {
+        for (name, value) in [
+            ("KAFKA_SEND_TIMEOUT_MS", "4s"),
+            ("RETRY_BUDGET_SECS", "-1"),
+            ("RUNTIME_RETENTION_SECS", "a week"),
+            ("KAFKA_LEAVE_GROUP_ON_SHUTDOWN", "yes please"),
+        ] {
+            let err = KafkaConfig::from_vars(vars(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+        let fine = KafkaConfig::from_vars(vars(&[("KAFKA_SEND_TIMEOUT_MS", "250")])).unwrap();
+        assert_eq!(fine.send_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
     fn the_topic_prefix_comes_from_the_environment() {
-        let config = KafkaConfig::from_vars(vars(&[("KAFKA_TOPIC_PREFIX", "t1.")]));
+        let config = KafkaConfig::from_vars(vars(&[("KAFKA_TOPIC_PREFIX", "t1.")])).unwrap();
         assert_eq!(config.topics.prefix(), "t1.");
     }
 }

@@ -37,7 +37,7 @@ impl Service {
     /// A service configured from the environment, stopping on SIGTERM or Ctrl-C.
     pub fn from_env(name: ServiceName) -> anyhow::Result<Self> {
         crate::telemetry::init_logging();
-        let service = Self::new(name, KafkaConfig::from_env(), CancellationToken::new())?;
+        let service = Self::new(name, KafkaConfig::from_env()?, CancellationToken::new())?;
         let shutdown = service.shutdown.clone();
         tokio::spawn(async move {
             shutdown_signal().await;

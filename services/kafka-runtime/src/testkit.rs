@@ -39,7 +39,7 @@ impl TestBed {
     /// A new prefix `t<id>.` and a new database `t_<id>`.
     pub async fn new() -> Self {
         let id = Uuid::new_v4().simple().to_string()[..12].to_string();
-        let kafka = KafkaConfig::from_env();
+        let kafka = KafkaConfig::from_env().expect("the Kafka settings");
         let kafka = KafkaConfig {
             topics: shared_events::Topics::new(format!("t{id}.")),
             ..kafka

@@ -22,7 +22,7 @@ fn var(name: &str) -> anyhow::Result<String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let kafka = KafkaConfig::from_env();
+    let kafka = KafkaConfig::from_env()?;
     let shutdown = CancellationToken::new();
     let pool = postgres::connect(&var("FIXTURE_DATABASE_URL")?, 5, &shutdown).await?;
     ProbeHandler::prepare(&pool).await;

@@ -76,7 +76,7 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = <Cli as clap::Parser>::parse();
-    let kafka = KafkaConfig::from_env();
+    let kafka = KafkaConfig::from_env()?;
     match cli.command {
         Command::CreateTopic {
             name,
