@@ -54,10 +54,14 @@ pub struct ConsumerSpec {
     pub assigned: Arc<AtomicBool>,
 }
 
-/// Logs rebalances and commits stored offsets before partitions are taken away, so the
-/// next owner starts where this one stopped.
+/// Logs rebalances, commits stored offsets before partitions are taken away, so the
+/// next owner starts where this one stopped, and shows the partitions this instance holds
+/// in `/metrics` (`consumer_assigned_partitions`), which `./dev status` lists: only the
+/// member knows its assignment on every broker.
 struct RuntimeContext {
+    group: String,
     assigned: Arc<AtomicBool>,
+    metrics: Metrics,
 }
 
 impl ClientContext for RuntimeContext {}
@@ -66,6 +70,8 @@ impl ConsumerContext for RuntimeContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
             tracing::info!(partitions = partitions.count(), "partitions revoked");
+            self.metrics
+                .release_partitions(&self.group, &topic_partitions(partitions));
             // The commit must land before the partitions go (the next owner starts from
             // it), so it waits; the callback runs inside the poll of an async task, so
             // the wait tells the runtime to move that worker's other tasks elsewhere.
@@ -81,12 +87,21 @@ impl ConsumerContext for RuntimeContext {
         match rebalance {
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = partitions.count(), "partitions assigned");
+                self.metrics
+                    .hold_partitions(&self.group, &topic_partitions(partitions));
                 self.assigned.store(true, Ordering::SeqCst);
             }
             Rebalance::Error(err) => tracing::warn!(error = %err, "rebalance failed"),
             Rebalance::Revoke(_) => {}
         }
     }
+}
+
+fn topic_partitions(list: &TopicPartitionList) -> Vec<(String, i32)> {
+    list.elements()
+        .iter()
+        .map(|element| (element.topic().to_string(), element.partition()))
+        .collect()
 }
 
 type RuntimeConsumer = StreamConsumer<RuntimeContext>;
@@ -180,7 +195,9 @@ pub async fn run<P: Processor>(
                 ("heartbeat.interval.ms", "3000"),
             ])
             .create_with_context(RuntimeContext {
+                group: spec.group.clone(),
                 assigned: spec.assigned.clone(),
+                metrics: metrics.clone(),
             })?,
     );
     let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();

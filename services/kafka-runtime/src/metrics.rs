@@ -1,6 +1,6 @@
 //! Prometheus counters every consumer keeps, labelled by topic.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -33,6 +33,9 @@ pub struct Metrics {
     pub transaction_messages: HistogramVec,
     /// High watermark minus committed offset, per assigned partition.
     pub lag: IntGaugeVec,
+    /// 1 for each partition the group coordinator assigned to this instance, by group,
+    /// topic and partition; revoked partitions disappear.
+    pub assigned: IntGaugeVec,
     /// Age of the oldest record read but not finished, per partition.
     pub oldest_unfinished: OldestUnfinished,
     /// Messages a handler caused and the broker acknowledged, by topic and envelope
@@ -110,6 +113,17 @@ impl Metrics {
         registry
             .register(Box::new(published.clone()))
             .expect("registered once");
+        let assigned = IntGaugeVec::new(
+            Opts::new(
+                "consumer_assigned_partitions",
+                "1 for each partition this instance holds in its consumer group.",
+            ),
+            &["group", "topic", "partition"],
+        )
+        .expect("valid");
+        registry
+            .register(Box::new(assigned.clone()))
+            .expect("registered once");
         let oldest_unfinished = OldestUnfinished::new();
         registry
             .register(Box::new(oldest_unfinished.clone()))
@@ -125,8 +139,28 @@ impl Metrics {
             handler_seconds,
             transaction_messages,
             lag,
+            assigned,
             oldest_unfinished,
             published,
+        }
+    }
+
+    /// Shows `partitions` (topic, partition) as held by this instance in `group`.
+    pub fn hold_partitions(&self, group: &str, partitions: &[(String, i32)]) {
+        for (topic, partition) in partitions {
+            self.assigned
+                .with_label_values(&[group, topic, &partition.to_string()])
+                .set(1);
+        }
+    }
+
+    /// Stops showing `partitions` as held in `group`: they were revoked or lost.
+    pub fn release_partitions(&self, group: &str, partitions: &[(String, i32)]) {
+        for (topic, partition) in partitions {
+            // Not shown (never held, or released twice): nothing to remove.
+            let _ = self
+                .assigned
+                .remove_label_values(&[group, topic, &partition.to_string()]);
         }
     }
 
@@ -154,6 +188,37 @@ impl Metrics {
             .expect("text encoding");
         String::from_utf8(buffer).expect("prometheus text is UTF-8")
     }
+}
+
+/// Partitions held by group and topic, as [`Metrics::render`] shows them in
+/// `consumer_assigned_partitions`: what tests read from an instance's `/metrics`.
+pub fn parse_assignment(rendered: &str) -> BTreeMap<(String, String), BTreeSet<i32>> {
+    let mut held: BTreeMap<(String, String), BTreeSet<i32>> = BTreeMap::new();
+    for line in rendered.lines() {
+        let Some(sample) = line.strip_prefix("consumer_assigned_partitions{") else {
+            continue;
+        };
+        let Some((labels, value)) = sample.rsplit_once("} ") else {
+            continue;
+        };
+        if value.trim() != "1" {
+            continue;
+        }
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|pair| pair.strip_prefix(&format!("{name}=\"")))
+                .map(|value| value.trim_end_matches('"').to_string())
+        };
+        if let (Some(group), Some(topic), Some(partition)) =
+            (label("group"), label("topic"), label("partition"))
+        {
+            if let Ok(partition) = partition.parse() {
+                held.entry((group, topic)).or_default().insert(partition);
+            }
+        }
+    }
+    held
 }
 
 /// `consumer_oldest_unfinished_seconds{topic,partition}`: how long the oldest record
@@ -267,6 +332,27 @@ mod tests {
             .and_then(|line| line.rsplit(' ').next())
             .and_then(|value| value.parse().ok())
             .unwrap_or_else(|| panic!("no sample for partition {partition} in:\n{rendered}"))
+    }
+
+    #[test]
+    fn held_partitions_are_shown_until_released() {
+        let metrics = Metrics::new("test");
+        let held = |topic: &str, partitions: &[i32]| -> Vec<(String, i32)> {
+            partitions.iter().map(|p| (topic.to_string(), *p)).collect()
+        };
+        metrics.hold_partitions("g", &held("t.commands", &[0, 1, 2]));
+        metrics.hold_partitions("g-queries", &held("t.queries", &[5]));
+        metrics.release_partitions("g", &held("t.commands", &[1, 4]));
+
+        let shown = parse_assignment(&metrics.render());
+        let key = |group: &str, topic: &str| (group.to_string(), topic.to_string());
+        assert_eq!(
+            shown,
+            BTreeMap::from([
+                (key("g", "t.commands"), BTreeSet::from([0, 2])),
+                (key("g-queries", "t.queries"), BTreeSet::from([5])),
+            ])
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Settings come from the environment `./dev test` prepares: `KAFKA_BROKERS`,
 //! `RDKAFKA_*`, and `TEST_DATABASE_URL` (a database the test user may create others from).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -461,6 +461,18 @@ impl ServiceProcess {
     pub async fn kill(mut self) {
         self.child.kill().await.expect("killed");
     }
+}
+
+/// The partitions the service on `port` holds, by consumer group and topic, as its
+/// `/metrics` shows them (`consumer_assigned_partitions`).
+pub async fn assignment(port: u16) -> BTreeMap<(String, String), BTreeSet<i32>> {
+    let answer = http_call(port, "GET", "/metrics", &[], b"").await;
+    assert_eq!(
+        answer.status, 200,
+        "GET /metrics on {port}: {}",
+        answer.body
+    );
+    crate::metrics::parse_assignment(&answer.body)
 }
 
 /// The status code of `GET path` on 127.0.0.1:`port`, or `None` when nothing answers.

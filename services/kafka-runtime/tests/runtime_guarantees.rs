@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{committed, high_watermark, probe, produce, start};
+use kafka_runtime::metrics::parse_assignment;
 use kafka_runtime::testkit::{eventually, ProbeHandler, TestBed};
 use shared_events::derive_id;
 
@@ -239,6 +240,27 @@ async fn two_consumers_in_one_group_split_the_partitions_and_apply_every_message
     eventually("every message is applied", WAIT, || async {
         bed.effects().await.len() >= sent as usize
     })
+    .await;
+    // Each member shows what it holds (consumer_assigned_partitions): between them,
+    // every partition once.
+    let held = |consumer: &kafka_runtime::testkit::RunningConsumer| {
+        let shown = parse_assignment(&consumer.metrics.render());
+        let key = (format!("{}g", bed.kafka.topics.prefix()), commands.clone());
+        shown.get(&key).cloned().unwrap_or_default()
+    };
+    eventually(
+        "the members show a split of the six partitions",
+        WAIT,
+        || {
+            let (a, b) = (held(&first), held(&second));
+            async move {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.is_disjoint(&b)
+                    && a.union(&b).copied().collect::<Vec<_>>() == (0..6).collect::<Vec<_>>()
+            }
+        },
+    )
     .await;
     // Stopped, the members have finished every batch in hand and can apply nothing more:
     // a second application of any message would be in the table now.

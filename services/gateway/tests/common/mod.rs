@@ -22,6 +22,9 @@ pub struct Platform {
     pub others: Vec<Service>,
     /// The PostgreSQL databases of inventory, order and payment, when they run.
     pub databases: Vec<(&'static str, PgPool)>,
+    /// Further instances of services, in the same consumer groups as the first
+    /// ([`Platform::start_instance`]): name and process, each on its own port.
+    pub extra: Vec<(&'static str, ServiceProcess)>,
 }
 
 pub mod invariants;
@@ -48,8 +51,19 @@ impl Platform {
         auth_env: &[(&'static str, &str)],
         gateway_env: &[(&'static str, &str)],
     ) -> Self {
+        Self::start_on(2, auth_env, gateway_env).await
+    }
+
+    /// [`Platform::start_with`] on topics of `partitions` partitions each.
+    pub async fn start_on(
+        partitions: i32,
+        auth_env: &[(&'static str, &str)],
+        gateway_env: &[(&'static str, &str)],
+    ) -> Self {
         let bed = TestBed::new().await;
-        create_platform_topics(&bed.kafka, 2).await.expect("topics");
+        create_platform_topics(&bed.kafka, partitions)
+            .await
+            .expect("topics");
         let mut env = bed.service_env();
         env.extend(auth_env.iter().map(|(k, v)| (*k, v.to_string())));
         let auth = ServiceProcess::start(service_binary("auth"), &env).await;
@@ -61,6 +75,7 @@ impl Platform {
             gateway,
             others: Vec::new(),
             databases: Vec::new(),
+            extra: Vec::new(),
         }
     }
 
@@ -84,13 +99,19 @@ impl Platform {
     /// [`Platform::commerce`] with `(service, variable, value)` added to the services'
     /// environments (`gateway` included).
     pub async fn commerce_with(settings: &[(&str, &'static str, &str)]) -> Self {
+        Self::commerce_on(2, settings).await
+    }
+
+    /// [`Platform::commerce_with`] on topics of `partitions` partitions each (as many
+    /// instances of a service as partitions can share the work).
+    pub async fn commerce_on(partitions: i32, settings: &[(&str, &'static str, &str)]) -> Self {
         let admin = [("ADMIN_EMAIL", ADMIN.0), ("ADMIN_PASSWORD", ADMIN.1)];
         let gateway_env: Vec<(&'static str, &str)> = settings
             .iter()
             .filter(|(service, ..)| *service == "gateway")
             .map(|(_, key, value)| (*key, *value))
             .collect();
-        let mut platform = Self::start_with(&admin, &gateway_env).await;
+        let mut platform = Self::start_on(partitions, &admin, &gateway_env).await;
         platform
             .others
             .push(("catalog", platform.bed.service_env(), None));
@@ -150,10 +171,36 @@ impl Platform {
         *process = Some(ServiceProcess::launch(service_binary(name), env));
     }
 
-    /// Waits until auth and every service of [`Platform::commerce`] is ready.
+    /// Starts another instance of a service of [`Platform::commerce`] with the same
+    /// environment, so in the same consumer groups, on a port of its own; waits until it
+    /// is ready (it has joined its groups) and returns its port.
+    pub async fn start_instance(&mut self, name: &'static str) -> u16 {
+        let (env, _) = self.service(name);
+        let process = ServiceProcess::start(service_binary(name), env).await;
+        let port = process.port;
+        self.extra.push((name, process));
+        port
+    }
+
+    /// The port of the first instance of a service, while it runs.
+    pub fn port_of(&mut self, name: &str) -> u16 {
+        let (_, process) = self.service(name);
+        process.as_ref().expect("running").port
+    }
+
+    /// Kills the first instance of a service with SIGKILL, as a crash would, and leaves
+    /// it dead: its other instances must take over.
+    pub async fn kill_service(&mut self, name: &str) {
+        let (_, process) = self.service(name);
+        process.take().expect("running").kill().await;
+    }
+
+    /// Waits until auth and every service of [`Platform::commerce`] is ready, further
+    /// instances included.
     pub async fn all_ready(&self) {
         let others = self.others.iter().filter_map(|(_, _, p)| p.as_ref());
-        for process in self.auth.iter().chain(others) {
+        let extra = self.extra.iter().map(|(_, p)| p);
+        for process in self.auth.iter().chain(others).chain(extra) {
             process.ready().await;
         }
     }
@@ -324,6 +371,9 @@ impl Platform {
     /// Stops every process cleanly.
     pub async fn stop(self) {
         self.gateway.stop().await;
+        for (_, process) in self.extra {
+            process.stop().await;
+        }
         for (_, _, process) in self.others {
             if let Some(process) = process {
                 process.stop().await;
