@@ -157,10 +157,13 @@ impl Metrics {
     /// Stops showing `partitions` as held in `group`: they were revoked or lost.
     pub fn release_partitions(&self, group: &str, partitions: &[(String, i32)]) {
         for (topic, partition) in partitions {
+            let partition = partition.to_string();
             // Not shown (never held, or released twice): nothing to remove.
             let _ = self
                 .assigned
-                .remove_label_values(&[group, topic, &partition.to_string()]);
+                .remove_label_values(&[group, topic, &partition]);
+            // Its lag is the next owner's to report; a stale value would alert forever.
+            let _ = self.lag.remove_label_values(&[topic, &partition]);
         }
     }
 
