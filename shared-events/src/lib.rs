@@ -1,7 +1,7 @@
 //! The message contract of the commerce platform, as Rust types.
 //!
 //! Services never call each other; everything between them is a JSON message on a
-//! Kafka topic (see `CONTRACT.md`). This crate is the one place those messages are
+//! Kafka topic (see docs/messages.md). This crate is the one place those messages are
 //! defined: the [`Envelope`] every message travels in, the commands, events, queries
 //! and replies carried in its `data`, the [`Topic`] names, and the deterministic ids
 //! that make re-running a handler produce the same messages. `schemas/` is generated

@@ -1,5 +1,5 @@
 //! Every message survives the trip through an envelope and JSON, and the wire format is
-//! what CONTRACT.md shows.
+//! what docs/messages.md shows.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;

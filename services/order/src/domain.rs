@@ -137,7 +137,7 @@ pub struct NotNow {
     pub status: OrderStatus,
 }
 
-/// The state machine of CONTRACT.md. Saga events that come too late for the order's
+/// The state machine of docs/saga.md. Saga events that come too late for the order's
 /// status (a payment for an order already cancelled) change nothing; commands that
 /// come too late are refused.
 pub fn next(status: OrderStatus, happening: &Happening) -> Result<Option<Transition>, NotNow> {

@@ -90,7 +90,7 @@ pub enum ProviderAnswer {
     Unavailable,
 }
 
-/// The test tokens of CONTRACT.md: `tok_visa` and `tok_mastercard` are charged,
+/// The test tokens of docs/saga.md: `tok_visa` and `tok_mastercard` are charged,
 /// `tok_chargeDeclined` and `tok_insufficientFunds` are declined, `tok_processingError`
 /// always fails transiently; any other token is declined as `invalid_token`.
 pub fn provider(token: &str) -> ProviderAnswer {

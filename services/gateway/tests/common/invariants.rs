@@ -1,4 +1,4 @@
-//! The invariants of CONTRACT.md, read from every service's store at rest:
+//! The invariants of docs/saga.md, read from every service's store at rest:
 //! - stock: `onHand` is the sum of its ledger (initial + adjustments − sales +
 //!   restocks), `reserved` is the sum of open reservations, `available ≥ 0`;
 //! - at most one successful charge per order, and a cancelled order is never left
