@@ -16,8 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::invariants::assert_at_rest;
-use common::Platform;
-use kafka_runtime::testkit::http_call;
+use common::{place_order, Platform};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use shared_events::derive_id;
@@ -64,25 +63,9 @@ fn lines(rng: &mut impl Rng, plenty: &str, little: &str) -> Lines {
     }
 }
 
-/// Places one order through the gateway on `port`; its id when accepted with 202.
+/// Places one order through the gateway on `port`: its id when accepted, and its lines.
 async fn place(port: u16, buyer: String, lines: Lines) -> (Option<String>, Lines) {
-    let items: Vec<Value> = lines
-        .iter()
-        .map(|(product, quantity)| json!({ "productId": product, "quantity": quantity }))
-        .collect();
-    let body = json!({ "items": items, "paymentToken": "tok_visa" }).to_string();
-    let bearer = format!("Bearer {buyer}");
-    let headers = [
-        ("Authorization", bearer.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let answer = http_call(port, "POST", "/api/orders", &headers, body.as_bytes()).await;
-    if answer.status != 202 {
-        eprintln!("order not accepted: {} {}", answer.status, answer.body);
-        return (None, lines);
-    }
-    let order_id = answer.json()["orderId"].as_str().map(str::to_owned);
-    (order_id, lines)
+    (place_order(port, &buyer, &lines).await, lines)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

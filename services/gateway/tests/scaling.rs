@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use common::invariants::assert_at_rest;
-use common::Platform;
+use common::{place_order, Platform};
 use kafka_runtime::testkit::{assignment, http_call};
 use serde_json::{json, Value};
 use shared_events::derive_id;
@@ -112,22 +112,10 @@ async fn order_events_applied(port: u16) -> f64 {
 /// Places one order of `quantity` units through the gateway on `port`; its id when
 /// accepted with 202.
 async fn place(port: u16, buyer: String, product: String, quantity: i64) -> Option<Uuid> {
-    let body = json!({
-        "items": [{ "productId": product, "quantity": quantity }],
-        "paymentToken": "tok_visa"
-    })
-    .to_string();
-    let bearer = format!("Bearer {buyer}");
-    let headers = [
-        ("Authorization", bearer.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let answer = http_call(port, "POST", "/api/orders", &headers, body.as_bytes()).await;
-    if answer.status != 202 {
-        eprintln!("order not accepted: {} {}", answer.status, answer.body);
-        return None;
-    }
-    answer.json()["orderId"].as_str()?.parse().ok()
+    place_order(port, &buyer, &[(product, quantity)])
+        .await?
+        .parse()
+        .ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

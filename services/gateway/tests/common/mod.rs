@@ -30,6 +30,28 @@ pub struct Platform {
 pub mod invariants;
 pub mod sse;
 
+/// Places an order of `(productId, quantity)` lines with `tok_visa` through the gateway
+/// on `port`, as a load generator would (no shared client, so any task can call it):
+/// its id when accepted with 202, else `None` with the answer printed.
+pub async fn place_order(port: u16, buyer: &str, lines: &[(String, i64)]) -> Option<String> {
+    let items: Vec<Value> = lines
+        .iter()
+        .map(|(product, quantity)| json!({ "productId": product, "quantity": quantity }))
+        .collect();
+    let body = json!({ "items": items, "paymentToken": "tok_visa" }).to_string();
+    let bearer = format!("Bearer {buyer}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let answer = http_call(port, "POST", "/api/orders", &headers, body.as_bytes()).await;
+    if answer.status != 202 {
+        eprintln!("order not accepted: {} {}", answer.status, answer.body);
+        return None;
+    }
+    answer.json()["orderId"].as_str().map(str::to_owned)
+}
+
 /// A service of [`Platform::commerce`]: its name, environment and process while it runs.
 pub type Service = (
     &'static str,
