@@ -150,7 +150,13 @@ pub fn settings_in(sources: &[(PathBuf, String)]) -> Vec<Setting> {
 
 /// The variables the shared runtime reads by name in `KafkaConfig::from_vars`
 /// (`"NAME" => ...` arms), besides `RDKAFKA_*`, `RUST_LOG` and `KAFKA_TOPIC_PREFIX`.
-pub fn runtime_variables() -> BTreeSet<String> {
+pub fn runtime_variables() -> &'static BTreeSet<String> {
+    // Read once: every check of every variable of every service asks.
+    static NAMES: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(read_runtime_variables)
+}
+
+fn read_runtime_variables() -> BTreeSet<String> {
     let config = read("services/kafka-runtime/src/config.rs");
     let mut names: BTreeSet<String> = config
         .lines()

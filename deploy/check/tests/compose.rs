@@ -60,6 +60,16 @@ fn environment(compose: &Value, name: &str) -> BTreeMap<String, String> {
 }
 
 /// A healthcheck's command as one line.
+/// The service's volume entries (short syntax: `source:target[:mode]`).
+fn volumes<'a>(compose: &'a Value, name: &str) -> Vec<&'a str> {
+    service(compose, name)["volumes"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{name} has no volumes"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 fn healthcheck_command(compose: &Value, name: &str) -> String {
     match &service(compose, name)["healthcheck"]["test"] {
         Value::Sequence(words) => words
@@ -321,14 +331,8 @@ fn topics_sh_creates_the_topics_shared_events_defines() {
 fn the_topics_step_runs_topics_sh_against_the_broker() {
     let compose = compose();
     let topics = service(&compose, "topics");
-    let mounts: Vec<&str> = topics["volumes"]
-        .as_sequence()
-        .expect("the topics step mounts topics.sh")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    let mount = mounts
-        .iter()
+    let mount = volumes(&compose, "topics")
+        .into_iter()
         .find(|m| m.starts_with("./topics.sh:"))
         .expect("./topics.sh is mounted");
     let inside = mount.split(':').nth(1).unwrap();
@@ -373,15 +377,10 @@ fn the_stores_and_the_broker_keep_their_data_in_named_volumes() {
         ("postgres", "/var/lib/postgresql/data"),
         ("mongo", "/data/db"),
     ] {
-        let mounted = service(&compose, name)["volumes"]
-            .as_sequence()
-            .expect("volumes")
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|mount| {
-                let (volume, target) = mount.split_once(':').unwrap_or_default();
-                declared.contains(volume) && target.trim_end_matches(":rw") == data_dir
-            });
+        let mounted = volumes(&compose, name).into_iter().any(|mount| {
+            let (volume, target) = mount.split_once(':').unwrap_or_default();
+            declared.contains(volume) && target.trim_end_matches(":rw") == data_dir
+        });
         assert!(mounted, "{name} does not keep {data_dir} in a named volume");
     }
 }
@@ -414,12 +413,8 @@ fn prometheus_scrapes_every_service_at_its_port() {
     assert_eq!(prometheus["profiles"][0].as_str(), Some("observability"));
     for rules in config["rule_files"].as_sequence().expect("rule_files") {
         let file = rules.as_str().unwrap();
-        let mounted = prometheus["volumes"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|m| m == format!("./deploy/observability/{file}:/etc/prometheus/{file}:ro"));
+        let mounted = volumes(&compose, "prometheus")
+            .contains(&format!("./deploy/observability/{file}:/etc/prometheus/{file}:ro").as_str());
         assert!(mounted, "{file} is not mounted beside prometheus.yml");
     }
 }
@@ -479,13 +474,8 @@ fn grafana_provisions_the_prometheus_datasource_the_dashboards_use() {
         .as_str()
         .unwrap()
         .to_string();
-    let grafana = &compose()["services"]["grafana"];
-    let mounted = grafana["volumes"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .any(|m| m == format!("./deploy/observability/grafana/dashboards:{path}:ro"));
+    let mounted = volumes(&compose(), "grafana")
+        .contains(&format!("./deploy/observability/grafana/dashboards:{path}:ro").as_str());
     assert!(mounted, "the dashboards are not mounted at {path}");
     let dashboard: serde_json::Value = serde_json::from_str(&read(
         "deploy/observability/grafana/dashboards/commerce.json",

@@ -107,12 +107,14 @@ impl AppState {
                 |err| tracing::warn!(%correlation_id, %kind, error = %err, "query failed"),
             )?
             .data;
-        match (reply.ok, reply.error.clone()) {
-            (true, _) => reply.answer_to::<Q>().map_err(|err| {
+        if reply.ok {
+            return reply.answer_to::<Q>().map_err(|err| {
                 ApiError::Internal(anyhow::anyhow!("{kind} answered in another shape: {err}"))
-            }),
-            (false, Some(error)) => Err(error.into()),
-            (false, None) => Err(ApiError::Internal(anyhow::anyhow!(
+            });
+        }
+        match reply.error {
+            Some(error) => Err(error.into()),
+            None => Err(ApiError::Internal(anyhow::anyhow!(
                 "{kind} failed without saying why"
             ))),
         }

@@ -48,11 +48,13 @@ impl Metrics {
     pub fn new(service: &str) -> Self {
         let labels = std::iter::once(("service".to_string(), service.to_string())).collect();
         let registry = Registry::new_custom(None, Some(labels)).expect("valid registry labels");
+        // Every series is registered once, here; a second registration is a bug.
+        let registered = |collector: Box<dyn Collector>| {
+            registry.register(collector).expect("registered once");
+        };
         let counter = |name: &str, help: &str| {
             let counter = IntCounterVec::new(Opts::new(name, help), &["topic"]).expect("valid");
-            registry
-                .register(Box::new(counter.clone()))
-                .expect("registered once");
+            registered(Box::new(counter.clone()));
             counter
         };
         let consumed = counter("messages_consumed_total", "Messages read from Kafka.");
@@ -67,41 +69,39 @@ impl Metrics {
             "messages_parked_total",
             "Messages parked in the DLQ after failing transiently past the retry budget.",
         );
-        let buckets = vec![
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-        ];
-        let handler_seconds = HistogramVec::new(
-            HistogramOpts::new("handler_duration_seconds", "Handling time per message.")
-                .buckets(buckets),
-            &["topic"],
-        )
-        .expect("valid");
-        registry
-            .register(Box::new(handler_seconds.clone()))
-            .expect("registered once");
-        let transaction_messages = HistogramVec::new(
-            HistogramOpts::new(
-                "transaction_messages",
-                "Messages applied per database transaction (group commit).",
-            )
-            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
-            &["topic"],
-        )
-        .expect("valid");
-        registry
-            .register(Box::new(transaction_messages.clone()))
-            .expect("registered once");
-        let lag = IntGaugeVec::new(
-            Opts::new(
-                "consumer_lag",
-                "High watermark minus committed offset: records the group has not finished.",
-            ),
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let options = HistogramOpts::new(name, help).buckets(buckets);
+            let histogram = HistogramVec::new(options, &["topic"]).expect("valid");
+            registered(Box::new(histogram.clone()));
+            histogram
+        };
+        let handler_seconds = histogram(
+            "handler_duration_seconds",
+            "Handling time per message.",
+            vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+            ],
+        );
+        let transaction_messages = histogram(
+            "transaction_messages",
+            "Messages applied per database transaction (group commit).",
+            vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+        );
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let gauge = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid");
+            registered(Box::new(gauge.clone()));
+            gauge
+        };
+        let lag = gauge(
+            "consumer_lag",
+            "High watermark minus committed offset: records the group has not finished.",
             &["topic", "partition"],
-        )
-        .expect("valid");
-        registry
-            .register(Box::new(lag.clone()))
-            .expect("registered once");
+        );
+        let assigned = gauge(
+            "consumer_assigned_partitions",
+            "1 for each partition this instance holds in its consumer group.",
+            &["group", "topic", "partition"],
+        );
         let published = IntCounterVec::new(
             Opts::new(
                 "messages_published_total",
@@ -110,24 +110,9 @@ impl Metrics {
             &["topic", "type"],
         )
         .expect("valid");
-        registry
-            .register(Box::new(published.clone()))
-            .expect("registered once");
-        let assigned = IntGaugeVec::new(
-            Opts::new(
-                "consumer_assigned_partitions",
-                "1 for each partition this instance holds in its consumer group.",
-            ),
-            &["group", "topic", "partition"],
-        )
-        .expect("valid");
-        registry
-            .register(Box::new(assigned.clone()))
-            .expect("registered once");
+        registered(Box::new(published.clone()));
         let oldest_unfinished = OldestUnfinished::new();
-        registry
-            .register(Box::new(oldest_unfinished.clone()))
-            .expect("registered once");
+        registered(Box::new(oldest_unfinished.clone()));
         Self {
             registry,
             consumed,

@@ -103,14 +103,18 @@ pub async fn lock(
     tx: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<Option<(Uuid, OrderStatus)>, sqlx::Error> {
-    let row: Option<(Uuid, String)> =
+    #[derive(sqlx::FromRow)]
+    struct Locked {
+        user_id: Uuid,
+        #[sqlx(try_from = "String")]
+        status: OrderStatus,
+    }
+    let row: Option<Locked> =
         sqlx::query_as("SELECT user_id, status FROM orders WHERE order_id = $1 FOR UPDATE")
             .bind(order_id)
             .fetch_optional(tx)
             .await?;
-    row.map(|(user, status)| Ok((user, status.parse()?)))
-        .transpose()
-        .map_err(|err: shared_events::text::UnknownName| sqlx::Error::Decode(err.into()))
+    Ok(row.map(|row| (row.user_id, row.status)))
 }
 
 /// The orders still PENDING `deadline` after they were placed, oldest first.
@@ -202,8 +206,7 @@ struct OrderRow {
 /// A step of an order's history as stored.
 #[derive(sqlx::FromRow)]
 struct HistoryRow {
-    #[sqlx(try_from = "OptionalText")]
-    from_status: Option<OrderStatus>,
+    from_status: Option<String>,
     #[sqlx(try_from = "String")]
     to_status: OrderStatus,
     reason: Option<String>,
@@ -236,37 +239,18 @@ impl OrderRow {
     }
 }
 
-impl From<HistoryRow> for StatusChange {
-    fn from(row: HistoryRow) -> Self {
-        Self {
-            from: row.from_status,
+impl TryFrom<HistoryRow> for StatusChange {
+    type Error = sqlx::Error;
+
+    fn try_from(row: HistoryRow) -> Result<Self, sqlx::Error> {
+        // The first step has no status before it, and try_from cannot read a NULL.
+        let from = row.from_status.map(OrderStatus::try_from).transpose();
+        Ok(Self {
+            from: from.map_err(|err| sqlx::Error::Decode(err.into()))?,
             to: row.to_status,
             reason: row.reason,
             at: row.at,
-        }
-    }
-}
-
-/// A nullable status column, for `#[sqlx(try_from)]`, which reads one type only.
-struct OptionalText(Option<String>);
-
-impl sqlx::Type<sqlx::Postgres> for OptionalText {
-    fn type_info() -> sqlx::postgres::PgTypeInfo {
-        <String as sqlx::Type<sqlx::Postgres>>::type_info()
-    }
-}
-
-impl<'r> sqlx::Decode<'r, sqlx::Postgres> for OptionalText {
-    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        <Option<String> as sqlx::Decode<sqlx::Postgres>>::decode(value).map(Self)
-    }
-}
-
-impl TryFrom<OptionalText> for Option<OrderStatus> {
-    type Error = shared_events::text::UnknownName;
-
-    fn try_from(text: OptionalText) -> Result<Self, Self::Error> {
-        text.0.map(|name| name.parse()).transpose()
+        })
     }
 }
 
@@ -287,7 +271,12 @@ pub async fn find(db: &sqlx::PgPool, order_id: Uuid) -> Result<Option<OrderView>
     .fetch_all(db)
     .await?;
     Ok(Some(
-        row.view(history.into_iter().map(Into::into).collect()),
+        row.view(
+            history
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<Result<_, _>>()?,
+        ),
     ))
 }
 

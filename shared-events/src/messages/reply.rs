@@ -63,14 +63,22 @@ pub enum CommandOutcome {
 impl Reply {
     /// A command's success, with what it made.
     pub fn done(correlation_id: Uuid, outcome: &CommandOutcome) -> Self {
-        let data = serde_json::to_value(outcome).expect("outcomes serialize");
-        Self::success(correlation_id, data)
+        Self::success_with(correlation_id, outcome)
     }
 
     /// Reads a command's successful reply: what it made.
     pub fn outcome(&self) -> Result<CommandOutcome, serde_json::Error> {
-        let data = self.data.as_ref().unwrap_or(&serde_json::Value::Null);
-        CommandOutcome::deserialize(data)
+        self.data_as()
+    }
+
+    /// The answer to a query of type `Q`.
+    pub fn answer<Q: Query>(correlation_id: Uuid, answer: &Q::Answer) -> Self {
+        Self::success_with(correlation_id, answer)
+    }
+
+    /// Reads a successful reply's data as the answer to a query of type `Q`.
+    pub fn answer_to<Q: Query>(&self) -> Result<Q::Answer, serde_json::Error> {
+        self.data_as()
     }
 
     /// A success carrying `data`.
@@ -83,17 +91,14 @@ impl Reply {
         }
     }
 
-    /// The answer to a query of type `Q`.
-    pub fn answer<Q: Query>(correlation_id: Uuid, answer: &Q::Answer) -> Self {
-        // Answers are plain structs with string keys: serializing cannot fail.
-        let data = serde_json::to_value(answer).expect("answers serialize");
+    fn success_with(correlation_id: Uuid, data: &impl Serialize) -> Self {
+        // Outcomes and answers are plain structs with string keys: serializing cannot fail.
+        let data = serde_json::to_value(data).expect("outcomes and answers serialize");
         Self::success(correlation_id, data)
     }
 
-    /// Reads a successful reply's data as the answer to a query of type `Q`.
-    pub fn answer_to<Q: Query>(&self) -> Result<Q::Answer, serde_json::Error> {
-        let data = self.data.as_ref().unwrap_or(&serde_json::Value::Null);
-        Q::Answer::deserialize(data)
+    fn data_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(self.data.as_ref().unwrap_or(&serde_json::Value::Null))
     }
 
     /// A failure with a code and message.
