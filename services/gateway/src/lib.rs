@@ -15,7 +15,7 @@ pub mod outcomes;
 pub mod routes;
 pub mod tokens;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::limits::RateLimiter;
+use crate::limits::Limiter;
 use crate::outcomes::Outcomes;
 use crate::tokens::Verifier;
 
@@ -165,7 +165,7 @@ pub struct AppState {
     /// Login rate limits.
     pub login_limits: Arc<LoginLimits>,
     /// Registration attempts per client address.
-    pub registrations_per_address: Arc<RateLimiter>,
+    pub registrations_per_address: Arc<Limiter<IpAddr>>,
     /// Every order status change on `order.events`, for the status streams.
     pub order_changes: broadcast::Sender<OrderStatusChanged>,
     /// Slots for bcrypt hashing: registrations beyond them wait briefly, then get 503.
@@ -185,18 +185,17 @@ impl FromRef<AppState> for Verifier {
 /// The two login limits of the contract.
 pub struct LoginLimits {
     /// All attempts, per client address.
-    pub per_address: RateLimiter,
+    pub per_address: Limiter<IpAddr>,
     /// Failed attempts, per email.
-    pub failures_per_email: RateLimiter,
+    pub failures_per_email: Limiter<String>,
 }
 
 impl LoginLimits {
     /// Per-minute limits from the settings.
     pub fn new(config: &Config) -> Self {
-        let minute = Duration::from_secs(60);
         Self {
-            per_address: RateLimiter::new(config.login_attempts_per_minute, minute, 100_000),
-            failures_per_email: RateLimiter::new(config.login_failures_per_minute, minute, 100_000),
+            per_address: Limiter::per_minute(config.login_attempts_per_minute),
+            failures_per_email: Limiter::per_minute(config.login_failures_per_minute),
         }
     }
 }
@@ -319,10 +318,8 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     service.adopt(order_events);
     let state = AppState {
         login_limits: Arc::new(LoginLimits::new(&config)),
-        registrations_per_address: Arc::new(RateLimiter::new(
+        registrations_per_address: Arc::new(Limiter::per_minute(
             config.registration_attempts_per_minute,
-            Duration::from_secs(60),
-            100_000,
         )),
         config: Arc::new(config.clone()),
         requester,

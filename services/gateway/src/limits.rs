@@ -1,90 +1,103 @@
 //! Rate limits: login attempts per client address, failed logins per email and
-//! registrations per client address, each counted in a fixed window. Counts live in
+//! registrations per client address. Each is a keyed [`governor`] limiter (GCRA): a
+//! burst of the per-minute limit, then one more every `60 s / limit`. Counts live in
 //! this gateway's memory: with N instances behind a balancer an attacker gets up to N
 //! times the limit, which still turns an online password guess from millions a minute
 //! into a handful.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::hash::Hash;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Counts events per key and refuses past `limit` per `window`.
-pub struct RateLimiter {
-    limit: u32,
-    window: Duration,
-    capacity: usize,
-    windows: Mutex<HashMap<String, Window>>,
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
+use governor::state::StateStore;
+use governor::{Quota, RateLimiter};
+
+/// How many keys a limiter holds before it drops the ones back at a full allowance.
+const TIDY_ABOVE: usize = 100_000;
+
+/// At most `per_minute` events per key, each key on its own allowance.
+pub struct Limiter<K: Hash + Eq + Clone, C: Clock = DefaultClock> {
+    limiter: RateLimiter<K, Store<K>, C, NoOpMiddleware<C::Instant>>,
+    store: Store<K>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    count: u32,
+impl<K: Hash + Eq + Clone> Limiter<K> {
+    /// A limiter on the real clock; a limit of 0 is taken as 1.
+    pub fn per_minute(limit: u32) -> Self {
+        Self::with_clock(limit, DefaultClock::default())
+    }
 }
 
-impl RateLimiter {
-    /// At most `limit` events per key per `window`; at most `capacity` keys remembered
-    /// (expired windows are dropped first, then the map is cleared, which only errs on
-    /// the side of letting attempts through).
-    pub fn new(limit: u32, window: Duration, capacity: usize) -> Self {
+impl<K: Hash + Eq + Clone, C: Clock> Limiter<K, C> {
+    fn with_clock(limit: u32, clock: C) -> Self {
+        let quota = Quota::per_minute(NonZeroU32::new(limit).unwrap_or(NonZeroU32::MIN));
+        let store = Store::default();
         Self {
-            limit,
-            window,
-            capacity,
-            windows: Mutex::default(),
+            limiter: RateLimiter::new(quota, store.clone(), clock),
+            store,
         }
     }
 
-    /// Counts one event for `key`; past the limit, the time until the window ends.
-    pub fn hit(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let mut windows = self.windows.lock().expect("not poisoned");
-        self.make_room(&mut windows, now);
-        let window = windows.entry(key.to_string()).or_insert(Window {
-            started: now,
-            count: 0,
-        });
-        if now.duration_since(window.started) >= self.window {
-            *window = Window {
-                started: now,
-                count: 0,
-            };
+    /// Counts one event for `key`; past the limit, how long until the next is allowed.
+    pub fn hit(&self, key: &K) -> Result<(), Duration> {
+        if self.limiter.len() > TIDY_ABOVE {
+            // Keys back at a full allowance carry no information: dropping them never
+            // lets an attempt through that would have been refused.
+            self.limiter.retain_recent();
         }
-        if window.count >= self.limit {
-            return Err(self.window - now.duration_since(window.started));
-        }
-        window.count += 1;
-        Ok(())
+        self.limiter
+            .check_key(key)
+            .map_err(|refused| refused.wait_time_from(self.limiter.clock().now()))
     }
 
-    /// Takes back one event counted for `key` (an attempt that turned out not to count,
-    /// such as a login that succeeded).
-    pub fn give_back(&self, key: &str) {
-        let mut windows = self.windows.lock().expect("not poisoned");
-        if let Some(window) = windows.get_mut(key) {
-            window.count = window.count.saturating_sub(1);
-        }
+    /// Starts `key` over with a full allowance (an email whose owner just logged in).
+    pub fn forget(&self, key: &K) {
+        self.store.0.remove(key);
+    }
+}
+
+/// governor's concurrent map, shared so that [`Limiter::forget`] can reach it.
+struct Store<K: Hash + Eq + Clone>(Arc<DashMapStateStore<K>>);
+
+impl<K: Hash + Eq + Clone> Default for Store<K> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<K: Hash + Eq + Clone> Clone for Store<K> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<K: Hash + Eq + Clone> StateStore for Store<K> {
+    type Key = K;
+
+    fn measure_and_replace<T, F, E>(&self, key: &K, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        self.0.measure_and_replace(key, f)
+    }
+}
+
+impl<K: Hash + Eq + Clone> ShrinkableKeyedStateStore<K> for Store<K> {
+    fn retain_recent(&self, drop_below: Nanos) {
+        self.0.retain_recent(drop_below)
     }
 
-    /// Whether `key` is over the limit, without counting: the time until it is not.
-    pub fn blocked(&self, key: &str, now: Instant) -> Option<Duration> {
-        let windows = self.windows.lock().expect("not poisoned");
-        let window = windows.get(key)?;
-        let elapsed = now.duration_since(window.started);
-        (elapsed < self.window && window.count >= self.limit).then(|| self.window - elapsed)
+    fn len(&self) -> usize {
+        self.0.len()
     }
 
-    fn make_room(&self, windows: &mut HashMap<String, Window>, now: Instant) {
-        if windows.len() < self.capacity {
-            return;
-        }
-        windows.retain(|_, w| now.duration_since(w.started) < self.window);
-        if windows.len() >= self.capacity {
-            tracing::warn!(
-                keys = windows.len(),
-                "rate limiter full; forgetting every window"
-            );
-            windows.clear();
-        }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -97,60 +110,55 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
 
-    #[test]
-    fn events_past_the_limit_are_refused_until_the_window_ends() {
-        let limiter = RateLimiter::new(2, Duration::from_secs(60), 100);
-        let start = Instant::now();
-        assert!(limiter.hit("a", start).is_ok());
-        assert!(limiter.hit("a", start).is_ok());
-        let wait = limiter
-            .hit("a", start + Duration::from_secs(10))
-            .unwrap_err();
-        assert_eq!(wait, Duration::from_secs(50));
-        assert!(limiter.hit("b", start).is_ok(), "keys are counted apart");
-        assert!(limiter.hit("a", start + Duration::from_secs(60)).is_ok());
+    fn limiter(limit: u32) -> (Limiter<&'static str, FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        (Limiter::with_clock(limit, clock.clone()), clock)
     }
 
     #[test]
-    fn attempts_in_flight_together_are_counted_as_they_start_and_a_success_gives_one_back() {
-        let limiter = RateLimiter::new(5, Duration::from_secs(60), 100);
-        let now = Instant::now();
-        let admitted = (0..10).filter(|_| limiter.hit("ada", now).is_ok()).count();
-        assert_eq!(admitted, 5, "ten guesses at once, five let through");
-        limiter.give_back("ada");
-        assert!(limiter.hit("ada", now).is_ok());
-        assert!(limiter.hit("ada", now).is_err());
+    fn a_burst_of_the_limit_then_one_more_every_minute_over_the_limit() {
+        let (limiter, clock) = limiter(2);
+        assert!(limiter.hit(&"a").is_ok());
+        assert!(limiter.hit(&"a").is_ok());
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(limiter.hit(&"a"), Err(Duration::from_secs(20)));
+        assert!(limiter.hit(&"b").is_ok(), "keys are counted apart");
+        clock.advance(Duration::from_secs(20));
+        assert!(limiter.hit(&"a").is_ok());
+        assert!(limiter.hit(&"a").is_err());
     }
 
     #[test]
-    fn blocked_reports_without_counting() {
-        let limiter = RateLimiter::new(1, Duration::from_secs(60), 100);
-        let start = Instant::now();
-        assert_eq!(limiter.blocked("a", start), None);
-        limiter.hit("a", start).unwrap();
-        assert_eq!(
-            limiter.blocked("a", start + Duration::from_secs(1)),
-            Some(Duration::from_secs(59))
+    fn a_refused_event_does_not_count() {
+        let (limiter, clock) = limiter(1);
+        limiter.hit(&"a").unwrap();
+        for _ in 0..10 {
+            assert!(limiter.hit(&"a").is_err());
+        }
+        clock.advance(Duration::from_secs(60));
+        assert!(
+            limiter.hit(&"a").is_ok(),
+            "refusals did not push the wait out"
         );
-        assert_eq!(limiter.blocked("a", start + Duration::from_secs(60)), None);
     }
 
     #[test]
-    fn a_full_limiter_forgets_expired_windows_first() {
-        let limiter = RateLimiter::new(1, Duration::from_secs(60), 2);
-        let start = Instant::now();
-        limiter.hit("old", start).unwrap();
-        limiter
-            .hit("recent", start + Duration::from_secs(30))
-            .unwrap();
-        limiter.hit("new", start + Duration::from_secs(61)).unwrap();
-        assert!(limiter
-            .blocked("recent", start + Duration::from_secs(61))
-            .is_some());
-        assert!(limiter
-            .blocked("old", start + Duration::from_secs(61))
-            .is_none());
+    fn a_forgotten_key_starts_over_and_others_keep_their_count() {
+        let (limiter, _clock) = limiter(1);
+        limiter.hit(&"ada").unwrap();
+        limiter.hit(&"bob").unwrap();
+        limiter.forget(&"ada");
+        assert!(limiter.hit(&"ada").is_ok());
+        assert!(limiter.hit(&"bob").is_err());
+    }
+
+    #[test]
+    fn a_limit_of_zero_is_taken_as_one() {
+        let (limiter, _clock) = limiter(0);
+        assert!(limiter.hit(&"a").is_ok());
+        assert!(limiter.hit(&"a").is_err());
     }
 
     #[test]

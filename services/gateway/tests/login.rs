@@ -70,6 +70,32 @@ async fn a_wrong_password_is_401_and_repeated_failures_are_429_even_for_the_righ
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successful_login_starts_the_email_over() {
+    let platform = Platform::start(&[("LOGIN_FAILURES_PER_MINUTE", "3")]).await;
+    platform
+        .register("ida@example.com", PASSWORD, "buyer")
+        .await;
+    for round in 1..=3 {
+        for _ in 0..2 {
+            let wrong = platform.login("ida@example.com", "not the password").await;
+            assert_eq!(wrong.status, 401, "round {round}: {}", wrong.body);
+        }
+        let right = platform.login("ida@example.com", PASSWORD).await;
+        assert_eq!(right.status, 200, "round {round}: {}", right.body);
+    }
+    for _ in 0..3 {
+        platform.login("ida@example.com", "not the password").await;
+    }
+    let limited = platform.login("ida@example.com", PASSWORD).await;
+    assert_eq!(
+        limited.status, 429,
+        "the count still runs: {}",
+        limited.body
+    );
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_attempts_per_client_address_are_limited() {
     let platform = Platform::start(&[("LOGIN_ATTEMPTS_PER_MINUTE", "4")]).await;
     for n in 0..4 {

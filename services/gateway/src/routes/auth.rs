@@ -3,7 +3,6 @@
 //! `/api/me` are queries on `auth.queries`.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
@@ -89,26 +88,23 @@ pub async fn register(
     Correlation(correlation_id): Correlation,
     Body(request): Body<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let address = peer.ip().to_string();
-    let attempts = &state.registrations_per_address;
-    attempts
-        .hit(&address, Instant::now())
-        .map_err(rate_limited)?;
     let registration = request.validate().map_err(ApiError::invalid)?;
     // Hashing is the gateway's costliest work: beyond the cores, shed load quickly
-    // instead of building a queue that takes minutes to clear. A shed attempt did not
-    // cost a hash, so it gives its slot back: a client that comes back after
-    // `Retry-After` is not punished for the gateway being busy.
+    // instead of building a queue that takes minutes to clear. The attempt is counted
+    // only once it holds a hashing slot, so one shed with 503 costs the client nothing
+    // and comes back after `Retry-After` unpunished; one refused with 429 gives its slot
+    // straight back, before any hashing.
     let slot = tokio::time::timeout(
         state.config.hashing_queue,
         state.hashing.clone().acquire_owned(),
     )
     .await
-    .map_err(|_| {
-        attempts.give_back(&address);
-        ApiError::Busy
-    })?
+    .map_err(|_| ApiError::Busy)?
     .map_err(|err| ApiError::Internal(err.into()))?;
+    state
+        .registrations_per_address
+        .hit(&peer.ip())
+        .map_err(rate_limited)?;
     let cost = state.config.bcrypt_cost;
     let password = registration.password;
     let password_hash = tokio::task::spawn_blocking(move || {
@@ -158,11 +154,10 @@ pub async fn login(
     Correlation(correlation_id): Correlation,
     Body(request): Body<LoginRequest>,
 ) -> Result<Json<Session>, ApiError> {
-    let now = Instant::now();
     state
         .login_limits
         .per_address
-        .hit(&peer.ip().to_string(), now)
+        .hit(&peer.ip())
         .map_err(rate_limited)?;
     let email = request.email.trim().to_lowercase();
     let mut problems = Map::new();
@@ -178,10 +173,10 @@ pub async fn login(
     if !problems.is_empty() {
         return Err(ApiError::invalid(Value::Object(problems)));
     }
-    // Every attempt takes a slot when it starts, so guesses sent at once are bounded
-    // too; only a failed password keeps it.
+    // Every attempt counts when it starts, so guesses sent at once are bounded too; a
+    // successful login starts the email over.
     let attempts = &state.login_limits.failures_per_email;
-    if let Err(wait) = attempts.hit(&email, now) {
+    if let Err(wait) = attempts.hit(&email) {
         tracing::warn!("login refused: too many failed attempts for this email");
         return Err(rate_limited(wait));
     }
@@ -196,8 +191,8 @@ pub async fn login(
             Envelope::new(query, correlation_id, None),
         )
         .await;
-    if !matches!(answer, Err(ApiError::Unauthorized(_))) {
-        attempts.give_back(&email);
+    if answer.is_ok() {
+        attempts.forget(&email);
     }
     answer.map(Json)
 }
