@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use axum::Json;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use shared_events::messages::order::{
@@ -344,73 +344,64 @@ pub async fn events(
             other => break other?,
         }
     };
+    let statuses = statuses(state.clone(), correlation_id, user, first, changes);
     let stopping = state.shutdown.clone();
-    let stream = async_stream(move |sender| async move {
-        let following = follow_order(
-            &state,
-            correlation_id,
-            &user,
-            order_id,
-            first,
-            changes,
-            &sender,
-        );
-        // Never waits to say why: a client too slow to take the comment is closed
-        // without it.
-        tokio::select! {
-            followed = tokio::time::timeout_at(deadline, following) => {
-                if followed.is_err() {
-                    let _ = sender.try_send(Event::default().comment(LIFETIME_REACHED));
-                }
+    let stream = async_stream::stream! {
+        let mut statuses = std::pin::pin!(statuses);
+        let ending = async {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => LIFETIME_REACHED,
+                () = stopping.cancelled() => STOPPING,
             }
-            () = stopping.cancelled() => {
-                let _ = sender.try_send(Event::default().comment(STOPPING));
+        };
+        let mut ending = std::pin::pin!(ending);
+        loop {
+            let (event, last) = tokio::select! {
+                order = statuses.next() => match order {
+                    Some(order) => (status_event(&order), false),
+                    None => break,
+                },
+                reason = &mut ending => (Event::default().comment(reason), true),
+            };
+            yield Ok(event);
+            if last {
+                break;
             }
         }
         // The slot is free before the client sees the end of the stream.
         drop(slot);
-        drop(sender);
-    });
+    };
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// Sends the order's status, then each change, until a terminal status, the client
-/// leaving, or the changes ending.
-async fn follow_order(
-    state: &AppState,
+/// The order's status, then each change, until a terminal status or the changes end.
+/// The stream closes at DELIVERED, CANCELLED and REJECTED, and follows CONFIRMED and
+/// SHIPPED orders on. It stops being polled, and so reading, when the client goes.
+fn statuses(
+    state: AppState,
     correlation_id: Uuid,
-    user: &User,
-    order_id: Uuid,
+    user: User,
     first: OrderView,
     mut changes: tokio::sync::broadcast::Receiver<OrderStatusChanged>,
-    sender: &tokio::sync::mpsc::Sender<Event>,
-) {
-    // The stream closes at DELIVERED, CANCELLED and REJECTED, and follows CONFIRMED and
-    // SHIPPED orders on.
-    let mut status = first.status;
-    if sender.send(status_event(&first)).await.is_err() || status.is_final() {
-        return;
-    }
-    loop {
-        let received = tokio::select! {
-            _ = sender.closed() => return,
-            received = changes.recv() => received,
-        };
-        match concerns(received, order_id) {
-            Some(true) => {}
-            Some(false) => continue,
-            None => return,
-        }
-        // The order as it is now, with its reason when it ended.
-        let Ok(order) = get_order(state, correlation_id, user, order_id).await else {
-            return;
-        };
-        if order.status == status {
-            continue;
-        }
-        status = order.status;
-        if sender.send(status_event(&order)).await.is_err() || status.is_final() {
-            return;
+) -> impl Stream<Item = OrderView> {
+    async_stream::stream! {
+        let order_id = first.order_id;
+        let mut status = first.status;
+        yield first;
+        while !status.is_final() {
+            match concerns(changes.recv().await, order_id) {
+                Some(true) => {}
+                Some(false) => continue,
+                None => break,
+            }
+            // The order as it is now, with its reason when it ended.
+            let Ok(order) = get_order(&state, correlation_id, &user, order_id).await else {
+                break;
+            };
+            if order.status != status {
+                status = order.status;
+                yield order;
+            }
         }
     }
 }
@@ -432,19 +423,6 @@ fn concerns(
         }
         Err(RecvError::Closed) => None,
     }
-}
-
-/// A stream fed by a task through a small channel; the task stops when the client goes.
-fn async_stream<F, Fut>(produce: F) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (sender, receiver) = tokio::sync::mpsc::channel(8);
-    tokio::spawn(produce(sender));
-    futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|event| (Ok(event), receiver))
-    })
 }
 
 #[cfg(test)]
