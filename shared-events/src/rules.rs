@@ -82,6 +82,30 @@ fn check_currency(currency: &str, problems: &mut Problems) {
     }
 }
 
+/// Longest product image address.
+pub const MAX_IMAGE_URL: usize = 2048;
+
+/// The problem with a product image address, if any: an absolute `https` URL with a
+/// host, up to [`MAX_IMAGE_URL`] characters. Browsers load it straight from the seller's
+/// host, so nothing else (no `http`, no `data:` or `javascript:`) is let through.
+pub fn image_url_problem(image_url: &str) -> Option<String> {
+    let well_formed = url::Url::parse(image_url)
+        .is_ok_and(|url| url.scheme() == "https" && url.host_str().is_some_and(|h| !h.is_empty()));
+    if image_url.chars().count() > MAX_IMAGE_URL {
+        Some(format!("must be at most {MAX_IMAGE_URL} characters"))
+    } else if !well_formed || image_url.trim() != image_url {
+        Some("must be an https URL, e.g. https://images.example.com/mug.jpg".into())
+    } else {
+        None
+    }
+}
+
+fn check_image_url(image_url: &str, problems: &mut Problems) {
+    if let Some(problem) = image_url_problem(image_url) {
+        problems.insert("imageUrl", problem);
+    }
+}
+
 /// Every problem of a new product.
 pub fn check_new_product(product: &CreateProduct) -> Result<(), Problems> {
     let mut problems = Problems::new();
@@ -97,6 +121,9 @@ pub fn check_new_product(product: &CreateProduct) -> Result<(), Problems> {
     check_category(&product.category, &mut problems);
     check_price(product.price_cents, &mut problems);
     check_currency(&product.currency, &mut problems);
+    if let Some(image_url) = &product.image_url {
+        check_image_url(image_url, &mut problems);
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -122,15 +149,20 @@ pub fn check_product_update(update: &UpdateProduct) -> Result<(), Problems> {
     if let Some(currency) = &update.currency {
         check_currency(currency, &mut problems);
     }
+    // An empty address removes the image.
+    if let Some(image_url) = update.image_url.as_deref().filter(|url| !url.is_empty()) {
+        check_image_url(image_url, &mut problems);
+    }
     let changes_something = update.name.is_some()
         || update.description.is_some()
         || update.category.is_some()
         || update.price_cents.is_some()
-        || update.currency.is_some();
+        || update.currency.is_some()
+        || update.image_url.is_some();
     if !changes_something {
         problems.insert(
             "body",
-            "name, description, category, priceCents or currency".into(),
+            "name, description, category, priceCents, currency or imageUrl".into(),
         );
     }
     if problems.is_empty() {
@@ -266,12 +298,49 @@ mod tests {
             price_cents: 1299,
             currency: "EUR".into(),
             initial_stock: 10,
+            image_url: Some("https://images.example.com/mug.jpg".into()),
         }
     }
 
     #[test]
     fn a_sound_product_passes() {
         assert_eq!(check_new_product(&product()), Ok(()));
+    }
+
+    #[test]
+    fn an_image_is_an_https_url_of_at_most_2048_characters() {
+        let long = format!("https://images.example.com/{}", "a".repeat(2048));
+        for bad in [
+            "http://images.example.com/mug.jpg",
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "//images.example.com/mug.jpg",
+            "https://",
+            " https://images.example.com/mug.jpg",
+            "mug.jpg",
+            long.as_str(),
+        ] {
+            assert!(image_url_problem(bad).is_some(), "{bad}");
+        }
+        assert_eq!(
+            image_url_problem("https://cdn.example.com/a/b.png?w=200"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_update_may_remove_the_image_with_an_empty_address() {
+        let removal = UpdateProduct {
+            image_url: Some(String::new()),
+            ..UpdateProduct::default()
+        };
+        assert_eq!(check_product_update(&removal), Ok(()));
+        let insecure = UpdateProduct {
+            image_url: Some("http://example.com/a.png".into()),
+            ..UpdateProduct::default()
+        };
+        let problems = check_product_update(&insecure).unwrap_err();
+        assert!(problems.contains_key("imageUrl"));
     }
 
     #[test]
@@ -283,6 +352,7 @@ mod tests {
             category: " ".into(),
             price_cents: 0,
             currency: "eur".into(),
+            image_url: Some("ftp://example.com/a.png".into()),
             ..product()
         };
         let problems = check_new_product(&broken).unwrap_err();
@@ -293,6 +363,7 @@ mod tests {
                 "category",
                 "currency",
                 "description",
+                "imageUrl",
                 "name",
                 "priceCents",
                 "sku"

@@ -99,6 +99,7 @@ fn every_message_type_round_trips_through_an_envelope() {
         price_cents: 1299,
         currency: "EUR".into(),
         initial_stock: 10,
+        image_url: Some("https://images.example.com/mug.jpg".into()),
     });
     round_trip(catalog::UpdateProduct {
         product_id: a,
@@ -116,6 +117,7 @@ fn every_message_type_round_trips_through_an_envelope() {
         price_cents: 1,
         currency: "USD".into(),
         initial_stock: 0,
+        image_url: None,
     });
     round_trip(catalog::ProductUpdated {
         product_id: a,

@@ -38,6 +38,7 @@ impl Orders {
             price_cents: 1_000,
             currency: "EUR".into(),
             initial_stock: 10,
+            image_url: None,
         };
         let orders = Self {
             processor,
