@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::messages::catalog::{CreateProduct, UpdateProduct};
 use crate::messages::inventory::AdjustStock;
-use crate::messages::order::PlaceOrder;
+use crate::messages::order::{PlaceOrder, ShippingAddress};
 
 /// Field name → what is wrong with it.
 pub type Problems = BTreeMap<&'static str, String>;
@@ -233,7 +233,72 @@ pub fn check_place_order(order: &PlaceOrder) -> Result<(), Problems> {
             "must be a payment provider token such as tok_visa, never a card number".into(),
         );
     }
+    problems.extend(address_problems(&order.shipping_address));
     done(problems)
+}
+
+/// ISO 3166-1 alpha-2 codes of the countries and territories.
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG \
+BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW \
+CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL \
+GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE \
+KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM \
+MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH \
+PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS \
+ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG \
+VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// Whether `code` is an ISO 3166-1 alpha-2 country code (upper case).
+pub fn is_country(code: &str) -> bool {
+    code.len() == 2 && COUNTRIES.split_whitespace().any(|c| c == code)
+}
+
+/// The address as it is stored: every line trimmed, an empty `line2` dropped, the
+/// country in upper case.
+pub fn normalize_address(address: ShippingAddress) -> ShippingAddress {
+    let trim = |text: String| text.trim().to_string();
+    ShippingAddress {
+        name: trim(address.name),
+        line1: trim(address.line1),
+        line2: address.line2.map(trim).filter(|line| !line.is_empty()),
+        city: trim(address.city),
+        postal_code: trim(address.postal_code),
+        country: address.country.trim().to_uppercase(),
+    }
+}
+
+/// Every problem of a shipping address, each named by its field.
+pub fn address_problems(address: &ShippingAddress) -> Problems {
+    let mut problems = Problems::new();
+    let lines = [
+        ("shippingAddress.name", Some(&address.name), 200),
+        ("shippingAddress.line1", Some(&address.line1), 200),
+        ("shippingAddress.city", Some(&address.city), 100),
+        ("shippingAddress.line2", address.line2.as_ref(), 200),
+    ];
+    for (field, text, max) in lines {
+        if let Some(problem) = text.and_then(|text| line_problem(text, max)) {
+            problems.insert(field, problem);
+        }
+    }
+    let postal_code = address.postal_code.trim();
+    if !(1..=20).contains(&postal_code.len())
+        || !postal_code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+    {
+        problems.insert(
+            "shippingAddress.postalCode",
+            "must be 1 to 20 letters, digits, spaces or hyphens".into(),
+        );
+    }
+    if !is_country(&address.country) {
+        problems.insert(
+            "shippingAddress.country",
+            "must be an ISO 3166-1 alpha-2 code in upper case, e.g. DE".into(),
+        );
+    }
+    problems
 }
 
 /// Whether `token` is shaped like a provider token: 1 to 100 letters, digits, `_` and
@@ -486,7 +551,57 @@ mod tests {
             user_id: Uuid::nil(),
             items,
             payment_token: token.into(),
+            shipping_address: address(),
         }
+    }
+
+    fn address() -> ShippingAddress {
+        ShippingAddress {
+            name: "Ada Lovelace".into(),
+            line1: "12 St James's Square".into(),
+            line2: None,
+            city: "London".into(),
+            postal_code: "SW1Y 4JH".into(),
+            country: "GB".into(),
+        }
+    }
+
+    #[test]
+    fn an_address_is_normalized_then_every_broken_field_is_named() {
+        let typed = ShippingAddress {
+            name: "  Ada ".into(),
+            line2: Some("  ".into()),
+            country: " gb".into(),
+            ..address()
+        };
+        let normal = normalize_address(typed);
+        assert_eq!(
+            (normal.name.as_str(), normal.line2, normal.country.as_str()),
+            ("Ada", None, "GB")
+        );
+        assert!(address_problems(&address()).is_empty());
+        let broken = ShippingAddress {
+            name: String::new(),
+            line1: "x".repeat(201),
+            line2: Some("Flat\u{0}2".into()),
+            city: "Lon\ndon".into(),
+            postal_code: "SW1Y;4JH".into(),
+            country: "UK".into(),
+        };
+        let fields: Vec<_> = address_problems(&broken).into_keys().collect();
+        assert_eq!(
+            fields,
+            [
+                "shippingAddress.city",
+                "shippingAddress.country",
+                "shippingAddress.line1",
+                "shippingAddress.line2",
+                "shippingAddress.name",
+                "shippingAddress.postalCode",
+            ]
+        );
+        assert!(is_country("DE") && is_country("ZW") && !is_country("de") && !is_country("EU"));
+        assert_eq!(COUNTRIES.split_whitespace().count(), 249);
     }
 
     #[test]
