@@ -191,6 +191,7 @@ fn every_message_type_round_trips_through_an_envelope() {
             postal_code: "10115".into(),
             country: "DE".into(),
         },
+        cart_version: None,
     });
     round_trip(order::CancelOrder {
         order_id: a,
@@ -215,6 +216,7 @@ fn every_message_type_round_trips_through_an_envelope() {
         total_cents: 1000,
         currency: "EUR".into(),
         payment_token: "tok_visa".into(),
+        cart_version: None,
     });
     round_trip(order::OrderRejected {
         order_id: a,

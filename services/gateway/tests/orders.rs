@@ -479,6 +479,7 @@ async fn an_order_needs_a_sound_shipping_address_even_when_sent_around_the_gatew
             postal_code: "10115".into(),
             country: "DE".into(),
         },
+        cart_version: None,
     };
     let actor = Some(Actor {
         user_id,
@@ -532,6 +533,7 @@ async fn a_replayed_place_order_and_a_repeated_idempotency_key_make_one_order() 
             postal_code: "10115".into(),
             country: "DE".into(),
         },
+        cart_version: None,
     };
     let actor = Some(Actor {
         user_id,

@@ -44,6 +44,7 @@ fn order_placed(product_id: Uuid) -> Envelope<OrderPlaced> {
         total_cents: 1_000,
         currency: "EUR".into(),
         payment_token: "tok_visa".into(),
+        cart_version: None,
     };
     Envelope::new(placed, Uuid::new_v4(), None)
 }

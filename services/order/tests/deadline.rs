@@ -81,6 +81,7 @@ impl Orders {
                 postal_code: "10115".into(),
                 country: "DE".into(),
             },
+            cart_version: None,
         };
         let actor = Actor {
             user_id,

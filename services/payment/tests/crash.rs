@@ -41,6 +41,7 @@ async fn payment_killed_between_the_providers_charge_and_its_commit_charges_each
             total_cents: 1_250,
             currency: "EUR".into(),
             payment_token: "tok_visa".into(),
+            cart_version: None,
         };
         let reserved = StockReserved {
             order_id,

@@ -26,6 +26,7 @@ fn placed(order_id: Uuid, token: &str) -> Envelope<OrderPlaced> {
         total_cents: 2_500,
         currency: "EUR".into(),
         payment_token: token.into(),
+        cart_version: None,
     };
     Envelope::new(placed, Uuid::new_v4(), None)
 }

@@ -67,6 +67,7 @@ impl NewOrder {
             items,
             payment_token: self.payment_token.trim().to_string(),
             shipping_address: rules::normalize_address(self.shipping_address),
+            cart_version: None,
         };
         rules::check_place_order(&command)?;
         Ok(command)
