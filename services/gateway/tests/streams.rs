@@ -59,7 +59,7 @@ async fn next_status(stream: &mut SseReader) -> serde_json::Value {
 async fn confirmed_order(platform: &mut Platform) -> (String, String) {
     let (buyer, order_id) = placed_order(platform, false).await;
     let path = format!("/api/orders/{order_id}");
-    kafka_runtime::testkit::eventually("the order is confirmed", Duration::from_secs(30), || {
+    testkit::eventually("the order is confirmed", Duration::from_secs(30), || {
         let (platform, buyer, path) = (&*platform, &buyer, &path);
         async move {
             let answer = platform.call("GET", path, Some(buyer), None).await;
