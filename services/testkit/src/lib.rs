@@ -18,7 +18,10 @@ pub mod process;
 
 pub use bed::{ReadMessage, TestBed};
 pub use consumer::RunningConsumer;
-pub use http::{assignment, http_call, http_request, http_status, parse_assignment, HttpAnswer};
+pub use http::{
+    assignment, http_call, http_request, http_status, parse_assignment, HttpAnswer, HttpStream,
+    StreamRead,
+};
 pub use probe::{Probe, ProbeHandler, Probed};
 pub use process::{
     assert_service_starts_ready_and_stops_cleanly, free_port, service_binary, ServiceProcess,
