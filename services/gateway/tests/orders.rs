@@ -304,8 +304,7 @@ async fn cancelling_a_confirmed_order_refunds_and_restocks_but_not_after_shippin
     platform.stop_service("payment").await;
     let waiting = place(&platform, &buyer, &product_id, 2, "tok_visa").await;
     let reserved = || async { units(&stock(&platform, &seller, &product_id).await) == (9, 2, 7) };
-    kafka_runtime::testkit::eventually("the stock is held", Duration::from_secs(30), reserved)
-        .await;
+    testkit::eventually("the stock is held", Duration::from_secs(30), reserved).await;
     platform
         .command(
             "POST",

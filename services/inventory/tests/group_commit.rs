@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_runtime::processor::Processor;
-use kafka_runtime::testkit::{eventually, TestBed};
 use kafka_runtime::Incoming;
 use shared_events::messages::catalog::ProductCreated;
 use shared_events::messages::order::{OrderPlaced, PricedLine};
 use shared_events::{Envelope, Topic};
+use testkit::{eventually, TestBed};
 use uuid::Uuid;
 
 fn product_created(product_id: Uuid) -> Envelope<ProductCreated> {
