@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use kafka_runtime::follow::{follow, Start};
 use kafka_runtime::http::ReadinessCheck;
@@ -250,6 +250,16 @@ pub fn router(state: AppState) -> Router {
             post(routes::orders::advance),
         )
         .route("/api/payments/{orderId}", get(routes::orders::payment))
+        .route(
+            "/api/cart",
+            get(routes::cart::get).delete(routes::cart::clear),
+        )
+        .route("/api/cart/items", post(routes::cart::add))
+        .route(
+            "/api/cart/items/{productId}",
+            patch(routes::cart::set).delete(routes::cart::remove),
+        )
+        .route("/api/cart/checkout", post(routes::cart::checkout))
         .route("/api/openapi.json", get(routes::openapi::document));
     with_limits(routes, timeout, max_concurrent)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
