@@ -18,6 +18,10 @@ use crate::error::HandlerError;
 use crate::message::{Incoming, Outbox, Outgoing};
 use crate::processor::{Applied, Processor};
 
+/// How long a query may wait on its topic before nobody is waiting for its answer: the
+/// gateway gives up on a query well before (`REQUEST_TIMEOUT_MS`, 5 s by default).
+pub const MAX_AGE: Duration = Duration::from_secs(30);
+
 /// A service's answers to its queries.
 pub trait QueryHandler: Send + Sync + 'static {
     /// Answers one query. `Rejected` dead-letters it; `Transient` retries it (until it
