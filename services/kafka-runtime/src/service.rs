@@ -18,7 +18,7 @@ use crate::http::{self, ReadinessCheck};
 use crate::metrics::Metrics;
 use crate::processor::Processor;
 use crate::producer::Publisher;
-use crate::query::{self, QueryHandler, QueryProcessor};
+use crate::query::{self, QueryHandler};
 use crate::settings::setting;
 
 /// A running service: what its consumers and routes share.
@@ -123,23 +123,53 @@ impl Service {
             Box::pin(async move { probe.ping().await })
         }));
         let group = format!("{}{}", self.topics().prefix(), self.name.name());
-        self.spawn_consumer(group, topics, processor);
+        self.spawn_consumer(
+            group,
+            topics,
+            |kafka, spec, publisher, metrics, shutdown| async move {
+                consumer::run(&kafka, spec, processor, publisher, metrics, shutdown).await
+            },
+        );
     }
 
     /// Answers the queries on `topics` with `handler`, in a group of its own
     /// (`<service>-queries`) so that reads never wait behind commands. Queries older
     /// than [`query::MAX_AGE`] are skipped.
     pub fn answer<H: QueryHandler>(&mut self, topics: &[Topic], handler: H) {
-        let processor = Arc::new(QueryProcessor::new(
-            self.topics().clone(),
-            handler,
-            query::MAX_AGE,
-        ));
         let group = format!("{}{}-queries", self.topics().prefix(), self.name.name());
-        self.spawn_consumer(group, topics, processor);
+        self.spawn_consumer(
+            group,
+            topics,
+            |kafka, spec, publisher, metrics, shutdown| {
+                let max_age = query::MAX_AGE;
+                async move {
+                    query::run(&kafka, spec, handler, max_age, publisher, metrics, shutdown).await
+                }
+            },
+        );
     }
 
-    fn spawn_consumer<P: Processor>(&mut self, group: String, topics: &[Topic], processor: Arc<P>) {
+    /// Runs `consumer` (the runtime's [`consumer::run`] or [`query::run`]) on `topics`
+    /// in `group` as a task of the service, ready once its group has formed.
+    fn spawn_consumer<F, T>(&mut self, group: String, topics: &[Topic], consumer: F)
+    where
+        F: FnOnce(KafkaConfig, ConsumerSpec, Publisher, Metrics, CancellationToken) -> T,
+        T: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let spec = self.consumer_spec(group, topics);
+        let running = consumer(
+            self.kafka.clone(),
+            spec,
+            self.publisher.clone(),
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        );
+        self.tasks.spawn(running.instrument(self.span.clone()));
+    }
+
+    /// What a consumer of `topics` in `group` reads, and the readiness check that waits
+    /// for its group to form.
+    fn consumer_spec(&mut self, group: String, topics: &[Topic]) -> ConsumerSpec {
         let spec = ConsumerSpec {
             service: self.name.name(),
             group,
@@ -164,16 +194,7 @@ impl Service {
                 }
             })
         }));
-        let (kafka, publisher, metrics, shutdown) = (
-            self.kafka.clone(),
-            self.publisher.clone(),
-            self.metrics.clone(),
-            self.shutdown.clone(),
-        );
-        self.tasks.spawn(
-            async move { consumer::run(&kafka, spec, processor, publisher, metrics, shutdown).await }
-                .instrument(self.span.clone()),
-        );
+        spec
     }
 
     /// Runs `task` beside the consumers: its failure stops the service; its success
