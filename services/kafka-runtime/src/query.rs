@@ -128,10 +128,9 @@ impl<H: QueryHandler> Answerer<H> {
             let err = match self.handler.answer(query).await {
                 Ok(reply) => {
                     self.processed(record);
-                    return match reply_to(&query.envelope, reply, &query.trace) {
-                        Some(reply) => Outcome::Reply(reply),
-                        None => Outcome::Silent,
-                    };
+                    tracing::debug!("query answered");
+                    let reply = reply_to(&query.envelope, reply, &query.trace);
+                    return reply.map_or(Outcome::Silent, Outcome::Reply);
                 }
                 Err(HandlerError::Rejected(reason)) => {
                     return self.dead_letter(record, Some(query), &reason).await;
@@ -159,7 +158,6 @@ impl<H: QueryHandler> Answerer<H> {
             .processed
             .with_label_values(&[&record.topic]);
         processed.inc();
-        tracing::debug!("query answered");
     }
 
     /// Sends the query to the DLQ without its `data`, which may hold a secret (a login's
@@ -184,10 +182,7 @@ impl<H: QueryHandler> Answerer<H> {
 
     /// Tells whoever asked, if anyone, that their query failed.
     fn rejected(&self, query: &Incoming, reason: &str) -> Outcome {
-        match rejected_reply(query, reason) {
-            Some(reply) => Outcome::Reply(reply),
-            None => Outcome::Silent,
-        }
+        rejected_reply(query, reason).map_or(Outcome::Silent, Outcome::Reply)
     }
 }
 
