@@ -34,12 +34,16 @@ pub struct Database {
 impl Database {
     /// Reads the settings of `service`'s database from the environment.
     pub fn from_env(service: ServiceName) -> anyhow::Result<Self> {
-        let local = format!(
-            "postgres://commerce:commerce@127.0.0.1:5432/commerce_{}",
-            service.name()
-        );
+        // The default is written in the call: deploy-check reads it there to know that
+        // it names this machine, so a deployment must set DATABASE_URL.
         Ok(Self {
-            url: setting("DATABASE_URL", local)?,
+            url: setting(
+                "DATABASE_URL",
+                format!(
+                    "postgres://commerce:commerce@127.0.0.1:5432/commerce_{}",
+                    service.name()
+                ),
+            )?,
             max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
         })
     }
