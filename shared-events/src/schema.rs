@@ -1,5 +1,6 @@
 //! Writes `schemas/`: one JSON Schema per message type, one per query's answer
-//! (`<type>.answer.json`), the envelope, a command's outcome, and an index.
+//! (`<type>.answer.json`), the envelope, a command's outcome, an index, and the
+//! AsyncAPI document that ties them to topics (`asyncapi.json`).
 
 use std::fs;
 use std::io;
@@ -52,6 +53,7 @@ pub fn schema_files() -> Vec<(String, String)> {
             "messages": index,
         })),
     ));
+    files.push(("asyncapi.json".into(), pretty(&crate::asyncapi::document())));
     files.sort();
     files
 }

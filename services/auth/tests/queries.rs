@@ -8,9 +8,9 @@ use std::time::Duration;
 use auth::keys::SigningKey;
 use auth::queries::AuthQueries;
 use kafka_runtime::admin::create_platform_topics;
-use kafka_runtime::testkit::{free_port, TestBed};
 use kafka_runtime::KafkaConfig;
 use shared_events::{Service, Topic};
+use testkit::{free_port, TestBed};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -169,13 +169,14 @@ impl Outcomes {
 }
 
 /// Where to read what a command made, from its outcome, for a command this instance
-/// did not send: an order, a stock level, or a product. A new user has nothing to read
+/// did not send: an order, a stock level, a product or a cart (the caller's own). A new user has nothing to read
 /// but their own profile, which needs their token: none.
 fn resource_of(outcome: &CommandOutcome) -> Option<String> {
     match outcome {
         CommandOutcome::Order { order_id, .. } => Some(format!("/api/orders/{order_id}")),
         CommandOutcome::Stock(level) => Some(format!("/api/inventory/{}", level.product_id)),
         CommandOutcome::Product { product_id } => Some(format!("/api/products/{product_id}")),
+        CommandOutcome::Cart { .. } => Some("/api/cart".into()),
         CommandOutcome::User { .. } => None,
     }
 }

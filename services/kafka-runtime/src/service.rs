@@ -268,7 +268,7 @@ impl Service {
 
 /// Where `service` serves health, metrics and its routes: `HTTP_ADDR`, default
 /// `127.0.0.1` on the service's port (gateway 8080, auth 8081, catalog 8082, order 8083,
-/// inventory 8084, payment 8085).
+/// inventory 8084, payment 8085, cart 8086).
 pub fn http_addr(service: ServiceName) -> anyhow::Result<SocketAddr> {
     let port = match service {
         ServiceName::Gateway => 8080,
@@ -277,6 +277,7 @@ pub fn http_addr(service: ServiceName) -> anyhow::Result<SocketAddr> {
         ServiceName::Order => 8083,
         ServiceName::Inventory => 8084,
         ServiceName::Payment => 8085,
+        ServiceName::Cart => 8086,
     };
     setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], port)))
 }

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use kafka_runtime::admin::create_platform_topics;
-use kafka_runtime::testkit::{http_call, service_binary, HttpAnswer, ServiceProcess, TestBed};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use testkit::{http_call, service_binary, HttpAnswer, ServiceProcess, TestBed};
 
 /// The gateway and auth, running; with [`Platform::commerce`], catalog and inventory too.
 pub struct Platform {
@@ -30,6 +30,14 @@ pub struct Platform {
 pub mod invariants;
 pub mod sse;
 
+/// A shipping address every test order goes to.
+pub fn address() -> Value {
+    json!({
+        "name": "Ada Lovelace", "line1": "1 Main Street", "city": "Berlin",
+        "postalCode": "10115", "country": "DE"
+    })
+}
+
 /// Places an order of `(productId, quantity)` lines with `tok_visa` through the gateway
 /// on `port`, as a load generator would (no shared client, so any task can call it):
 /// its id when accepted with 202, else `None` with the answer printed.
@@ -38,7 +46,8 @@ pub async fn place_order(port: u16, buyer: &str, lines: &[(String, i64)]) -> Opt
         .iter()
         .map(|(product, quantity)| json!({ "productId": product, "quantity": quantity }))
         .collect();
-    let body = json!({ "items": items, "paymentToken": "tok_visa" }).to_string();
+    let body = json!({ "items": items, "paymentToken": "tok_visa", "shippingAddress": address() })
+        .to_string();
     let bearer = format!("Bearer {buyer}");
     let headers = [
         ("Authorization", bearer.as_str()),
