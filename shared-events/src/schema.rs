@@ -61,7 +61,7 @@ pub fn schema_files() -> Vec<(String, String)> {
 /// The value with every object's keys in sorted order. serde_json keeps insertion order
 /// when some crate in the build enables its `preserve_order` feature, and a workspace
 /// build does: sorting makes the files the same whichever way they were generated.
-fn sorted(value: &serde_json::Value) -> serde_json::Value {
+pub fn sorted(value: &serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

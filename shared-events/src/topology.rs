@@ -6,7 +6,7 @@
 //! the services' code by review.
 
 use crate::messages::reply::Reply;
-use crate::messages::{auth, catalog, inventory, order, payment};
+use crate::messages::{auth, cart, catalog, inventory, order, payment};
 use crate::{Message, Service, Topic};
 
 /// Who sends or reads messages.
@@ -107,7 +107,7 @@ pub fn channels() -> Vec<Channel> {
 
 /// What travels on `topic`, and between whom.
 pub fn channel(topic: Topic) -> Channel {
-    use Service::{Auth, Catalog, Gateway, Inventory, Order, Payment};
+    use Service::{Auth, Cart, Catalog, Gateway, Inventory, Order, Payment};
     let gateway = Party::Service(Gateway);
     match topic {
         Topic::AuthCommands => stream(
@@ -175,6 +175,22 @@ pub fn channel(topic: Topic) -> Channel {
                 messages,
             }
         }
+        Topic::CartCommands => {
+            let messages = vec![
+                keyed::<cart::AddCartItem>(USER_ID),
+                keyed::<cart::SetCartQuantity>(USER_ID),
+                keyed::<cart::RemoveCartItem>(USER_ID),
+                keyed::<cart::ClearCart>(USER_ID),
+            ];
+            let all = kinds(&messages);
+            stream(
+                topic,
+                "Buyers' changes to their carts, from the gateway.",
+                Gateway,
+                messages,
+                vec![(Cart, all)],
+            )
+        }
         Topic::AuthEvents => stream(
             topic,
             "Registrations that happened: the record of users, read by no service inside \
@@ -196,7 +212,8 @@ pub fn channel(topic: Topic) -> Channel {
                 Catalog,
                 messages,
                 vec![
-                    (Order, all),
+                    (Order, all.clone()),
+                    (Cart, all),
                     (Inventory, vec![catalog::ProductCreated::TYPE]),
                 ],
             )
@@ -245,6 +262,7 @@ pub fn channel(topic: Topic) -> Channel {
                     vec![order::OrderPlaced::TYPE, order::OrderCancelled::TYPE],
                 ),
                 (Gateway, vec![order::OrderStatusChanged::TYPE]),
+                (Cart, vec![order::OrderPlaced::TYPE]),
             ],
         ),
         Topic::PaymentEvents => stream(
@@ -299,12 +317,13 @@ pub fn channel(topic: Topic) -> Channel {
         Topic::PaymentQueries => {
             queries(topic, Payment, vec![keyed::<payment::GetPayment>(ORDER_ID)])
         }
+        Topic::CartQueries => queries(topic, Cart, vec![keyed::<cart::GetCart>(USER_ID)]),
         Topic::GatewayReplies => Channel {
             topic,
             summary: "Outcomes of commands and answers to queries, for the gateway \
                       instance waiting on them. Kept for an hour.",
             messages: vec![keyed::<Reply>(CORRELATION_ID)],
-            senders: [Auth, Catalog, Order, Inventory, Payment]
+            senders: [Auth, Catalog, Order, Inventory, Payment, Cart]
                 .into_iter()
                 .map(|service| (Party::Service(service), vec![Reply::TYPE]))
                 .collect(),

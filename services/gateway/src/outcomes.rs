@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use shared_events::messages::reply::{CommandOutcome, Reply, ReplyError};
 use shared_events::Envelope;
@@ -17,7 +18,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// Where a command stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Progress {
     /// Its outcome has not arrived (yet).
@@ -29,7 +30,7 @@ pub enum Progress {
 }
 
 /// The answer of `GET /api/commands/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CommandStatus {
     /// The command's id.

@@ -172,6 +172,7 @@ mod tests {
             "inventory",
             "order",
             "payment",
+            "cart",
             "gateway",
         ];
         for (name, _) in all_message_types() {
