@@ -16,7 +16,7 @@ pub mod outcomes;
 pub mod routes;
 pub mod tokens;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,8 +54,6 @@ pub const OUTCOMES_KEPT: Duration = Duration::from_secs(3600);
 /// The gateway's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `HTTP_ADDR`, default `127.0.0.1:8080`.
-    pub http_addr: SocketAddr,
     /// `BCRYPT_COST`, default 12.
     pub bcrypt_cost: u32,
     /// `CORS_ALLOWED_ORIGINS`, comma-separated; default none (no cross-origin access).
@@ -95,7 +93,6 @@ impl Config {
     /// Reads the settings from the environment.
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
-            http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             bcrypt_cost: setting("BCRYPT_COST", 12)?,
             cors_allowed_origins: setting("CORS_ALLOWED_ORIGINS", String::new())?
                 .split(',')
@@ -343,7 +340,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         streams: Arc::new(tokio::sync::Semaphore::new(config.max_streams)),
         shutdown: service.shutdown_token(),
     };
-    service.run(config.http_addr, router(state)).await
+    service.run(router(state)).await
 }
 
 #[cfg(test)]
