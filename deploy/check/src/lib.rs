@@ -8,14 +8,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The six services, each a binary of its own name.
-pub const SERVICES: [&str; 6] = [
+/// The seven services, each a binary of its own name.
+pub const SERVICES: [&str; 7] = [
     "gateway",
     "auth",
     "catalog",
     "order",
     "inventory",
     "payment",
+    "cart",
 ];
 
 /// The repository's root directory.

@@ -60,7 +60,7 @@ fn service_config(service: &str) -> anyhow::Result<(SocketAddr, Option<String>)>
         Name::Order => Some(order::Config::from_env()?.database.url),
         Name::Inventory => Some(inventory::Config::from_env()?.database.url),
         Name::Payment => Some(payment::Config::from_env()?.database.url),
-        Name::Cart => panic!("cart is not deployed yet: add it to SERVICES and here"),
+        Name::Cart => Some(cart::Config::from_env()?.mongodb_uri),
     };
     Ok((kafka_runtime::service::http_addr(name)?, store))
 }
