@@ -4,7 +4,9 @@
 //! - at most one successful charge per order, and a cancelled order is never left
 //!   charged; a confirmed order is charged exactly its total;
 //! - every accepted order ends CONFIRMED (or later), CANCELLED or REJECTED, and its
-//!   reservation agrees.
+//!   reservation agrees;
+//! - no cart holds the lines of an order placed from it: the cart was emptied for every
+//!   order checked out from it that exists (was not rejected).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,19 +27,57 @@ pub async fn assert_at_rest(platform: &Platform) {
                 .fetch_one(orders)
                 .await
                 .unwrap();
-        let settled = pending == 0 && compensations_done(platform).await;
+        let behind = carts_behind(platform).await;
+        let settled = pending == 0 && behind.is_empty() && compensations_done(platform).await;
         if settled {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the saga never came to rest ({pending} orders PENDING)"
+            "the saga never came to rest ({pending} orders PENDING; carts not emptied for \
+             orders {behind:?})"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_stock(platform).await;
     assert_payments(platform).await;
     assert_reservations(platform).await;
+}
+
+/// The orders checked out from a cart, and not rejected, whose cart has not been
+/// emptied for them.
+async fn carts_behind(platform: &Platform) -> Vec<Uuid> {
+    use mongodb::bson::{doc, Document};
+    let Some(carts) = &platform.carts else {
+        return Vec::new();
+    };
+    let checked_out: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT order_id, user_id FROM orders
+         WHERE cart_version IS NOT NULL AND status <> 'REJECTED'",
+    )
+    .fetch_all(platform.db("order"))
+    .await
+    .unwrap();
+    let mut behind = Vec::new();
+    for (order_id, user_id) in checked_out {
+        let cart = carts
+            .collection::<Document>("carts")
+            .find_one(doc! { "_id": user_id.to_string() })
+            .await
+            .expect("carts readable");
+        let emptied = cart
+            .as_ref()
+            .and_then(|cart| cart.get_array("orders").ok())
+            .is_some_and(|orders| {
+                orders
+                    .iter()
+                    .any(|o| o.as_str() == Some(&order_id.to_string()))
+            });
+        if !emptied {
+            behind.push(order_id);
+        }
+    }
+    behind
 }
 
 async fn order_statuses(platform: &Platform) -> HashMap<Uuid, (String, i64)> {

@@ -27,6 +27,8 @@ pub struct Platform {
     /// Further instances of services, in the same consumer groups as the first
     /// ([`Platform::start_instance`]): name and process, each on its own port.
     pub extra: Vec<(&'static str, ServiceProcess)>,
+    /// The cart's MongoDB database, when the cart runs.
+    pub carts: Option<mongodb::Database>,
 }
 
 pub mod invariants;
@@ -109,6 +111,7 @@ impl Platform {
             others: Vec::new(),
             databases: Vec::new(),
             extra: Vec::new(),
+            carts: None,
         }
     }
 
@@ -154,6 +157,9 @@ impl Platform {
         for (key, value) in &mut cart_env {
             if *key == "MONGODB_URI" {
                 value.push_str("_cart");
+                let client = mongodb::Client::with_uri_str(value.as_str()).await;
+                let client = client.expect("a MongoDB URI");
+                platform.carts = client.default_database();
             }
         }
         platform.others.push(("cart", cart_env, None));
