@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 
 /// The services and their health ports.
-const SERVICES: [(&str, u16); 6] = [
+const SERVICES: [(&str, u16); 7] = [
     ("gateway", 8080),
     ("auth", 8081),
     ("catalog", 8082),
     ("order", 8083),
     ("inventory", 8084),
     ("payment", 8085),
+    ("cart", 8086),
 ];
 
 /// (service, topic) → (seconds summed, records).

@@ -28,6 +28,7 @@ pub fn platform(run_dir: &Path) -> Vec<Process> {
         "order",
         "inventory",
         "payment",
+        "cart",
     ];
     names
         .iter()
