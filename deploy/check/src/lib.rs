@@ -151,17 +151,18 @@ pub fn settings_in(sources: &[(PathBuf, String)]) -> Vec<Setting> {
 
 /// Every variable `service` reads through `setting(..)` and `secret(..)`: in its own
 /// sources, and in the runtime's for the settings every service shares: `HTTP_ADDR`
-/// (`Service::from_env`) and, for a service whose sources read `Database::from_env`,
-/// its PostgreSQL settings.
+/// (`Service::from_env`) and, for a service whose sources read `Database::from_env`
+/// or `Store::from_env`, its PostgreSQL or MongoDB settings.
 pub fn settings_of(service: &str) -> Vec<Setting> {
     let mut sources = service_sources(service);
-    let uses_postgres = sources
-        .iter()
-        .any(|(_, text)| text.contains("Database::from_env("));
+    let reads = |call: &str| sources.iter().any(|(_, text)| text.contains(call));
+    let uses_postgres = reads("Database::from_env(");
+    let uses_mongo = reads("Store::from_env(");
     let runtime = repo_root().join("services/kafka-runtime/src");
     let shared = ["service.rs"]
         .into_iter()
-        .chain(uses_postgres.then_some("postgres.rs"));
+        .chain(uses_postgres.then_some("postgres.rs"))
+        .chain(uses_mongo.then_some("mongo.rs"));
     for file in shared {
         let path = runtime.join(file);
         let text = std::fs::read_to_string(&path).expect("a runtime source");

@@ -56,11 +56,11 @@ fn service_config(service: &str) -> anyhow::Result<(SocketAddr, Option<String>)>
             assert!(config.admin_email.is_some() && config.admin_password.is_some());
             Some(config.database.url)
         }
-        Name::Catalog => Some(catalog::Config::from_env()?.mongodb_uri),
+        Name::Catalog => Some(catalog::Config::from_env()?.store.uri),
         Name::Order => Some(order::Config::from_env()?.database.url),
         Name::Inventory => Some(inventory::Config::from_env()?.database.url),
         Name::Payment => Some(payment::Config::from_env()?.database.url),
-        Name::Cart => Some(cart::Config::from_env()?.mongodb_uri),
+        Name::Cart => Some(cart::Config::from_env()?.store.uri),
     };
     Ok((kafka_runtime::service::http_addr(name)?, store))
 }

@@ -13,26 +13,21 @@ pub mod store;
 
 use axum::Router;
 use kafka_runtime::mongo::MongoProcessor;
-use kafka_runtime::settings::setting;
 use kafka_runtime::{mongo, Service};
 use shared_events::Topic;
 
 /// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `MONGODB_URI`, default `mongodb://127.0.0.1:27017/commerce_catalog`.
-    pub mongodb_uri: String,
+    /// Its MongoDB database.
+    pub store: mongo::Store,
 }
 
 impl Config {
     /// Reads the settings from the environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            mongodb_uri: setting(
-                "MONGODB_URI",
-                "mongodb://127.0.0.1:27017/commerce_catalog".to_string(),
-            )?,
-        })
+        let store = mongo::Store::from_env(shared_events::topics::Service::Catalog)?;
+        Ok(Self { store })
     }
 }
 
@@ -40,7 +35,7 @@ impl Config {
 /// its commands and inventory's stock events and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
-    let db = mongo::connect(&config.mongodb_uri, "commerce_catalog", &shutdown).await?;
+    let db = config.store.open(&shutdown).await?;
     store::ensure_indexes(&db).await?;
     let handler = handler::CatalogHandler::new(&db, service.topics());
     let processor = MongoProcessor::new(db.clone(), service.topics().clone(), handler);
