@@ -220,20 +220,7 @@ pub async fn checkout(
     user.require(BUYERS)?;
     let cart = read(&state, &user, correlation_id).await?;
     let command = order_from(&cart, user.id, body)?;
-    let order_id = command.order_id;
-    let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    let location = format!("/api/orders/{order_id}");
-    state
-        .accept(Command {
-            topic: Topic::OrderCommands,
-            key: order_id,
-            envelope,
-            resource: Some(location.clone()),
-            location,
-            body: json!({ "commandId": command_id, "orderId": order_id }),
-        })
-        .await
+    super::orders::send_order(&state, &user, correlation_id, command).await
 }
 
 #[cfg(test)]

@@ -114,6 +114,17 @@ pub async fn place(
     let command = body
         .command(order_id, user.id)
         .map_err(ApiError::problems)?;
+    send_order(&state, &user, correlation_id, command).await
+}
+
+/// Sends `order.place_order` for `user` and answers 202 with the order to follow.
+pub async fn send_order(
+    state: &AppState,
+    user: &User,
+    correlation_id: Uuid,
+    command: PlaceOrder,
+) -> Result<Response, ApiError> {
+    let order_id = command.order_id;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
     let command_id = envelope.id;
     let location = format!("/api/orders/{order_id}");
