@@ -13,6 +13,7 @@ pub mod extract;
 pub mod limits;
 pub mod outcomes;
 pub mod routes;
+pub mod storefront;
 pub mod tokens;
 
 use std::net::{IpAddr, SocketAddr};
@@ -249,7 +250,8 @@ pub fn router(state: AppState) -> Router {
             post(routes::orders::advance),
         )
         .route("/api/payments/{orderId}", get(routes::orders::payment))
-        .route("/api/openapi.json", get(routes::openapi::document));
+        .route("/api/openapi.json", get(routes::openapi::document))
+        .fallback(storefront::serve);
     with_limits(routes, timeout, max_concurrent)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)
