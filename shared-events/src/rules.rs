@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::messages::catalog::{CreateProduct, UpdateProduct};
 use crate::messages::inventory::AdjustStock;
-use crate::messages::order::PlaceOrder;
+use crate::messages::order::{PlaceOrder, ShippingAddress};
 
 /// Field name → what is wrong with it.
 pub type Problems = BTreeMap<&'static str, String>;
@@ -82,6 +82,30 @@ fn check_currency(currency: &str, problems: &mut Problems) {
     }
 }
 
+/// Longest product image address.
+pub const MAX_IMAGE_URL: usize = 2048;
+
+/// The problem with a product image address, if any: an absolute `https` URL with a
+/// host, up to [`MAX_IMAGE_URL`] characters. Browsers load it straight from the seller's
+/// host, so nothing else (no `http`, no `data:` or `javascript:`) is let through.
+pub fn image_url_problem(image_url: &str) -> Option<String> {
+    let well_formed = url::Url::parse(image_url)
+        .is_ok_and(|url| url.scheme() == "https" && url.host_str().is_some_and(|h| !h.is_empty()));
+    if image_url.chars().count() > MAX_IMAGE_URL {
+        Some(format!("must be at most {MAX_IMAGE_URL} characters"))
+    } else if !well_formed || image_url.trim() != image_url {
+        Some("must be an https URL, e.g. https://images.example.com/mug.jpg".into())
+    } else {
+        None
+    }
+}
+
+fn check_image_url(image_url: &str, problems: &mut Problems) {
+    if let Some(problem) = image_url_problem(image_url) {
+        problems.insert("imageUrl", problem);
+    }
+}
+
 /// Every problem of a new product.
 pub fn check_new_product(product: &CreateProduct) -> Result<(), Problems> {
     let mut problems = Problems::new();
@@ -97,6 +121,9 @@ pub fn check_new_product(product: &CreateProduct) -> Result<(), Problems> {
     check_category(&product.category, &mut problems);
     check_price(product.price_cents, &mut problems);
     check_currency(&product.currency, &mut problems);
+    if let Some(image_url) = &product.image_url {
+        check_image_url(image_url, &mut problems);
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -122,15 +149,20 @@ pub fn check_product_update(update: &UpdateProduct) -> Result<(), Problems> {
     if let Some(currency) = &update.currency {
         check_currency(currency, &mut problems);
     }
+    // An empty address removes the image.
+    if let Some(image_url) = update.image_url.as_deref().filter(|url| !url.is_empty()) {
+        check_image_url(image_url, &mut problems);
+    }
     let changes_something = update.name.is_some()
         || update.description.is_some()
         || update.category.is_some()
         || update.price_cents.is_some()
-        || update.currency.is_some();
+        || update.currency.is_some()
+        || update.image_url.is_some();
     if !changes_something {
         problems.insert(
             "body",
-            "name, description, category, priceCents or currency".into(),
+            "name, description, category, priceCents, currency or imageUrl".into(),
         );
     }
     if problems.is_empty() {
@@ -201,7 +233,72 @@ pub fn check_place_order(order: &PlaceOrder) -> Result<(), Problems> {
             "must be a payment provider token such as tok_visa, never a card number".into(),
         );
     }
+    problems.extend(address_problems(&order.shipping_address));
     done(problems)
+}
+
+/// ISO 3166-1 alpha-2 codes of the countries and territories.
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG \
+BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW \
+CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL \
+GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE \
+KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM \
+MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH \
+PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS \
+ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG \
+VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// Whether `code` is an ISO 3166-1 alpha-2 country code (upper case).
+pub fn is_country(code: &str) -> bool {
+    code.len() == 2 && COUNTRIES.split_whitespace().any(|c| c == code)
+}
+
+/// The address as it is stored: every line trimmed, an empty `line2` dropped, the
+/// country in upper case.
+pub fn normalize_address(address: ShippingAddress) -> ShippingAddress {
+    let trim = |text: String| text.trim().to_string();
+    ShippingAddress {
+        name: trim(address.name),
+        line1: trim(address.line1),
+        line2: address.line2.map(trim).filter(|line| !line.is_empty()),
+        city: trim(address.city),
+        postal_code: trim(address.postal_code),
+        country: address.country.trim().to_uppercase(),
+    }
+}
+
+/// Every problem of a shipping address, each named by its field.
+pub fn address_problems(address: &ShippingAddress) -> Problems {
+    let mut problems = Problems::new();
+    let lines = [
+        ("shippingAddress.name", Some(&address.name), 200),
+        ("shippingAddress.line1", Some(&address.line1), 200),
+        ("shippingAddress.city", Some(&address.city), 100),
+        ("shippingAddress.line2", address.line2.as_ref(), 200),
+    ];
+    for (field, text, max) in lines {
+        if let Some(problem) = text.and_then(|text| line_problem(text, max)) {
+            problems.insert(field, problem);
+        }
+    }
+    let postal_code = address.postal_code.trim();
+    if !(1..=20).contains(&postal_code.len())
+        || !postal_code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+    {
+        problems.insert(
+            "shippingAddress.postalCode",
+            "must be 1 to 20 letters, digits, spaces or hyphens".into(),
+        );
+    }
+    if !is_country(&address.country) {
+        problems.insert(
+            "shippingAddress.country",
+            "must be an ISO 3166-1 alpha-2 code in upper case, e.g. DE".into(),
+        );
+    }
+    problems
 }
 
 /// Whether `token` is shaped like a provider token: 1 to 100 letters, digits, `_` and
@@ -266,12 +363,49 @@ mod tests {
             price_cents: 1299,
             currency: "EUR".into(),
             initial_stock: 10,
+            image_url: Some("https://images.example.com/mug.jpg".into()),
         }
     }
 
     #[test]
     fn a_sound_product_passes() {
         assert_eq!(check_new_product(&product()), Ok(()));
+    }
+
+    #[test]
+    fn an_image_is_an_https_url_of_at_most_2048_characters() {
+        let long = format!("https://images.example.com/{}", "a".repeat(2048));
+        for bad in [
+            "http://images.example.com/mug.jpg",
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "//images.example.com/mug.jpg",
+            "https://",
+            " https://images.example.com/mug.jpg",
+            "mug.jpg",
+            long.as_str(),
+        ] {
+            assert!(image_url_problem(bad).is_some(), "{bad}");
+        }
+        assert_eq!(
+            image_url_problem("https://cdn.example.com/a/b.png?w=200"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_update_may_remove_the_image_with_an_empty_address() {
+        let removal = UpdateProduct {
+            image_url: Some(String::new()),
+            ..UpdateProduct::default()
+        };
+        assert_eq!(check_product_update(&removal), Ok(()));
+        let insecure = UpdateProduct {
+            image_url: Some("http://example.com/a.png".into()),
+            ..UpdateProduct::default()
+        };
+        let problems = check_product_update(&insecure).unwrap_err();
+        assert!(problems.contains_key("imageUrl"));
     }
 
     #[test]
@@ -283,6 +417,7 @@ mod tests {
             category: " ".into(),
             price_cents: 0,
             currency: "eur".into(),
+            image_url: Some("ftp://example.com/a.png".into()),
             ..product()
         };
         let problems = check_new_product(&broken).unwrap_err();
@@ -293,6 +428,7 @@ mod tests {
                 "category",
                 "currency",
                 "description",
+                "imageUrl",
                 "name",
                 "priceCents",
                 "sku"
@@ -415,7 +551,57 @@ mod tests {
             user_id: Uuid::nil(),
             items,
             payment_token: token.into(),
+            shipping_address: address(),
         }
+    }
+
+    fn address() -> ShippingAddress {
+        ShippingAddress {
+            name: "Ada Lovelace".into(),
+            line1: "12 St James's Square".into(),
+            line2: None,
+            city: "London".into(),
+            postal_code: "SW1Y 4JH".into(),
+            country: "GB".into(),
+        }
+    }
+
+    #[test]
+    fn an_address_is_normalized_then_every_broken_field_is_named() {
+        let typed = ShippingAddress {
+            name: "  Ada ".into(),
+            line2: Some("  ".into()),
+            country: " gb".into(),
+            ..address()
+        };
+        let normal = normalize_address(typed);
+        assert_eq!(
+            (normal.name.as_str(), normal.line2, normal.country.as_str()),
+            ("Ada", None, "GB")
+        );
+        assert!(address_problems(&address()).is_empty());
+        let broken = ShippingAddress {
+            name: String::new(),
+            line1: "x".repeat(201),
+            line2: Some("Flat\u{0}2".into()),
+            city: "Lon\ndon".into(),
+            postal_code: "SW1Y;4JH".into(),
+            country: "UK".into(),
+        };
+        let fields: Vec<_> = address_problems(&broken).into_keys().collect();
+        assert_eq!(
+            fields,
+            [
+                "shippingAddress.city",
+                "shippingAddress.country",
+                "shippingAddress.line1",
+                "shippingAddress.line2",
+                "shippingAddress.name",
+                "shippingAddress.postalCode",
+            ]
+        );
+        assert!(is_country("DE") && is_country("ZW") && !is_country("de") && !is_country("EU"));
+        assert_eq!(COUNTRIES.split_whitespace().count(), 249);
     }
 
     #[test]

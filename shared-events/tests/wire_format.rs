@@ -99,6 +99,7 @@ fn every_message_type_round_trips_through_an_envelope() {
         price_cents: 1299,
         currency: "EUR".into(),
         initial_stock: 10,
+        image_url: Some("https://images.example.com/mug.jpg".into()),
     });
     round_trip(catalog::UpdateProduct {
         product_id: a,
@@ -116,6 +117,7 @@ fn every_message_type_round_trips_through_an_envelope() {
         price_cents: 1,
         currency: "USD".into(),
         initial_stock: 0,
+        image_url: None,
     });
     round_trip(catalog::ProductUpdated {
         product_id: a,
@@ -181,6 +183,14 @@ fn every_message_type_round_trips_through_an_envelope() {
             quantity: 2,
         }],
         payment_token: "tok_visa".into(),
+        shipping_address: order::ShippingAddress {
+            name: "Ada Lovelace".into(),
+            line1: "1 Main Street".into(),
+            line2: Some("Flat 2".into()),
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        },
     });
     round_trip(order::CancelOrder {
         order_id: a,
@@ -283,7 +293,7 @@ fn the_envelope_is_camel_case_with_a_type_key() {
 
 #[test]
 fn a_line_typed_into_a_console_producer_is_a_complete_message() {
-    let line = r#"{"id":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c11","type":"order.place_order","version":1,"occurredAt":"2026-11-22T10:00:00Z","correlationId":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c12","causationId":null,"actor":{"userId":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c13","role":"buyer"},"replyTo":null,"data":{"orderId":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c14","userId":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c13","items":[{"productId":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c15","quantity":2}],"paymentToken":"tok_visa"}}"#;
+    let line = r#"{"id":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c11","type":"order.place_order","version":1,"occurredAt":"2026-11-22T10:00:00Z","correlationId":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c12","causationId":null,"actor":{"userId":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c13","role":"buyer"},"replyTo":null,"data":{"orderId":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c14","userId":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c13","items":[{"productId":"0b5a3e4e-2a8f-4c61-8d2f-3f1f6f0a9c15","quantity":2}],"paymentToken":"tok_visa","shippingAddress":{"name":"Ada Lovelace","line1":"1 Main Street","city":"Berlin","postalCode":"10115","country":"DE"}}}"#;
     let raw = RawEnvelope::parse(line.as_bytes()).expect("parses");
     assert_eq!(raw.causation_id, None);
     assert_eq!(raw.actor.as_ref().map(|a| &a.role), Some(&Role::Buyer));

@@ -165,6 +165,14 @@ struct Fixture {
     products: Vec<String>,
 }
 
+/// Where every benchmark order goes.
+fn address() -> serde_json::Value {
+    json!({
+        "name": "Bench Buyer", "line1": "1 Load Street", "city": "Berlin",
+        "postalCode": "10115", "country": "DE"
+    })
+}
+
 async fn setup(gateway: Gateway, buyers: usize, products: usize) -> anyhow::Result<Fixture> {
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let (seller, _) = gateway
@@ -214,7 +222,7 @@ async fn order_step(
         async move {
             let buyer = &buyers[n as usize % buyers.len()];
             let product = &products[n as usize % products.len()];
-            let body = json!({ "items": [{ "productId": product, "quantity": 1 }], "paymentToken": "tok_visa" });
+            let body = json!({ "items": [{ "productId": product, "quantity": 1 }], "paymentToken": "tok_visa", "shippingAddress": address() });
             let answer = gateway.call("POST", "/api/orders", Some(buyer), Some(&body)).await;
             (answer.status, answer.body["orderId"].as_str().map(String::from))
         }
@@ -328,7 +336,7 @@ async fn accept_step(
         async move {
             let buyer = &buyers[n as usize % buyers.len()];
             let product = &products[n as usize % products.len()];
-            let body = json!({ "items": [{ "productId": product, "quantity": 1 }], "paymentToken": "tok_visa" });
+            let body = json!({ "items": [{ "productId": product, "quantity": 1 }], "paymentToken": "tok_visa", "shippingAddress": address() });
             let answer = gateway.call("POST", "/api/orders", Some(buyer), Some(&body)).await;
             (answer.status, None)
         }

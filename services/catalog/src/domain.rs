@@ -27,6 +27,8 @@ pub struct Editable {
     pub price_cents: i64,
     /// ISO 4217 code.
     pub currency: String,
+    /// An https image, when it has one.
+    pub image_url: Option<String>,
 }
 
 /// The fields `update` really changes (trimmed like at creation), as the event says
@@ -43,6 +45,11 @@ pub fn changes(current: &Editable, update: &UpdateProduct) -> Option<ProductUpda
         category: differs(&trimmed(&update.category), &current.category),
         price_cents: differs(&update.price_cents, &current.price_cents),
         currency: differs(&update.currency, &current.currency),
+        // An empty address removes the image: it changes something only when there is one.
+        image_url: differs(
+            &update.image_url,
+            &current.image_url.clone().unwrap_or_default(),
+        ),
     };
     let nothing = ProductUpdated {
         product_id: update.product_id,
@@ -59,6 +66,7 @@ pub fn apply(current: &mut Editable, changed: &ProductUpdated) {
         category,
         price_cents,
         currency,
+        image_url,
         ..
     } = changed.clone();
     current.name = name.unwrap_or(std::mem::take(&mut current.name));
@@ -66,6 +74,9 @@ pub fn apply(current: &mut Editable, changed: &ProductUpdated) {
     current.category = category.unwrap_or(std::mem::take(&mut current.category));
     current.price_cents = price_cents.unwrap_or(current.price_cents);
     current.currency = currency.unwrap_or(std::mem::take(&mut current.currency));
+    if let Some(image_url) = image_url {
+        current.image_url = Some(image_url).filter(|url| !url.is_empty());
+    }
 }
 
 /// Lower-case words of `text`: runs of letters and digits.
@@ -120,7 +131,32 @@ mod tests {
             category: "kitchen".into(),
             price_cents: 1299,
             currency: "EUR".into(),
+            image_url: None,
         }
+    }
+
+    #[test]
+    fn an_image_is_set_replaced_and_removed_with_an_empty_address() {
+        let mut product = mug();
+        let set = |url: &str| UpdateProduct {
+            image_url: Some(url.into()),
+            ..UpdateProduct::default()
+        };
+        assert_eq!(changes(&product, &set("")), None, "nothing to remove yet");
+        let changed = changes(&product, &set("https://img.example.com/1.png")).unwrap();
+        apply(&mut product, &changed);
+        assert_eq!(
+            product.image_url.as_deref(),
+            Some("https://img.example.com/1.png")
+        );
+        assert_eq!(
+            changes(&product, &set("https://img.example.com/1.png")),
+            None
+        );
+        let removed = changes(&product, &set("")).expect("the image goes");
+        assert_eq!(removed.image_url.as_deref(), Some(""));
+        apply(&mut product, &removed);
+        assert_eq!(product.image_url, None);
     }
 
     #[test]

@@ -125,6 +125,7 @@ async fn create(
         price_cents: product.price_cents,
         currency: product.currency,
         initial_stock: command.initial_stock,
+        image_url: product.image_url,
     };
     let event = Envelope::caused_by(&message.envelope, created);
     outbox.send(Topic::CatalogEvents, command.product_id, &event);

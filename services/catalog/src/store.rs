@@ -31,6 +31,9 @@ pub struct ProductDocument {
     pub price_cents: i64,
     /// ISO 4217 code.
     pub currency: String,
+    /// An https image, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
     /// False once deactivated; lists show active products only.
     pub active: bool,
     /// Available units as inventory last reported them (`inventory.stock_changed`).
@@ -58,6 +61,7 @@ impl ProductDocument {
             category: product.category.trim().to_string(),
             price_cents: product.price_cents,
             currency: product.currency.clone(),
+            image_url: product.image_url.clone(),
             active: true,
             available_stock: 0,
             terms: domain::search_terms(name, &product.description, sku),
@@ -79,6 +83,7 @@ impl ProductDocument {
             category: self.category.clone(),
             price_cents: self.price_cents,
             currency: self.currency.clone(),
+            image_url: self.image_url.clone(),
         }
     }
 
@@ -90,6 +95,7 @@ impl ProductDocument {
             "category": &edited.category,
             "priceCents": edited.price_cents,
             "currency": &edited.currency,
+            "imageUrl": edited.image_url.as_deref().map_or(Bson::Null, Bson::from),
             "terms": domain::search_terms(&edited.name, &edited.description, &self.sku),
             "updatedAt": DateTime::now(),
         }
@@ -107,6 +113,7 @@ impl ProductDocument {
             category: self.category.clone(),
             price_cents: self.price_cents,
             currency: self.currency.clone(),
+            image_url: self.image_url.clone(),
             active: self.active,
             available_stock: self.available_stock,
             created_at: time(self.created_at)?,

@@ -119,6 +119,58 @@ async fn a_sellers_new_product_shows_its_stock_and_follows_adjustments() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_image_is_https_only_and_can_be_replaced_and_removed() {
+    let platform = Platform::commerce().await;
+    let seller = platform.signed_in("pics@example.com", "seller").await;
+    let mut insecure = product("PIC-0", 1);
+    insecure["imageUrl"] = json!("http://images.example.com/mug.jpg");
+    let refused = platform
+        .call("POST", "/api/products", Some(&seller), Some(insecure))
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.json()["error"]["details"]["imageUrl"].is_string(),
+        "{}",
+        refused.body
+    );
+
+    let mut pictured = product("PIC-1", 1);
+    pictured["imageUrl"] = json!("https://images.example.com/mug.jpg");
+    let created = platform
+        .call("POST", "/api/products", Some(&seller), Some(pictured))
+        .await;
+    assert_eq!(created.status, 202, "{}", created.body);
+    let path = created.headers["location"].clone();
+    platform
+        .await_stock(created.json()["productId"].as_str().unwrap(), 1)
+        .await;
+    let image = |answer: Value| answer["imageUrl"].as_str().map(str::to_string);
+    let shown = platform.call("GET", &path, None, None).await.json();
+    assert_eq!(
+        image(shown).as_deref(),
+        Some("https://images.example.com/mug.jpg")
+    );
+
+    let replace = json!({ "imageUrl": "https://images.example.com/mug-2.jpg" });
+    platform
+        .command("PATCH", &path, &seller, Some(replace), "succeeded")
+        .await;
+    let shown = platform.call("GET", &path, None, None).await.json();
+    assert_eq!(
+        image(shown).as_deref(),
+        Some("https://images.example.com/mug-2.jpg")
+    );
+
+    let remove = json!({ "imageUrl": "" });
+    platform
+        .command("PATCH", &path, &seller, Some(remove), "succeeded")
+        .await;
+    let shown = platform.call("GET", &path, None, None).await.json();
+    assert_eq!(shown.get("imageUrl"), None, "{shown}");
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buyers_and_other_sellers_may_not_change_a_sellers_product() {
     let platform = Platform::commerce().await;
     let seller = platform.signed_in("owner@example.com", "seller").await;

@@ -145,6 +145,7 @@ async fn a_replayed_create_product_makes_no_second_product_and_no_doubled_stock(
         price_cents: 900,
         currency: "EUR".into(),
         initial_stock: 7,
+        image_url: None,
     };
     let actor = Some(Actor {
         user_id: seller_id,

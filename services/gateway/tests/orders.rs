@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::invariants::assert_at_rest;
 use common::Platform;
 use serde_json::{json, Value};
-use shared_events::messages::order::{OrderLine, PlaceOrder};
+use shared_events::messages::order::{OrderLine, PlaceOrder, ShippingAddress};
 use shared_events::{Actor, Envelope, Role, Topic};
 use uuid::Uuid;
 
@@ -35,7 +35,7 @@ async fn place(
     quantity: i64,
     token: &str,
 ) -> String {
-    let body = json!({ "items": [{ "productId": product_id, "quantity": quantity }], "paymentToken": token });
+    let body = json!({ "items": [{ "productId": product_id, "quantity": quantity }], "paymentToken": token, "shippingAddress": common::address() });
     let answer = platform
         .call("POST", "/api/orders", Some(buyer), Some(body))
         .await;
@@ -111,6 +111,7 @@ async fn a_paid_order_is_confirmed_for_its_total_with_its_stock_sold() {
         .sum();
     assert_eq!((order["totalCents"].as_i64(), lines), (Some(2500), 2500));
     assert_eq!(order["items"][0]["unitPriceCents"], 1250);
+    assert_eq!(order["shippingAddress"], common::address());
     let history: Vec<&str> = order["history"]
         .as_array()
         .unwrap()
@@ -423,6 +424,84 @@ async fn fifty_concurrent_buyers_for_twenty_units_buy_exactly_twenty() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_needs_a_sound_shipping_address_even_when_sent_around_the_gateway() {
+    let platform = Platform::commerce().await;
+    let (_seller, product_id) = stocked(&platform, "ADDR-1", 10).await;
+    let buyer = platform.signed_in("addr@example.com", "buyer").await;
+    let lines = json!([{ "productId": product_id, "quantity": 1 }]);
+
+    let missing = json!({ "items": lines, "paymentToken": "tok_visa" });
+    let answer = platform
+        .call("POST", "/api/orders", Some(&buyer), Some(missing))
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(answer.body.contains("shippingAddress"), "{}", answer.body);
+
+    let mut address = common::address();
+    address["country"] = json!("Germany");
+    address["postalCode"] = json!("");
+    let broken = json!({ "items": lines, "paymentToken": "tok_visa", "shippingAddress": address });
+    let answer = platform
+        .call("POST", "/api/orders", Some(&buyer), Some(broken))
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    let details = &answer.json()["error"]["details"];
+    assert!(details["shippingAddress.country"].is_string(), "{details}");
+    assert!(
+        details["shippingAddress.postalCode"].is_string(),
+        "{details}"
+    );
+
+    // A command written straight to Kafka skips the gateway's 400: the order service
+    // rejects it, and a NUL, which PostgreSQL cannot store, never reaches the database.
+    let user_id: Uuid = platform
+        .call("GET", "/api/me", Some(&buyer), None)
+        .await
+        .json()["userId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let order_id = Uuid::new_v4();
+    let command = PlaceOrder {
+        order_id,
+        user_id,
+        items: vec![OrderLine {
+            product_id: product_id.parse().unwrap(),
+            quantity: 1,
+        }],
+        payment_token: "tok_visa".into(),
+        shipping_address: ShippingAddress {
+            name: "Ada\u{0}Lovelace".into(),
+            line1: "1 Main Street".into(),
+            line2: None,
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        },
+    };
+    let actor = Some(Actor {
+        user_id,
+        role: Role::Buyer,
+    });
+    let commands = platform.bed.kafka.topics.name(Topic::OrderCommands);
+    let line = Envelope::new(command, Uuid::new_v4(), actor).to_json();
+    platform
+        .bed
+        .produce(&commands, &order_id.to_string(), &line)
+        .await;
+    let order = settled(&platform, &buyer, &order_id.to_string()).await;
+    assert_eq!(
+        (order["status"].as_str(), order["rejectReason"].as_str()),
+        (Some("REJECTED"), Some("invalid_address")),
+        "{order}"
+    );
+    assert_eq!(order.get("shippingAddress"), None, "{order}");
+    assert_at_rest(&platform).await;
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_place_order_and_a_repeated_idempotency_key_make_one_order() {
     let platform = Platform::commerce().await;
     let (seller, product_id) = stocked(&platform, "REPLAY-1", 10).await;
@@ -445,6 +524,14 @@ async fn a_replayed_place_order_and_a_repeated_idempotency_key_make_one_order() 
             quantity: 1,
         }],
         payment_token: "tok_visa".into(),
+        shipping_address: ShippingAddress {
+            name: "Ada Lovelace".into(),
+            line1: "1 Main Street".into(),
+            line2: None,
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        },
     };
     let actor = Some(Actor {
         user_id,
@@ -464,7 +551,7 @@ async fn a_replayed_place_order_and_a_repeated_idempotency_key_make_one_order() 
         "CONFIRMED"
     );
 
-    let body = json!({ "items": [{ "productId": product_id, "quantity": 1 }], "paymentToken": "tok_visa" });
+    let body = json!({ "items": [{ "productId": product_id, "quantity": 1 }], "paymentToken": "tok_visa", "shippingAddress": common::address() });
     let mut placed = Vec::new();
     for _ in 0..2 {
         let answer = platform
@@ -548,7 +635,7 @@ async fn another_users_order_and_payment_do_not_exist_for_them() {
         .await
         .json();
     assert_eq!(listed["total"], 0);
-    let as_seller = json!({ "items": [{ "productId": product_id, "quantity": 1 }], "paymentToken": "tok_visa" });
+    let as_seller = json!({ "items": [{ "productId": product_id, "quantity": 1 }], "paymentToken": "tok_visa", "shippingAddress": common::address() });
     assert_eq!(
         platform
             .call("POST", "/api/orders", Some(&seller), Some(as_seller))

@@ -25,7 +25,7 @@ async fn placed_order(platform: &mut Platform, hold: bool) -> (String, String) {
     if hold {
         platform.stop_service("payment").await;
     }
-    let body = json!({ "items": [{ "productId": product_id, "quantity": 1 }], "paymentToken": "tok_visa" });
+    let body = json!({ "items": [{ "productId": product_id, "quantity": 1 }], "paymentToken": "tok_visa", "shippingAddress": common::address() });
     let answer = platform
         .call("POST", "/api/orders", Some(&buyer), Some(body))
         .await;

@@ -23,6 +23,7 @@ fn product_created(product_id: Uuid) -> Envelope<ProductCreated> {
         price_cents: 1_000,
         currency: "EUR".into(),
         initial_stock: 100,
+        image_url: None,
     };
     Envelope::new(created, Uuid::new_v4(), None)
 }

@@ -193,8 +193,10 @@ async fn place(
     let ids: Vec<Uuid> = command.items.iter().map(|line| line.product_id).collect();
     let products = store::products(tx, &ids).await?;
     let order_id = command.order_id;
-    match domain::price(&command.items, &products) {
-        Ok(priced) => {
+    let accepted = domain::address(command.shipping_address)
+        .and_then(|address| Ok((address, domain::price(&command.items, &products)?)));
+    match accepted {
+        Ok((address, priced)) => {
             let order = NewOrder {
                 order_id,
                 user_id: command.user_id,
@@ -203,6 +205,7 @@ async fn place(
                 items: &priced.items,
                 total_cents: priced.total_cents,
                 currency: Some(&priced.currency),
+                shipping_address: Some(&address),
             };
             store::insert(tx, &order).await?;
             let placed = OrderPlaced {
@@ -229,6 +232,7 @@ async fn place(
                 items: &[],
                 total_cents: 0,
                 currency: None,
+                shipping_address: None,
             };
             store::insert(tx, &order).await?;
             let rejected = OrderRejected {

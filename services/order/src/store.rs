@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shared_events::messages::order::{OrderStatus, OrderView, PricedLine, StatusChange};
+use shared_events::messages::order::{
+    OrderStatus, OrderView, PricedLine, ShippingAddress, StatusChange,
+};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -65,14 +67,17 @@ pub struct NewOrder<'a> {
     pub total_cents: i64,
     /// Currency, when priced.
     pub currency: Option<&'a str>,
+    /// Where it goes; none when the address was refused.
+    pub shipping_address: Option<&'a ShippingAddress>,
 }
 
 /// Stores a new order; false when its id exists already.
 pub async fn insert(tx: &mut PgConnection, order: &NewOrder<'_>) -> Result<bool, sqlx::Error> {
     let status = order.status.as_str();
     let inserted = sqlx::query(
-        "INSERT INTO orders (order_id, user_id, status, reason, items, total_cents, currency)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id) DO NOTHING",
+        "INSERT INTO orders
+             (order_id, user_id, status, reason, items, total_cents, currency, shipping_address)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(order.order_id)
     .bind(order.user_id)
@@ -81,6 +86,7 @@ pub async fn insert(tx: &mut PgConnection, order: &NewOrder<'_>) -> Result<bool,
     .bind(sqlx::types::Json(order.items))
     .bind(order.total_cents)
     .bind(order.currency)
+    .bind(order.shipping_address.map(sqlx::types::Json))
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -199,6 +205,7 @@ struct OrderRow {
     items: Json<Vec<PricedLine>>,
     total_cents: i64,
     currency: Option<String>,
+    shipping_address: Option<Json<ShippingAddress>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -213,8 +220,8 @@ struct HistoryRow {
     at: DateTime<Utc>,
 }
 
-const ORDER_COLUMNS: &str =
-    "order_id, user_id, status, reason, items, total_cents, currency, created_at, updated_at";
+const ORDER_COLUMNS: &str = "order_id, user_id, status, reason, items, total_cents, currency, \
+    shipping_address, created_at, updated_at";
 
 impl OrderRow {
     fn view(self, history: Vec<StatusChange>) -> OrderView {
@@ -232,6 +239,7 @@ impl OrderRow {
             items: self.items.0,
             total_cents: self.total_cents,
             currency: self.currency,
+            shipping_address: self.shipping_address.map(|address| address.0),
             history,
             created_at: self.created_at,
             updated_at: self.updated_at,

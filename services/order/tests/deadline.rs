@@ -9,7 +9,7 @@ use kafka_runtime::processor::Processor;
 use kafka_runtime::testkit::TestBed;
 use kafka_runtime::{Applied, HandlerError, Incoming, Outgoing, Publisher};
 use shared_events::messages::catalog::ProductCreated;
-use shared_events::messages::order::{OrderCancelled, OrderLine, PlaceOrder};
+use shared_events::messages::order::{OrderCancelled, OrderLine, PlaceOrder, ShippingAddress};
 use shared_events::messages::payment::PaymentSucceeded;
 use shared_events::{Actor, Envelope, Message, RawEnvelope, Role, Topic};
 use uuid::Uuid;
@@ -38,6 +38,7 @@ impl Orders {
             price_cents: 1_000,
             currency: "EUR".into(),
             initial_stock: 10,
+            image_url: None,
         };
         let orders = Self {
             processor,
@@ -72,6 +73,14 @@ impl Orders {
                 quantity: 1,
             }],
             payment_token: "tok_visa".into(),
+            shipping_address: ShippingAddress {
+                name: "Ada Lovelace".into(),
+                line1: "1 Main Street".into(),
+                line2: None,
+                city: "Berlin".into(),
+                postal_code: "10115".into(),
+                country: "DE".into(),
+            },
         };
         let actor = Actor {
             user_id,

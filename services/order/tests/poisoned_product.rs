@@ -21,6 +21,7 @@ fn product_created(name: &str) -> Envelope<ProductCreated> {
         price_cents: 1_000,
         currency: "EUR".into(),
         initial_stock: 10,
+        image_url: None,
     };
     Envelope::new(created, Uuid::new_v4(), None)
 }

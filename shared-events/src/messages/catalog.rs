@@ -30,6 +30,9 @@ pub struct CreateProduct {
     pub currency: String,
     /// Units in stock at creation; 0 or more.
     pub initial_stock: u32,
+    /// An https image of the product, up to 2,048 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
 }
 
 /// Command: change some fields of a product; absent fields stay as they are.
@@ -53,6 +56,9 @@ pub struct UpdateProduct {
     /// New currency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// New https image; an empty string removes the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
 }
 
 /// Command: stop selling a product. It stays readable but is hidden from lists.
@@ -85,6 +91,9 @@ pub struct ProductCreated {
     pub currency: String,
     /// Units in stock at creation; inventory opens its stock record with it.
     pub initial_stock: u32,
+    /// An https image of the product, up to 2,048 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
 }
 
 /// Event: some fields of a product changed; only those are present.
@@ -108,6 +117,9 @@ pub struct ProductUpdated {
     /// New currency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// New https image; an empty string removes the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
 }
 
 /// Event: a product is no longer sold.
@@ -171,6 +183,9 @@ pub struct ProductView {
     pub price_cents: i64,
     /// ISO 4217 code.
     pub currency: String,
+    /// An https image of the product, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
     /// False once deactivated.
     pub active: bool,
     /// Units available to order, as inventory last reported (`inventory.stock_changed`).

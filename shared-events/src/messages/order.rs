@@ -66,6 +66,25 @@ pub struct OrderLine {
     pub quantity: u32,
 }
 
+/// Where an order goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShippingAddress {
+    /// Who receives it; 1 to 200 characters.
+    pub name: String,
+    /// Street and number; 1 to 200 characters.
+    pub line1: String,
+    /// More of the address; up to 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    /// 1 to 100 characters.
+    pub city: String,
+    /// 1 to 20 letters, digits, spaces or hyphens.
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 code in upper case, e.g. `DE`.
+    pub country: String,
+}
+
 /// Command: place an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -78,6 +97,8 @@ pub struct PlaceOrder {
     pub items: Vec<OrderLine>,
     /// A payment provider token (never a card number).
     pub payment_token: String,
+    /// Where it goes.
+    pub shipping_address: ShippingAddress,
 }
 
 /// Command: cancel an order while it is PENDING or CONFIRMED.
@@ -154,7 +175,8 @@ pub struct OrderPlaced {
 pub struct OrderRejected {
     /// The order.
     pub order_id: Uuid,
-    /// `unknown_product`, `product_inactive` or `invalid_quantity`.
+    /// `unknown_product`, `product_inactive`, `invalid_quantity`, `mixed_currency` or
+    /// `invalid_address`.
     pub reason: String,
 }
 
@@ -245,6 +267,9 @@ pub struct OrderView {
     pub total_cents: i64,
     /// ISO 4217 code, once priced.
     pub currency: Option<String>,
+    /// Where it goes (none for an order rejected because of its address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
     /// Every step, oldest first; empty in a list.
     pub history: Vec<StatusChange>,
     /// When it was placed.

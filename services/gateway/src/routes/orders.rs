@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use shared_events::messages::order::{
     AdvanceStatus, CancelOrder, FulfilmentStatus, GetOrder, ListOrders, OrderLine, OrderPage,
-    OrderStatus, OrderStatusChanged, OrderView, PlaceOrder,
+    OrderStatus, OrderStatusChanged, OrderView, PlaceOrder, ShippingAddress,
 };
 use shared_events::messages::payment::{GetPayment, PaymentView};
 use shared_events::rules::{self, Problems};
@@ -38,6 +38,7 @@ const BUYERS: &[Role] = &[Role::Buyer, Role::Admin];
 pub struct NewOrder {
     items: Vec<NewLine>,
     payment_token: String,
+    shipping_address: ShippingAddress,
 }
 
 /// One line of [`NewOrder`].
@@ -65,6 +66,7 @@ impl NewOrder {
             user_id,
             items,
             payment_token: self.payment_token.trim().to_string(),
+            shipping_address: rules::normalize_address(self.shipping_address),
         };
         rules::check_place_order(&command)?;
         Ok(command)
@@ -447,6 +449,14 @@ mod tests {
                 })
                 .collect(),
             payment_token: token.into(),
+            shipping_address: ShippingAddress {
+                name: "Ada Lovelace".into(),
+                line1: "1 Main Street".into(),
+                line2: None,
+                city: "Berlin".into(),
+                postal_code: "10115".into(),
+                country: "de".into(),
+            },
         }
     }
 
@@ -464,6 +474,17 @@ mod tests {
             .command(Uuid::nil(), Uuid::nil())
             .unwrap();
         assert_eq!(fine.items[0].quantity, 2);
+        assert_eq!(fine.shipping_address.country, "DE", "stored normalized");
+    }
+
+    #[test]
+    fn every_problem_of_the_address_is_named_by_its_field() {
+        let mut body = order(vec![(Uuid::nil(), 1)], "tok_visa");
+        body.shipping_address.city = String::new();
+        body.shipping_address.country = "XX".into();
+        let problems = body.command(Uuid::nil(), Uuid::nil()).unwrap_err();
+        let fields: Vec<_> = problems.into_keys().collect();
+        assert_eq!(fields, ["shippingAddress.city", "shippingAddress.country"]);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub struct NewProduct {
     currency: String,
     #[serde(default)]
     initial_stock: i64,
+    image_url: Option<String>,
 }
 
 impl NewProduct {
@@ -56,6 +57,7 @@ impl NewProduct {
             price_cents: self.price_cents,
             currency: self.currency,
             initial_stock: initial_stock.unwrap_or_default(),
+            image_url: self.image_url,
         };
         let mut problems = rules::check_new_product(&command).err().unwrap_or_default();
         if initial_stock.is_none() {
@@ -106,6 +108,7 @@ pub struct ProductChanges {
     category: Option<String>,
     price_cents: Option<i64>,
     currency: Option<String>,
+    image_url: Option<String>,
 }
 
 impl ProductChanges {
@@ -118,6 +121,7 @@ impl ProductChanges {
             category: self.category.map(|c| c.trim().to_string()),
             price_cents: self.price_cents,
             currency: self.currency,
+            image_url: self.image_url,
         };
         rules::check_product_update(&command)?;
         Ok(command)
@@ -348,9 +352,10 @@ mod tests {
             price_cents: 0,
             currency: "EURO".into(),
             initial_stock: -1,
+            image_url: Some("http://example.com/mug.jpg".into()),
         };
         let problems = body.command(Uuid::nil(), Uuid::nil()).unwrap_err();
-        for field in ["sku", "priceCents", "currency", "initialStock"] {
+        for field in ["sku", "priceCents", "currency", "initialStock", "imageUrl"] {
             assert!(
                 problems.contains_key(field),
                 "{field} not reported in {problems:?}"

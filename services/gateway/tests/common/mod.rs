@@ -30,6 +30,14 @@ pub struct Platform {
 pub mod invariants;
 pub mod sse;
 
+/// A shipping address every test order goes to.
+pub fn address() -> Value {
+    json!({
+        "name": "Ada Lovelace", "line1": "1 Main Street", "city": "Berlin",
+        "postalCode": "10115", "country": "DE"
+    })
+}
+
 /// Places an order of `(productId, quantity)` lines with `tok_visa` through the gateway
 /// on `port`, as a load generator would (no shared client, so any task can call it):
 /// its id when accepted with 202, else `None` with the answer printed.
@@ -38,7 +46,8 @@ pub async fn place_order(port: u16, buyer: &str, lines: &[(String, i64)]) -> Opt
         .iter()
         .map(|(product, quantity)| json!({ "productId": product, "quantity": quantity }))
         .collect();
-    let body = json!({ "items": items, "paymentToken": "tok_visa" }).to_string();
+    let body = json!({ "items": items, "paymentToken": "tok_visa", "shippingAddress": address() })
+        .to_string();
     let bearer = format!("Bearer {buyer}");
     let headers = [
         ("Authorization", bearer.as_str()),
