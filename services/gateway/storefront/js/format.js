@@ -1,4 +1,6 @@
-// How money, times and statuses read.
+// How money, times, reasons and product images show.
+
+import { h } from './dom.js';
 
 /** `1299, "EUR"` → `€12.99` in the browser's locale. */
 export function money(cents, currency) {
@@ -49,3 +51,15 @@ export function reason(code) {
 
 /** Statuses after which nothing more happens to an order. */
 export const TERMINAL = new Set(['DELIVERED', 'CANCELLED', 'REJECTED']);
+
+/**
+ * A product image from its https address, hidden when it does not load (the seller's
+ * host may be down); the address stays on the element.
+ */
+export function image(src, alt, className) {
+  const img = h('img', { src, alt, class: className, loading: 'lazy', referrerpolicy: 'no-referrer' });
+  img.addEventListener('error', () => {
+    img.hidden = true;
+  });
+  return img;
+}

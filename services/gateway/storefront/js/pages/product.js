@@ -3,7 +3,7 @@
 
 import { api, explain } from '../api.js';
 import { field, h, heading, notice, put } from '../dom.js';
-import { money } from '../format.js';
+import { image, money } from '../format.js';
 import { navigate } from '../main.js';
 
 export async function render(main, { id }) {
@@ -33,7 +33,7 @@ export async function render(main, { id }) {
     h('p', { class: 'crumbs' }, h('a', { href: '/' }, '← Shop')),
     h('article', { class: 'product' },
       product.imageUrl
-        ? h('img', { class: 'product-image', src: product.imageUrl, alt: product.name, referrerpolicy: 'no-referrer' })
+        ? image(product.imageUrl, product.name, 'product-image')
         : null,
       h('div', { class: 'product-info' },
         heading(product.name),

@@ -86,7 +86,8 @@ function productForm(product) {
   ];
 }
 
-function read(form) {
+/** The form's fields as the API takes them; editing sends `imageUrl: ""` to remove it. */
+function read(form, { editing = false } = {}) {
   const data = new FormData(form);
   const text = (key) => (data.has(key) ? String(data.get(key)).trim() : undefined);
   const body = {
@@ -96,7 +97,7 @@ function read(form) {
     priceCents: Math.round(Number(data.get('priceCents')) * 100),
     currency: text('currency'),
   };
-  if (text('imageUrl')) body.imageUrl = text('imageUrl');
+  if (editing || text('imageUrl')) body.imageUrl = text('imageUrl');
   if (data.has('sku')) body.sku = text('sku');
   if (data.has('initialStock')) body.initialStock = Number(data.get('initialStock') || 0);
   return body;
@@ -143,7 +144,7 @@ export async function edit(main, { id, query: params }) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (!form.reportValidity()) return;
-    const changed = Object.fromEntries(Object.entries(read(form)).filter(([key, value]) => value !== (product[key] ?? '')));
+    const changed = Object.fromEntries(Object.entries(read(form, { editing: true })).filter(([key, value]) => value !== (product[key] ?? '')));
     if (Object.keys(changed).length === 0) {
       put(status, notice('info', 'Nothing changed.'));
       return;

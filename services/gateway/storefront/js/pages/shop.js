@@ -3,7 +3,7 @@
 
 import { api, explain, query } from '../api.js';
 import { field, h, heading, notice, put } from '../dom.js';
-import { money } from '../format.js';
+import { image, money } from '../format.js';
 import { navigate } from '../main.js';
 
 const PAGE_SIZE = 12;
@@ -60,9 +60,7 @@ function option(value, text, selected) {
 
 function card(product) {
   return h('li', { class: 'card' },
-    product.imageUrl
-      ? h('img', { src: product.imageUrl, alt: '', loading: 'lazy', referrerpolicy: 'no-referrer' })
-      : h('div', { class: 'placeholder', 'aria-hidden': 'true' }),
+    h('div', { class: 'placeholder' }, product.imageUrl ? image(product.imageUrl, '') : null),
     h('h3', {}, h('a', { href: `/products/${encodeURIComponent(product.productId)}` }, product.name)),
     h('p', { class: 'price' }, money(product.priceCents, product.currency)),
     h('p', { class: product.availableStock > 0 ? 'stock' : 'stock out' },
