@@ -47,7 +47,9 @@ async fn address(browser: &Browser) {
     browser
         .fill("[name='shippingAddress.postalCode']", "10117")
         .await;
-    browser.fill("[name='shippingAddress.city']", "Berlin").await;
+    browser
+        .fill("[name='shippingAddress.city']", "Berlin")
+        .await;
     browser.fill("[name='shippingAddress.country']", "DE").await;
 }
 
@@ -60,13 +62,22 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
     browser.element("main h1").await;
 
     // A seller registers and lists a product with an image.
-    register(&browser, "Ada Seller", "ada-storefront@example.com", "seller").await;
+    register(
+        &browser,
+        "Ada Seller",
+        "ada-storefront@example.com",
+        "seller",
+    )
+    .await;
     browser.click("nav a[href='/seller']").await;
     browser.click("main a[href='/seller/products/new']").await;
     browser.fill("input[name=sku]", "LAMP-1").await;
     browser.fill("input[name=name]", "Brass desk lamp").await;
     browser
-        .fill("textarea[name=description]", "A warm light for late reading.")
+        .fill(
+            "textarea[name=description]",
+            "A warm light for late reading.",
+        )
         .await;
     browser.fill("input[name=category]", "lighting").await;
     browser.fill("input[name=priceCents]", "24.50").await;
@@ -89,7 +100,13 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
     browser.click("nav button.link").await;
 
     // A buyer registers, searches, and buys two with tok_visa.
-    register(&browser, "Grace Buyer", "grace-storefront@example.com", "buyer").await;
+    register(
+        &browser,
+        "Grace Buyer",
+        "grace-storefront@example.com",
+        "buyer",
+    )
+    .await;
     browser.click("a.brand").await;
     browser.fill("input[name=q]", "brass lamp").await;
     browser.click("form.search button[type=submit]").await;
@@ -101,7 +118,9 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
         .await;
     browser.screenshot("shop.png").await;
     // Gone if anything from here on reloads the page.
-    browser.eval("window.sameDocument = true; return null;").await;
+    browser
+        .eval("window.sameDocument = true; return null;")
+        .await;
     browser.click(".cards h3 a").await;
     browser
         .until(
@@ -114,7 +133,9 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
     browser.element("[name='shippingAddress.line1']").await;
     address(&browser).await;
     assert_eq!(
-        browser.eval("return document.getElementById('pay-tok_visa').checked;").await,
+        browser
+            .eval("return document.getElementById('pay-tok_visa').checked;")
+            .await,
         true
     );
     browser
@@ -123,16 +144,26 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
             "document.querySelector('output.total')?.textContent.includes('49.00') || document.querySelector('output.total')?.textContent.includes('49,00')",
         )
         .await;
-    browser.screenshot("checkout.png").await;
+    browser.screenshot_whole("checkout.png").await;
     browser.click("form.checkout button[type=submit]").await;
 
     browser
-        .until("the order page shows PENDING", "document.querySelector('main')?.dataset.status === 'PENDING'")
+        .until(
+            "the order page shows PENDING",
+            "document.querySelector('main')?.dataset.status === 'PENDING'",
+        )
         .await;
     browser
-        .until("the order page reaches CONFIRMED by itself", "document.querySelector('main')?.dataset.status === 'CONFIRMED'")
+        .until(
+            "the order page reaches CONFIRMED by itself",
+            "document.querySelector('main')?.dataset.status === 'CONFIRMED'",
+        )
         .await;
-    assert_eq!(browser.eval("return window.sameDocument === true;").await, true, "the page reloaded");
+    assert_eq!(
+        browser.eval("return window.sameDocument === true;").await,
+        true,
+        "the page reloaded"
+    );
     browser
         .until(
             "the timeline shows placed then confirmed, each with its time",
@@ -146,7 +177,9 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
         .eval("return JSON.parse(sessionStorage.getItem('commerce.session')).token;")
         .await;
     assert_eq!(browser.eval("return localStorage.length;").await, 0);
-    let order_id = browser.eval("return location.pathname.split('/').pop();").await;
+    let order_id = browser
+        .eval("return location.pathname.split('/').pop();")
+        .await;
     let order = platform
         .call(
             "GET",
@@ -158,7 +191,11 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
         .json();
     assert_eq!(order["status"], "CONFIRMED", "{order}");
     assert_eq!(order["items"][0]["quantity"], 2, "{order}");
-    assert_eq!(order["items"][0]["productId"], product_id.as_str(), "{order}");
+    assert_eq!(
+        order["items"][0]["productId"],
+        product_id.as_str(),
+        "{order}"
+    );
     assert_eq!(order["shippingAddress"]["city"], "Berlin", "{order}");
     assert_eq!(order["shippingAddress"]["country"], "DE", "{order}");
 
@@ -171,17 +208,67 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
     browser.click("#pay-tok_chargeDeclined").await;
     browser.click("form.checkout button[type=submit]").await;
     browser
-        .until("the order page reaches CANCELLED", "document.querySelector('main')?.dataset.status === 'CANCELLED'")
+        .until(
+            "the order page reaches CANCELLED",
+            "document.querySelector('main')?.dataset.status === 'CANCELLED'",
+        )
         .await;
     let status = browser.text(".status-line").await;
-    assert!(status.contains("Cancelled") && status.contains("Payment declined"), "{status}");
+    assert!(
+        status.contains("Cancelled") && status.contains("Payment declined"),
+        "{status}"
+    );
     browser
         .until(
             "the timeline names the card's refusal",
             "document.querySelector('.timeline li[data-step=CANCELLED]')?.textContent.includes('card declined')",
         )
         .await;
-    assert_eq!(browser.eval("return window.sameDocument === true;").await, true, "the page reloaded");
+    assert_eq!(
+        browser.eval("return window.sameDocument === true;").await,
+        true,
+        "the page reloaded"
+    );
+
+    // My orders lists both, newest first.
+    browser.click("nav a[href='/orders']").await;
+    browser
+        .until(
+            "my orders lists the cancelled order, then the confirmed one",
+            "[...document.querySelectorAll('table.orders tbody tr .badge')].map(b => b.textContent).join() === 'CANCELLED,CONFIRMED'",
+        )
+        .await;
+
+    // The admin signs in, sees the low-stock list and ships the confirmed order.
+    browser.click("nav button.link").await;
+    browser.click("nav a[href='/signin']").await;
+    browser.fill("input[name=email]", common::ADMIN.0).await;
+    browser.fill("input[name=password]", common::ADMIN.1).await;
+    browser.click("main form button[type=submit]").await;
+    browser.click("nav a[href='/admin']").await;
+    browser
+        .until(
+            "the admin page shows the low-stock list and the confirmed order",
+            "document.querySelector('#low-title') && !document.querySelector('#low-title').parentElement.textContent.includes('Loading') && document.querySelectorAll('table.orders tbody tr').length === 1",
+        )
+        .await;
+    browser.click("table.orders tbody button").await;
+    browser
+        .until(
+            "the shipped order leaves the confirmed list",
+            "document.querySelector('main')?.textContent.includes('No orders with this status')",
+        )
+        .await;
+    let shipped = platform
+        .call(
+            "GET",
+            &format!("/api/orders/{}", order_id.as_str().unwrap()),
+            token.as_str(),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(shipped["status"], "SHIPPED", "{shipped}");
 
     browser.close().await;
     platform.stop().await;
@@ -190,7 +277,9 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
 #[tokio::test]
 async fn a_product_named_like_html_shows_as_text_and_runs_nothing() {
     let platform = Platform::commerce().await;
-    let seller = platform.signed_in("html-seller@example.com", "seller").await;
+    let seller = platform
+        .signed_in("html-seller@example.com", "seller")
+        .await;
     let name = "<img src=x onerror=alert(1)>";
     let product_id = platform
         .create_product(
@@ -207,17 +296,28 @@ async fn a_product_named_like_html_shows_as_text_and_runs_nothing() {
     browser
         .until(
             "the shop lists the product by its name, as text",
-            &format!("[...document.querySelectorAll('.cards h3 a')].some(a => a.textContent === {})", json!(name)),
+            &format!(
+                "[...document.querySelectorAll('.cards h3 a')].some(a => a.textContent === {})",
+                json!(name)
+            ),
         )
         .await;
-    assert_eq!(browser.eval("return document.querySelectorAll('main img').length;").await, 0);
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('main img').length;")
+            .await,
+        0
+    );
     assert!(!browser.alert_open().await, "an alert opened");
 
     browser.click(".cards h3 a").await;
     browser
         .until(
             "the product page shows the name as its heading",
-            &format!("document.querySelector('main h1')?.textContent === {}", json!(name)),
+            &format!(
+                "document.querySelector('main h1')?.textContent === {}",
+                json!(name)
+            ),
         )
         .await;
     assert_eq!(
@@ -225,12 +325,19 @@ async fn a_product_named_like_html_shows_as_text_and_runs_nothing() {
         "<script>alert(2)</script>"
     );
     assert_eq!(
-        browser.eval("return document.querySelectorAll('main img, main script, main b').length;").await,
+        browser
+            .eval("return document.querySelectorAll('main img, main script, main b').length;")
+            .await,
         0
     );
     assert!(!browser.alert_open().await, "an alert opened");
     assert!(
-        browser.eval("return location.pathname;").await.as_str().unwrap().ends_with(&product_id),
+        browser
+            .eval("return location.pathname;")
+            .await
+            .as_str()
+            .unwrap()
+            .ends_with(&product_id),
         "on the product's page"
     );
 

@@ -145,7 +145,10 @@ impl Browser {
 
     /// Runs `script` (a function body) and returns its value.
     pub async fn eval(&self, script: &str) -> Value {
-        self.client.execute(script, vec![]).await.expect("script runs")
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("script runs")
     }
 
     /// Whether a JavaScript alert, confirm or prompt is open.
@@ -160,6 +163,33 @@ impl Browser {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/img");
         std::fs::create_dir_all(&dir).expect("docs/img");
         std::fs::write(dir.join(name), png).expect("screenshot written");
+    }
+
+    /// Saves a screenshot of the whole page, however long, with nothing focused: the
+    /// window grows to the page's height for it, then goes back.
+    pub async fn screenshot_whole(&self, name: &str) {
+        let (width, height) = self.client.get_window_size().await.expect("window size");
+        let page = self
+            .eval("document.activeElement?.blur(); return document.documentElement.scrollHeight;")
+            .await
+            .as_u64()
+            .expect("page height");
+        let chrome = height.saturating_sub(
+            self.eval("return window.innerHeight;")
+                .await
+                .as_u64()
+                .expect("inner height"),
+        );
+        let tall = u32::try_from(page + chrome).expect("a sane height");
+        self.client
+            .set_window_size(u32::try_from(width).expect("a sane width"), tall)
+            .await
+            .expect("window grows");
+        self.screenshot(name).await;
+        self.client
+            .set_window_size(width as u32, height as u32)
+            .await
+            .expect("window size back");
     }
 
     /// Ends the session and chromedriver.
