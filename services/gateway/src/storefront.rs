@@ -88,7 +88,11 @@ pub async fn serve(request: Request) -> Response {
     let found = match find(path) {
         Some(index) => index,
         // A path that looks like a file names a missing one; anything else is a page.
-        None if path.rsplit('/').next().is_some_and(|last| last.contains('.')) => {
+        None if path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains('.')) =>
+        {
             return secured((StatusCode::NOT_FOUND, "not found").into_response());
         }
         None => find("/index.html").expect("index.html is embedded"),
@@ -111,7 +115,10 @@ fn file(index: usize, request: &HeaderMap) -> Response {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            )],
             asset.body,
         )
             .into_response()
@@ -183,15 +190,24 @@ mod tests {
             response.headers()[header::CONTENT_TYPE],
             "text/javascript; charset=utf-8"
         );
-        let etag = response.headers()[header::ETAG].to_str().unwrap().to_owned();
+        let etag = response.headers()[header::ETAG]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let again = get("/js/main.js", &[("if-none-match", &etag)]).await;
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-        assert_eq!(get("/app.css", &[]).await.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
+        assert_eq!(
+            get("/app.css", &[]).await.headers()[header::CONTENT_TYPE],
+            "text/css; charset=utf-8"
+        );
     }
 
     #[tokio::test]
     async fn a_missing_file_is_404_and_unknown_api_paths_stay_json_404s() {
-        assert_eq!(get("/js/nope.js", &[]).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            get("/js/nope.js", &[]).await.status(),
+            StatusCode::NOT_FOUND
+        );
         for path in ["/api", "/api/nope", "/api/orders/x/y/z"] {
             let response = get(path, &[]).await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
