@@ -150,13 +150,13 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
     browser
         .until(
             "the order page shows PENDING",
-            "document.querySelector('main')?.dataset.status === 'PENDING'",
+            "document.querySelector('.status-line [data-status]')?.dataset.status === 'PENDING'",
         )
         .await;
     browser
         .until(
             "the order page reaches CONFIRMED by itself",
-            "document.querySelector('main')?.dataset.status === 'CONFIRMED'",
+            "document.querySelector('.status-line [data-status]')?.dataset.status === 'CONFIRMED'",
         )
         .await;
     assert_eq!(
@@ -210,7 +210,7 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
     browser
         .until(
             "the order page reaches CANCELLED",
-            "document.querySelector('main')?.dataset.status === 'CANCELLED'",
+            "document.querySelector('.status-line [data-status]')?.dataset.status === 'CANCELLED'",
         )
         .await;
     let status = browser.text(".status-line").await;

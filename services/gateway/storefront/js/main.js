@@ -59,8 +59,12 @@ async function render() {
   const params = { ...found.params, query: new URLSearchParams(location.search) };
   const page = await found.load();
   if (ticket !== rendering) return;
+  // Each page draws into a view of its own: once the next page replaced it, whatever
+  // a slow page still writes lands in a detached element, not over the next page.
+  const view = h('div', { class: 'view' });
+  main.replaceChildren(view);
   main.setAttribute('aria-busy', 'true');
-  const result = await (found.view ? page[found.view] : page.render)(main, params);
+  const result = await (found.view ? page[found.view] : page.render)(view, params);
   if (ticket !== rendering) {
     if (typeof result === 'function') result();
     return;

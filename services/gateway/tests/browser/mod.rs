@@ -131,16 +131,34 @@ impl Browser {
         }
     }
 
-    /// Types `text` into the field matching `css`, after emptying it.
+    /// Types `text` into the field matching `css`, after emptying it. A field replaced
+    /// while typing (the page re-rendered) is found again.
     pub async fn fill(&self, css: &str, text: &str) {
-        let field = self.element(css).await;
-        field.clear().await.expect("field clears");
-        field.send_keys(text).await.expect("typing");
+        let started = Instant::now();
+        loop {
+            let field = self.element(css).await;
+            let typed = match field.clear().await {
+                Ok(()) => field.send_keys(text).await,
+                Err(error) => Err(error),
+            };
+            match typed {
+                Ok(()) => return,
+                Err(error) if started.elapsed() > PATIENCE => panic!("typing into {css}: {error}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
-    /// Clicks the element matching `css`.
+    /// Clicks the element matching `css`, finding it again if it was replaced.
     pub async fn click(&self, css: &str) {
-        self.element(css).await.click().await.expect("click");
+        let started = Instant::now();
+        loop {
+            match self.element(css).await.click().await {
+                Ok(()) => return,
+                Err(error) if started.elapsed() > PATIENCE => panic!("clicking {css}: {error}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// Runs `script` (a function body) and returns its value.

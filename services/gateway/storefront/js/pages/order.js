@@ -38,7 +38,6 @@ export async function render(main, { id }) {
   let shown = null;
   const show = (order) => {
     shown = order;
-    main.dataset.status = order.status;
     put(badge, 'Status: ', h('strong', { class: `badge badge-${order.status.toLowerCase()}`, 'data-status': order.status },
       STATUS_WORDS[order.status] ?? order.status),
     order.cancelReason ? h('span', { class: 'reason' }, ` — ${reason(order.cancelReason)}`) : null,
