@@ -5,9 +5,11 @@
 //! defined: the [`Envelope`] every message travels in, the commands, events, queries
 //! and replies carried in its `data`, the [`Topic`] names, and the deterministic ids
 //! that make re-running a handler produce the same messages. `schemas/` is generated
-//! from these types by the `gen-schemas` binary.
+//! from these types by the `gen-schemas` binary, with an AsyncAPI document of who
+//! sends and reads what ([`topology`]).
 
 pub mod access;
+pub mod asyncapi;
 pub mod envelope;
 pub mod ids;
 pub mod messages;
@@ -15,6 +17,7 @@ pub mod rules;
 pub mod schema;
 pub mod text;
 pub mod topics;
+pub mod topology;
 
 pub use envelope::{Actor, Envelope, RawEnvelope, Role};
 pub use ids::derive_id;

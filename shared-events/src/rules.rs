@@ -552,6 +552,7 @@ mod tests {
             items,
             payment_token: token.into(),
             shipping_address: address(),
+            cart_version: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Writes `schemas/`: one JSON Schema per message type, one per query's answer
-//! (`<type>.answer.json`), the envelope, a command's outcome, and an index.
+//! (`<type>.answer.json`), the envelope, a command's outcome, an index, and the
+//! AsyncAPI document that ties them to topics (`asyncapi.json`).
 
 use std::fs;
 use std::io;
@@ -52,6 +53,7 @@ pub fn schema_files() -> Vec<(String, String)> {
             "messages": index,
         })),
     ));
+    files.push(("asyncapi.json".into(), pretty(&crate::asyncapi::document())));
     files.sort();
     files
 }
@@ -59,7 +61,7 @@ pub fn schema_files() -> Vec<(String, String)> {
 /// The value with every object's keys in sorted order. serde_json keeps insertion order
 /// when some crate in the build enables its `preserve_order` feature, and a workspace
 /// build does: sorting makes the files the same whichever way they were generated.
-fn sorted(value: &serde_json::Value) -> serde_json::Value {
+pub fn sorted(value: &serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

@@ -22,17 +22,20 @@ pub enum Service {
     Inventory,
     /// Charges and refunds.
     Payment,
+    /// Buyers' carts.
+    Cart,
 }
 
 impl Service {
     /// Every service, in the order their dead-letter topics are listed.
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Service::Gateway,
         Service::Auth,
         Service::Catalog,
         Service::Order,
         Service::Inventory,
         Service::Payment,
+        Service::Cart,
     ];
 
     /// The service's name as used in topic names: `"auth"`, `"order"`, ...
@@ -44,6 +47,7 @@ impl Service {
             Service::Order => "order",
             Service::Inventory => "inventory",
             Service::Payment => "payment",
+            Service::Cart => "cart",
         }
     }
 }
@@ -70,6 +74,8 @@ pub enum Topic {
     InventoryCommands,
     /// `order.commands`
     OrderCommands,
+    /// `cart.commands`
+    CartCommands,
     /// `auth.events`
     AuthEvents,
     /// `catalog.events`
@@ -90,6 +96,8 @@ pub enum Topic {
     OrderQueries,
     /// `payment.queries`
     PaymentQueries,
+    /// `cart.queries`
+    CartQueries,
     /// `gateway.replies`: replies and command outcomes, by correlation id.
     GatewayReplies,
     /// `auth.keys`: the public keys tokens are verified with, by key id (compacted).
@@ -100,11 +108,12 @@ pub enum Topic {
 
 impl Topic {
     /// Every topic except the dead-letter topics.
-    pub const ALL_STREAMS: [Topic; 16] = [
+    pub const ALL_STREAMS: [Topic; 18] = [
         Topic::AuthCommands,
         Topic::CatalogCommands,
         Topic::InventoryCommands,
         Topic::OrderCommands,
+        Topic::CartCommands,
         Topic::AuthEvents,
         Topic::CatalogEvents,
         Topic::InventoryEvents,
@@ -115,6 +124,7 @@ impl Topic {
         Topic::InventoryQueries,
         Topic::OrderQueries,
         Topic::PaymentQueries,
+        Topic::CartQueries,
         Topic::GatewayReplies,
         Topic::AuthKeys,
     ];
@@ -126,6 +136,7 @@ impl Topic {
             Topic::CatalogCommands => "catalog.commands",
             Topic::InventoryCommands => "inventory.commands",
             Topic::OrderCommands => "order.commands",
+            Topic::CartCommands => "cart.commands",
             Topic::AuthEvents => "auth.events",
             Topic::CatalogEvents => "catalog.events",
             Topic::InventoryEvents => "inventory.events",
@@ -136,6 +147,7 @@ impl Topic {
             Topic::InventoryQueries => "inventory.queries",
             Topic::OrderQueries => "order.queries",
             Topic::PaymentQueries => "payment.queries",
+            Topic::CartQueries => "cart.queries",
             Topic::GatewayReplies => "gateway.replies",
             Topic::AuthKeys => "auth.keys",
             Topic::Dlq(service) => return format!("{}.dlq", service.name()),
@@ -151,12 +163,14 @@ impl Topic {
             | Topic::InventoryQueries
             | Topic::OrderQueries
             | Topic::PaymentQueries
+            | Topic::CartQueries
             | Topic::GatewayReplies => Retention::Short,
             Topic::AuthKeys => Retention::Compacted,
             Topic::AuthCommands
             | Topic::CatalogCommands
             | Topic::InventoryCommands
             | Topic::OrderCommands
+            | Topic::CartCommands
             | Topic::AuthEvents
             | Topic::CatalogEvents
             | Topic::InventoryEvents

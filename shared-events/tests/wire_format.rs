@@ -5,12 +5,14 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use serde_json::json;
-use shared_events::messages::{all_message_types, auth, catalog, inventory, order, payment, reply};
+use shared_events::messages::{
+    all_message_types, auth, cart, catalog, inventory, order, payment, reply,
+};
 use shared_events::{Actor, Envelope, Message, RawEnvelope, Retention, Role, Topic, Topics};
 use uuid::Uuid;
 
 /// The commands: the only types that must reject unknown fields.
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 14] = [
     "auth.register_user",
     "catalog.create_product",
     "catalog.update_product",
@@ -21,6 +23,10 @@ const COMMANDS: [&str; 10] = [
     "order.cancel_order",
     "order.expire_order",
     "order.advance_status",
+    "cart.add_item",
+    "cart.set_quantity",
+    "cart.remove_item",
+    "cart.clear",
 ];
 
 thread_local! {
@@ -191,6 +197,7 @@ fn every_message_type_round_trips_through_an_envelope() {
             postal_code: "10115".into(),
             country: "DE".into(),
         },
+        cart_version: None,
     });
     round_trip(order::CancelOrder {
         order_id: a,
@@ -215,6 +222,7 @@ fn every_message_type_round_trips_through_an_envelope() {
         total_cents: 1000,
         currency: "EUR".into(),
         payment_token: "tok_visa".into(),
+        cart_version: None,
     });
     round_trip(order::OrderRejected {
         order_id: a,
@@ -252,6 +260,22 @@ fn every_message_type_round_trips_through_an_envelope() {
         amount_cents: 1000,
     });
     round_trip(payment::GetPayment { order_id: a });
+    round_trip(cart::AddCartItem {
+        user_id: a,
+        product_id: b,
+        quantity: 2,
+    });
+    round_trip(cart::SetCartQuantity {
+        user_id: a,
+        product_id: b,
+        quantity: 3,
+    });
+    round_trip(cart::RemoveCartItem {
+        user_id: a,
+        product_id: b,
+    });
+    round_trip(cart::ClearCart { user_id: a });
+    round_trip(cart::GetCart { user_id: a });
     round_trip(reply::Reply::success(a, json!({ "userId": b })));
     round_trip(reply::Reply::failure(
         a,
@@ -357,6 +381,7 @@ fn topic_names_take_the_prefix_and_the_contract_retention() {
         "inventory.queries",
         "order.queries",
         "payment.queries",
+        "cart.queries",
         "gateway.replies",
     ];
     let long = [
@@ -364,6 +389,7 @@ fn topic_names_take_the_prefix_and_the_contract_retention() {
         "catalog.commands",
         "inventory.commands",
         "order.commands",
+        "cart.commands",
         "auth.events",
         "catalog.events",
         "inventory.events",
@@ -375,6 +401,7 @@ fn topic_names_take_the_prefix_and_the_contract_retention() {
         "order.dlq",
         "inventory.dlq",
         "payment.dlq",
+        "cart.dlq",
     ];
     let mut expected: Vec<(String, Retention)> = short
         .iter()
@@ -386,7 +413,7 @@ fn topic_names_take_the_prefix_and_the_contract_retention() {
         .chain([("t1.auth.keys".to_string(), Retention::Compacted)])
         .collect();
     let mut all = topics.all();
-    assert_eq!(all.len(), 22, "16 streams and 6 dead-letter topics");
+    assert_eq!(all.len(), 25, "18 streams and 7 dead-letter topics");
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     all.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(all, expected);

@@ -9,8 +9,8 @@ use auth::keys::SigningKey;
 use auth::queries::AuthQueries;
 use kafka_runtime::admin::create_platform_topics;
 use kafka_runtime::query::QueryProcessor;
-use kafka_runtime::testkit::{RunningConsumer, TestBed};
 use shared_events::{Service, Topic};
+use testkit::{RunningConsumer, TestBed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_login_is_dead_lettered_with_its_reason_and_without_its_password() {

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use kafka_runtime::admin::create_platform_topics;
-use kafka_runtime::testkit::{eventually, RunningConsumer, TestBed};
 use shared_events::messages::auth::RegisterUser;
 use shared_events::messages::reply::Reply;
 use shared_events::{derive_id, Envelope, Message, Role, Topic};
+use testkit::{eventually, RunningConsumer, TestBed};
 use uuid::Uuid;
 
 const HASH: &str = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";

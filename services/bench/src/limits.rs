@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use kafka_runtime::admin::{create_topics, TopicSpec};
 use kafka_runtime::follow::{follow, Start};
 use kafka_runtime::postgres::{ensure_schema, PgProcessor};
-use kafka_runtime::testkit::{Probe, ProbeHandler};
 use kafka_runtime::{Incoming, KafkaConfig, Outgoing, Processor, Publisher};
 use shared_events::messages::payment::GetPayment;
 use shared_events::Envelope;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::Connection;
+use testkit::{Probe, ProbeHandler};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 

@@ -7,6 +7,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kafka_runtime::telemetry::TraceParent;
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::Value;
 use shared_events::{Envelope, Message, Query, Topic};
 use uuid::Uuid;
@@ -46,6 +48,37 @@ pub struct Command<T: Message> {
     pub location: String,
     /// The 202 body.
     pub body: Value,
+}
+
+/// The 202 body of a registration. Like the two below, it names what the route's
+/// `json!` body holds, so `/api/openapi.json` can describe it.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAccepted {
+    /// Follow it at `/api/commands/{commandId}`.
+    pub command_id: Uuid,
+    /// The user the command makes.
+    pub user_id: Uuid,
+}
+
+/// The 202 body of a product or stock command.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductAccepted {
+    /// Follow it at `/api/commands/{commandId}`.
+    pub command_id: Uuid,
+    /// The product it is about.
+    pub product_id: Uuid,
+}
+
+/// The 202 body of an order command.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderAccepted {
+    /// Follow it at `/api/commands/{commandId}`.
+    pub command_id: Uuid,
+    /// The order it is about.
+    pub order_id: Uuid,
 }
 
 impl AppState {

@@ -5,13 +5,35 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kafka_runtime::request_reply::RequestError;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 use shared_events::messages::reply::ReplyError;
 use shared_events::rules::Problems;
 
 /// `Retry-After` for a status stream refused at the cap: streams end at a terminal
 /// status or their lifetime, not within a second.
 pub const STREAMS_RETRY_AFTER_SECS: u64 = 5;
+
+/// The body of every error answer: `{"error": {"code", "message", "details"?}}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`) and for people (`message`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable, e.g. `invalid_body` or `order_not_cancellable`.
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// With a 400: each bad field (or `body`) and what is wrong with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, String>>")]
+    pub details: Option<Value>,
+}
 
 /// Everything a route can answer besides success.
 #[derive(Debug, thiserror::Error)]
@@ -150,15 +172,16 @@ impl IntoResponse for ApiError {
             Self::Timeout => tracing::warn!("no reply in time"),
             _ => {}
         }
-        let mut error = json!({ "code": code, "message": self.to_string() });
-        if let Self::Invalid {
-            details: Some(details),
-            ..
-        } = &self
-        {
-            error["details"] = details.clone();
-        }
-        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let details = match &self {
+            Self::Invalid { details, .. } => details.clone(),
+            _ => None,
+        };
+        let error = ErrorDetail {
+            code: code.to_string(),
+            message: self.to_string(),
+            details,
+        };
+        let mut response = (status, Json(ErrorBody { error })).into_response();
         let headers = response.headers_mut();
         match &self {
             Self::Unauthorized(_) => {

@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use shared_events::messages::reply::{CommandOutcome, Reply, ReplyError};
 use shared_events::Envelope;
@@ -17,7 +18,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// Where a command stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Progress {
     /// Its outcome has not arrived (yet).
@@ -29,7 +30,7 @@ pub enum Progress {
 }
 
 /// The answer of `GET /api/commands/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CommandStatus {
     /// The command's id.
@@ -169,13 +170,14 @@ impl Outcomes {
 }
 
 /// Where to read what a command made, from its outcome, for a command this instance
-/// did not send: an order, a stock level, or a product. A new user has nothing to read
+/// did not send: an order, a stock level, a product or a cart (the caller's own). A new user has nothing to read
 /// but their own profile, which needs their token: none.
 fn resource_of(outcome: &CommandOutcome) -> Option<String> {
     match outcome {
         CommandOutcome::Order { order_id, .. } => Some(format!("/api/orders/{order_id}")),
         CommandOutcome::Stock(level) => Some(format!("/api/inventory/{}", level.product_id)),
         CommandOutcome::Product { product_id } => Some(format!("/api/products/{product_id}")),
+        CommandOutcome::Cart { .. } => Some("/api/cart".into()),
         CommandOutcome::User { .. } => None,
     }
 }

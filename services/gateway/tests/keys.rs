@@ -9,10 +9,10 @@ use std::time::Duration;
 use auth::keys::SigningKey;
 use common::Platform;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use kafka_runtime::testkit::{eventually, ServiceProcess};
 use kafka_runtime::Publisher;
 use shared_events::messages::auth::{Claims, SigningKeyPublished};
 use shared_events::{Envelope, Role, Topic};
+use testkit::{eventually, ServiceProcess};
 use uuid::Uuid;
 
 fn claims() -> Claims {
@@ -160,11 +160,8 @@ async fn a_key_revoked_in_auths_database_is_withdrawn_at_its_next_start_and_repl
         .await
         .unwrap();
     platform.auth.take().expect("auth runs").stop().await;
-    let auth = ServiceProcess::start(
-        kafka_runtime::testkit::service_binary("auth"),
-        &platform.bed.service_env(),
-    )
-    .await;
+    let auth =
+        ServiceProcess::start(testkit::service_binary("auth"), &platform.bed.service_env()).await;
     platform.auth = Some(auth);
     eventually(
         "the revoked key's token stops verifying",

@@ -4,7 +4,7 @@
 mod common;
 
 use common::Platform;
-use kafka_runtime::testkit::http_status;
+use testkit::http_status;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_starts_ready_and_stops_cleanly() {

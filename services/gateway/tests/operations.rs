@@ -6,11 +6,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Platform;
-use kafka_runtime::testkit::{eventually, http_request};
 use serde_json::json;
 use shared_events::messages::auth::RegisterUser;
 use shared_events::messages::catalog::{CreateProduct, UpdateProduct};
 use shared_events::{Actor, Envelope, Role, Topic};
+use testkit::{eventually, http_request};
 use uuid::Uuid;
 
 fn register_line(email: &str) -> (Uuid, Vec<u8>) {

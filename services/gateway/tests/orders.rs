@@ -304,8 +304,7 @@ async fn cancelling_a_confirmed_order_refunds_and_restocks_but_not_after_shippin
     platform.stop_service("payment").await;
     let waiting = place(&platform, &buyer, &product_id, 2, "tok_visa").await;
     let reserved = || async { units(&stock(&platform, &seller, &product_id).await) == (9, 2, 7) };
-    kafka_runtime::testkit::eventually("the stock is held", Duration::from_secs(30), reserved)
-        .await;
+    testkit::eventually("the stock is held", Duration::from_secs(30), reserved).await;
     platform
         .command(
             "POST",
@@ -479,6 +478,7 @@ async fn an_order_needs_a_sound_shipping_address_even_when_sent_around_the_gatew
             postal_code: "10115".into(),
             country: "DE".into(),
         },
+        cart_version: None,
     };
     let actor = Some(Actor {
         user_id,
@@ -532,6 +532,7 @@ async fn a_replayed_place_order_and_a_repeated_idempotency_key_make_one_order() 
             postal_code: "10115".into(),
             country: "DE".into(),
         },
+        cart_version: None,
     };
     let actor = Some(Actor {
         user_id,

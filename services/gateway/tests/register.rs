@@ -4,8 +4,8 @@
 mod common;
 
 use common::Platform;
-use kafka_runtime::testkit::http_request;
 use serde_json::json;
+use testkit::http_request;
 
 fn registration(email: &str) -> serde_json::Value {
     json!({ "email": email, "password": "correct horse battery", "name": "Ada", "role": "seller" })

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use common::invariants::assert_at_rest;
 use common::{place_order, Platform};
-use kafka_runtime::testkit::{assignment, http_call};
 use serde_json::{json, Value};
 use shared_events::derive_id;
+use testkit::{assignment, http_call};
 use tokio::time::Instant;
 use uuid::Uuid;
 

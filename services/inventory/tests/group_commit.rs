@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_runtime::processor::Processor;
-use kafka_runtime::testkit::{eventually, TestBed};
 use kafka_runtime::Incoming;
 use shared_events::messages::catalog::ProductCreated;
 use shared_events::messages::order::{OrderPlaced, PricedLine};
 use shared_events::{Envelope, Topic};
+use testkit::{eventually, TestBed};
 use uuid::Uuid;
 
 fn product_created(product_id: Uuid) -> Envelope<ProductCreated> {
@@ -44,6 +44,7 @@ fn order_placed(product_id: Uuid) -> Envelope<OrderPlaced> {
         total_cents: 1_000,
         currency: "EUR".into(),
         payment_token: "tok_visa".into(),
+        cart_version: None,
     };
     Envelope::new(placed, Uuid::new_v4(), None)
 }

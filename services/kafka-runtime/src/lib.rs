@@ -27,7 +27,6 @@ pub mod retry;
 pub mod service;
 pub mod settings;
 pub mod telemetry;
-pub mod testkit;
 pub mod tools;
 
 pub use config::KafkaConfig;

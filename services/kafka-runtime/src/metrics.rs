@@ -1,6 +1,6 @@
 //! Prometheus counters every consumer keeps, labelled by topic.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -178,37 +178,6 @@ impl Metrics {
     }
 }
 
-/// Partitions held by group and topic, as [`Metrics::render`] shows them in
-/// `consumer_assigned_partitions`: what tests read from an instance's `/metrics`.
-pub fn parse_assignment(rendered: &str) -> BTreeMap<(String, String), BTreeSet<i32>> {
-    let mut held: BTreeMap<(String, String), BTreeSet<i32>> = BTreeMap::new();
-    for line in rendered.lines() {
-        let Some(sample) = line.strip_prefix("consumer_assigned_partitions{") else {
-            continue;
-        };
-        let Some((labels, value)) = sample.rsplit_once("} ") else {
-            continue;
-        };
-        if value.trim() != "1" {
-            continue;
-        }
-        let label = |name: &str| {
-            labels
-                .split(',')
-                .find_map(|pair| pair.strip_prefix(&format!("{name}=\"")))
-                .map(|value| value.trim_end_matches('"').to_string())
-        };
-        if let (Some(group), Some(topic), Some(partition)) =
-            (label("group"), label("topic"), label("partition"))
-        {
-            if let Ok(partition) = partition.parse() {
-                held.entry((group, topic)).or_default().insert(partition);
-            }
-        }
-    }
-    held
-}
-
 /// `consumer_oldest_unfinished_seconds{topic,partition}`: how long the oldest record
 /// this process read from a partition has waited without being finished (applied or
 /// dead-lettered, and its offset stored), 0 when nothing is in flight. Lag counts
@@ -320,27 +289,6 @@ mod tests {
             .and_then(|line| line.rsplit(' ').next())
             .and_then(|value| value.parse().ok())
             .unwrap_or_else(|| panic!("no sample for partition {partition} in:\n{rendered}"))
-    }
-
-    #[test]
-    fn held_partitions_are_shown_until_released() {
-        let metrics = Metrics::new("test");
-        let held = |topic: &str, partitions: &[i32]| -> Vec<(String, i32)> {
-            partitions.iter().map(|p| (topic.to_string(), *p)).collect()
-        };
-        metrics.hold_partitions("g", &held("t.commands", &[0, 1, 2]));
-        metrics.hold_partitions("g-queries", &held("t.queries", &[5]));
-        metrics.release_partitions("g", &held("t.commands", &[1, 4]));
-
-        let shown = parse_assignment(&metrics.render());
-        let key = |group: &str, topic: &str| (group.to_string(), topic.to_string());
-        assert_eq!(
-            shown,
-            BTreeMap::from([
-                (key("g", "t.commands"), BTreeSet::from([0, 2])),
-                (key("g-queries", "t.queries"), BTreeSet::from([5])),
-            ])
-        );
     }
 
     #[test]

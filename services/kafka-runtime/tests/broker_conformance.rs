@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use common::{java_partition, key_for_partition, murmur2, probe, produce, start, Fixture};
 use kafka_runtime::admin::{create_topics, TopicSpec, KEEP_FOREVER_MS};
-use kafka_runtime::testkit::{eventually, free_port, ProbeHandler, TestBed};
 use kafka_runtime::{tools, KafkaConfig, Publisher};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::OwnedHeaders;
 use rdkafka::{ClientContext, Message, Statistics};
+use testkit::{eventually, free_port, ProbeHandler, TestBed};
 
 /// What docs/broker.md records of each local broker `./dev` can run.
 struct Known {

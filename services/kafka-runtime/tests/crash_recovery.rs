@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{probe, produce, Fixture};
-use kafka_runtime::testkit::TestBed;
 use shared_events::derive_id;
+use testkit::TestBed;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_killed_between_commit_and_publish_publishes_exactly_once_after_restart() {

@@ -11,10 +11,10 @@ use common::{high_watermark, probe, produce};
 use kafka_runtime::dlq::{self, Listed, Status};
 use kafka_runtime::postgres::{PgHandler, PgProcessor};
 use kafka_runtime::telemetry::TraceParent;
-use kafka_runtime::testkit::{eventually, Probe, ProbeHandler, RunningConsumer, TestBed};
 use kafka_runtime::{HandlerError, Incoming, Outbox, Outgoing, Publisher};
 use shared_events::Message;
 use sqlx::PgConnection;
+use testkit::{eventually, Probe, ProbeHandler, RunningConsumer, TestBed};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);

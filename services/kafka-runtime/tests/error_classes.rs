@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use common::{probe, produce};
 use kafka_runtime::postgres::PgProcessor;
-use kafka_runtime::testkit::{eventually, ProbeHandler, RunningConsumer, TestBed};
 use kafka_runtime::{mongo, HandlerError, KafkaConfig};
 use mongodb::bson::doc;
+use testkit::{eventually, ProbeHandler, RunningConsumer, TestBed};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use common::{incoming, probe, produce, start, unknown_type};
 use kafka_runtime::postgres::PgProcessor;
-use kafka_runtime::testkit::{eventually, ProbeHandler, TestBed};
 use kafka_runtime::{Applied, HandlerError, Processor};
 use shared_events::derive_id;
+use testkit::{eventually, ProbeHandler, TestBed};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);

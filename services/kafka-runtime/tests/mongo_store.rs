@@ -11,11 +11,11 @@ use std::time::Duration;
 use common::{incoming, probe, produce, unknown_type};
 use kafka_runtime::mongo::{self, MongoHandler, MongoProcessor};
 use kafka_runtime::processor::Processor;
-use kafka_runtime::testkit::{eventually, Probe, Probed, RunningConsumer, TestBed};
 use kafka_runtime::{Applied, HandlerError, Incoming, Outbox};
 use mongodb::bson::{doc, Document};
 use mongodb::{ClientSession, Database};
 use shared_events::{derive_id, Envelope, Message};
+use testkit::{eventually, Probe, Probed, RunningConsumer, TestBed};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 

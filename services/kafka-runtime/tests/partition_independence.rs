@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use common::{key_for_partition, probe, produce};
 use kafka_runtime::postgres::{PgHandler, PgProcessor};
-use kafka_runtime::testkit::{eventually, Probe, ProbeHandler, RunningConsumer, TestBed};
 use kafka_runtime::{HandlerError, Incoming, Outbox};
 use shared_events::Message;
 use sqlx::PgConnection;
+use testkit::{eventually, Probe, ProbeHandler, RunningConsumer, TestBed};
 
 /// The probe handler, except that a probe with a negative number fails transiently on
 /// every attempt: its partition is stuck behind it.

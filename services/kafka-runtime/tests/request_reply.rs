@@ -10,9 +10,9 @@ use common::start;
 use kafka_runtime::follow::Start;
 use kafka_runtime::request_reply::{RequestError, Requester};
 use kafka_runtime::telemetry::TraceParent;
-use kafka_runtime::testkit::{Probe, ProbeHandler, TestBed};
 use kafka_runtime::Publisher;
 use shared_events::{Envelope, Topic};
+use testkit::{Probe, ProbeHandler, TestBed};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 

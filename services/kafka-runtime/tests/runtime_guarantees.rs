@@ -7,9 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{committed, high_watermark, probe, produce, start};
-use kafka_runtime::metrics::parse_assignment;
-use kafka_runtime::testkit::{eventually, ProbeHandler, TestBed};
 use shared_events::derive_id;
+use testkit::{eventually, parse_assignment, ProbeHandler, TestBed};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -243,7 +242,7 @@ async fn two_consumers_in_one_group_split_the_partitions_and_apply_every_message
     .await;
     // Each member shows what it holds (consumer_assigned_partitions): between them,
     // every partition once.
-    let held = |consumer: &kafka_runtime::testkit::RunningConsumer| {
+    let held = |consumer: &testkit::RunningConsumer| {
         let shown = parse_assignment(&consumer.metrics.render());
         let key = (format!("{}g", bed.kafka.topics.prefix()), commands.clone());
         shown.get(&key).cloned().unwrap_or_default()

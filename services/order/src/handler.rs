@@ -206,6 +206,7 @@ async fn place(
                 total_cents: priced.total_cents,
                 currency: Some(&priced.currency),
                 shipping_address: Some(&address),
+                cart_version: command.cart_version,
             };
             store::insert(tx, &order).await?;
             let placed = OrderPlaced {
@@ -215,6 +216,7 @@ async fn place(
                 total_cents: priced.total_cents,
                 currency: priced.currency,
                 payment_token: command.payment_token,
+                cart_version: command.cart_version,
             };
             outbox.send(
                 Topic::OrderEvents,
@@ -233,6 +235,7 @@ async fn place(
                 total_cents: 0,
                 currency: None,
                 shipping_address: None,
+                cart_version: command.cart_version,
             };
             store::insert(tx, &order).await?;
             let rejected = OrderRejected {

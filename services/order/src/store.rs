@@ -69,6 +69,8 @@ pub struct NewOrder<'a> {
     pub currency: Option<&'a str>,
     /// Where it goes; none when the address was refused.
     pub shipping_address: Option<&'a ShippingAddress>,
+    /// The cart version it checks out, when it comes from the buyer's cart.
+    pub cart_version: Option<u64>,
 }
 
 /// Stores a new order; false when its id exists already.
@@ -76,8 +78,9 @@ pub async fn insert(tx: &mut PgConnection, order: &NewOrder<'_>) -> Result<bool,
     let status = order.status.as_str();
     let inserted = sqlx::query(
         "INSERT INTO orders
-             (order_id, user_id, status, reason, items, total_cents, currency, shipping_address)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING",
+             (order_id, user_id, status, reason, items, total_cents, currency, shipping_address,
+              cart_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(order.order_id)
     .bind(order.user_id)
@@ -87,6 +90,11 @@ pub async fn insert(tx: &mut PgConnection, order: &NewOrder<'_>) -> Result<bool,
     .bind(order.total_cents)
     .bind(order.currency)
     .bind(order.shipping_address.map(sqlx::types::Json))
+    .bind(
+        order
+            .cart_version
+            .map(|version| i64::try_from(version).unwrap_or(i64::MAX)),
+    )
     .execute(&mut *tx)
     .await?
     .rows_affected()

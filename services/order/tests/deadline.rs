@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use kafka_runtime::processor::Processor;
-use kafka_runtime::testkit::TestBed;
 use kafka_runtime::{Applied, HandlerError, Incoming, Outgoing, Publisher};
 use shared_events::messages::catalog::ProductCreated;
 use shared_events::messages::order::{OrderCancelled, OrderLine, PlaceOrder, ShippingAddress};
 use shared_events::messages::payment::PaymentSucceeded;
 use shared_events::{Actor, Envelope, Message, RawEnvelope, Role, Topic};
+use testkit::TestBed;
 use uuid::Uuid;
 
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -81,6 +81,7 @@ impl Orders {
                 postal_code: "10115".into(),
                 country: "DE".into(),
             },
+            cart_version: None,
         };
         let actor = Actor {
             user_id,

@@ -3,10 +3,10 @@
 //! bring one) is rejected, not retried forever, and the products after it are known.
 
 use kafka_runtime::processor::Processor;
-use kafka_runtime::testkit::TestBed;
 use kafka_runtime::{HandlerError, Incoming};
 use shared_events::messages::catalog::ProductCreated;
 use shared_events::{Envelope, Topic};
+use testkit::TestBed;
 use uuid::Uuid;
 
 fn product_created(name: &str) -> Envelope<ProductCreated> {

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use kafka_runtime::admin::create_platform_topics;
-use kafka_runtime::testkit::{eventually, service_binary, ServiceProcess, TestBed};
 use kafka_runtime::{Outgoing, Publisher};
 use shared_events::messages::inventory::{ReservedItem, StockReserved};
 use shared_events::messages::order::OrderPlaced;
 use shared_events::messages::payment::PaymentSucceeded;
 use shared_events::{derive_id, Envelope, Message, Topic};
+use testkit::{eventually, service_binary, ServiceProcess, TestBed};
 use uuid::Uuid;
 
 const ORDERS: usize = 3;
@@ -41,6 +41,7 @@ async fn payment_killed_between_the_providers_charge_and_its_commit_charges_each
             total_cents: 1_250,
             currency: "EUR".into(),
             payment_token: "tok_visa".into(),
+            cart_version: None,
         };
         let reserved = StockReserved {
             order_id,

@@ -5,10 +5,9 @@
 //! an order twice in the provider's own ledger.
 
 use kafka_runtime::processor::Processor;
-use kafka_runtime::testkit::TestBed;
 use std::time::Duration;
+use testkit::TestBed;
 
-use kafka_runtime::testkit::eventually;
 use kafka_runtime::{HandlerError, Incoming, Publisher};
 use payment::charger::Charger;
 use payment::provider::SimulatedProvider;
@@ -16,6 +15,7 @@ use shared_events::messages::inventory::{ReservedItem, StockReserved};
 use shared_events::messages::order::{OrderCancelled, OrderPlaced};
 use shared_events::{Envelope, RawEnvelope, Topic};
 use sqlx::PgPool;
+use testkit::eventually;
 use uuid::Uuid;
 
 fn placed(order_id: Uuid, token: &str) -> Envelope<OrderPlaced> {
@@ -26,6 +26,7 @@ fn placed(order_id: Uuid, token: &str) -> Envelope<OrderPlaced> {
         total_cents: 2_500,
         currency: "EUR".into(),
         payment_token: token.into(),
+        cart_version: None,
     };
     Envelope::new(placed, Uuid::new_v4(), None)
 }

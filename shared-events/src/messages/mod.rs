@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub mod auth;
+pub mod cart;
 pub mod catalog;
 pub mod inventory;
 pub mod order;
@@ -96,6 +97,11 @@ macro_rules! with_every_message {
             payment::PaymentFailed,
             payment::PaymentRefunded,
             payment::GetPayment,
+            cart::AddCartItem,
+            cart::SetCartQuantity,
+            cart::RemoveCartItem,
+            cart::ClearCart,
+            cart::GetCart,
             reply::Reply,
         )
     };
@@ -114,6 +120,7 @@ macro_rules! with_every_query {
             order::GetOrder,
             order::ListOrders,
             payment::GetPayment,
+            cart::GetCart,
         )
     };
 }
@@ -165,6 +172,7 @@ mod tests {
             "inventory",
             "order",
             "payment",
+            "cart",
             "gateway",
         ];
         for (name, _) in all_message_types() {

@@ -99,6 +99,9 @@ pub struct PlaceOrder {
     pub payment_token: String,
     /// Where it goes.
     pub shipping_address: ShippingAddress,
+    /// Set when the order is a checkout of the buyer's cart: the cart version ordered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cart_version: Option<u64>,
 }
 
 /// Command: cancel an order while it is PENDING or CONFIRMED.
@@ -167,6 +170,10 @@ pub struct OrderPlaced {
     pub currency: String,
     /// The payment provider token.
     pub payment_token: String,
+    /// When it is a checkout of the buyer's cart: the cart version ordered, so the cart
+    /// service empties the cart now that the order exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cart_version: Option<u64>,
 }
 
 /// Event: an order was refused at placement.

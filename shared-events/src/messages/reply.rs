@@ -53,6 +53,14 @@ pub enum CommandOutcome {
         /// The product.
         product_id: Uuid,
     },
+    /// A cart command: the cart's version after it. Before `User`, which it would
+    /// otherwise be read as.
+    Cart {
+        /// The buyer.
+        user_id: Uuid,
+        /// The cart's version after the command.
+        version: u64,
+    },
     /// A registration: the new user.
     User {
         /// The user.

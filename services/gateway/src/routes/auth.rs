@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use shared_events::messages::auth::{GetUser, Login, RegisterUser, Session, UserProfile};
@@ -21,13 +22,21 @@ use crate::tokens::User;
 use crate::AppState;
 
 /// The registration body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// Login email, unique; kept trimmed and lower-cased.
+    #[schemars(email, length(max = 254))]
     email: String,
+    /// 8 to 72 bytes.
+    #[schemars(length(min = 8))]
     password: String,
+    /// Display name.
+    #[schemars(length(min = 1, max = rules::MAX_USER_NAME))]
     name: String,
+    /// `buyer` (the default) or `seller`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["buyer", "seller"], "default" = "buyer"))]
     role: Option<String>,
 }
 
@@ -138,10 +147,14 @@ pub async fn register(
 }
 
 /// The login body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginRequest {
+    /// Login email, in any case.
+    #[schemars(length(min = 1, max = 254))]
     email: String,
+    /// 1 to 72 bytes.
+    #[schemars(length(min = 1))]
     password: String,
 }
 

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 use shared_events::messages::inventory::{
@@ -23,10 +24,14 @@ use crate::AppState;
 const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
 
 /// The body of `POST /api/inventory/{productId}/adjustments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Adjustment {
+    /// Units to add (positive) or remove (negative); not zero.
+    #[schemars(range(min = -rules::MAX_ADJUSTMENT, max = rules::MAX_ADJUSTMENT))]
     delta: i64,
+    /// Why, e.g. `delivery` or `breakage`.
+    #[schemars(length(min = 1, max = rules::MAX_ADJUSTMENT_REASON))]
     reason: String,
 }
 

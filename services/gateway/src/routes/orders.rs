@@ -12,6 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use axum::Json;
 use futures::{Stream, StreamExt};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use shared_events::messages::order::{
@@ -33,19 +34,26 @@ use crate::AppState;
 const BUYERS: &[Role] = &[Role::Buyer, Role::Admin];
 
 /// The body of `POST /api/orders`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewOrder {
+    /// What to buy.
+    #[schemars(length(min = 1, max = rules::MAX_ORDER_LINES))]
     items: Vec<NewLine>,
+    /// A payment provider token (`tok_visa`, …), never a card number.
+    #[schemars(length(min = 1, max = 100))]
     payment_token: String,
     shipping_address: ShippingAddress,
 }
 
 /// One line of [`NewOrder`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewLine {
+    /// The product.
     product_id: Uuid,
+    /// How many.
+    #[schemars(range(min = 1, max = rules::MAX_LINE_QUANTITY))]
     quantity: i64,
 }
 
@@ -67,6 +75,7 @@ impl NewOrder {
             items,
             payment_token: self.payment_token.trim().to_string(),
             shipping_address: rules::normalize_address(self.shipping_address),
+            cart_version: None,
         };
         rules::check_place_order(&command)?;
         Ok(command)
@@ -225,9 +234,10 @@ pub async fn cancel(
 }
 
 /// The body of `POST /api/orders/{id}/status`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStatus {
+    /// `shipped` once CONFIRMED, then `delivered`.
     status: FulfilmentStatus,
 }
 

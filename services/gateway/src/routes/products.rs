@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use shared_events::access::Owner;
@@ -28,17 +29,31 @@ use crate::AppState;
 const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
 
 /// The body of `POST /api/products`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewProduct {
+    /// Stock-keeping unit: unique, without spaces.
+    #[schemars(length(min = 1, max = 64))]
     sku: String,
+    /// Name.
+    #[schemars(length(min = 1, max = 200))]
     name: String,
+    /// Description.
     #[serde(default)]
+    #[schemars(length(max = 5000))]
     description: String,
+    /// Category.
+    #[schemars(length(min = 1, max = 100))]
     category: String,
+    /// Unit price in minor units.
+    #[schemars(range(min = 1))]
     price_cents: i64,
+    /// ISO 4217 code in upper case, e.g. EUR.
+    #[schemars(regex(pattern = "^[A-Z]{3}$"))]
     currency: String,
+    /// Units in stock to begin with.
     #[serde(default)]
+    #[schemars(range(min = 0))]
     initial_stock: i64,
     image_url: Option<String>,
 }
@@ -99,14 +114,25 @@ pub async fn create(
         .await
 }
 
-/// The body of `PATCH /api/products/{id}`: the fields to change.
-#[derive(Debug, Default, Deserialize)]
+/// The body of `PATCH /api/products/{id}`: the fields to change, at least one.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1))]
 pub struct ProductChanges {
+    /// Name.
+    #[schemars(length(min = 1, max = 200))]
     name: Option<String>,
+    /// Description.
+    #[schemars(length(max = 5000))]
     description: Option<String>,
+    /// Category.
+    #[schemars(length(min = 1, max = 100))]
     category: Option<String>,
+    /// Unit price in minor units.
+    #[schemars(range(min = 1))]
     price_cents: Option<i64>,
+    /// ISO 4217 code in upper case, e.g. EUR.
+    #[schemars(regex(pattern = "^[A-Z]{3}$"))]
     currency: Option<String>,
     image_url: Option<String>,
 }

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use kafka_runtime::admin::create_platform_topics;
-use kafka_runtime::testkit::{http_call, service_binary, HttpAnswer, ServiceProcess, TestBed};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use testkit::{http_call, service_binary, HttpAnswer, ServiceProcess, TestBed};
 
 /// The gateway and auth, running; with [`Platform::commerce`], catalog and inventory too.
 pub struct Platform {

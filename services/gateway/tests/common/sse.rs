@@ -1,55 +1,51 @@
-//! A Server-Sent Events reader over a plain socket, as a browser's EventSource would
-//! connect.
+//! A Server-Sent Events reader, as a browser's EventSource would connect.
 
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use testkit::{HttpStream, StreamRead};
 
 /// An open event stream.
 pub struct SseReader {
-    stream: TcpStream,
+    stream: HttpStream,
     buffer: String,
-    /// The status line and headers.
-    pub head: String,
 }
 
 impl SseReader {
-    /// Opens `GET path` with a bearer token and reads the response head.
+    /// Opens `GET path` with a bearer token and reads the response's status and headers.
     pub async fn open(port: u16, path: &str, token: &str) -> Self {
-        let mut stream = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        let request = format!(
-            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer {token}\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut reader = Self {
-            stream,
+        let bearer = format!("Bearer {token}");
+        let headers = [
+            ("Accept", "text/event-stream"),
+            ("Authorization", bearer.as_str()),
+        ];
+        Self {
+            stream: HttpStream::open(port, path, &headers).await,
             buffer: String::new(),
-            head: String::new(),
-        };
-        while !reader.buffer.contains("\r\n\r\n") {
-            assert!(
-                reader.fill(Duration::from_secs(20)).await,
-                "no response head"
-            );
         }
-        let (head, rest) = reader.buffer.split_once("\r\n\r\n").expect("head");
-        (reader.head, reader.buffer) = (head.to_string(), rest.to_string());
-        reader
+    }
+
+    /// The response's status code.
+    pub fn status(&self) -> u16 {
+        self.stream.status
+    }
+
+    /// The response's `Content-Type`, empty when it has none.
+    pub fn content_type(&self) -> &str {
+        self.stream
+            .headers
+            .get("content-type")
+            .map_or("", String::as_str)
     }
 
     /// Reads more; false when the stream ended or nothing came in time.
     async fn fill(&mut self, timeout: Duration) -> bool {
-        let mut chunk = [0_u8; 4096];
-        match tokio::time::timeout(timeout, self.stream.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => {
-                self.buffer.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        match self.stream.next(timeout).await {
+            StreamRead::Data(text) => {
+                self.buffer.push_str(&text);
                 true
             }
-            _ => false,
+            StreamRead::End | StreamRead::TimedOut => false,
         }
     }
 
@@ -71,26 +67,21 @@ impl SseReader {
         }
     }
 
-    /// Whether the server closed the stream within `timeout`.
+    /// Whether the server ended the stream within `timeout`, with nothing more on it.
     pub async fn closed(&mut self, timeout: Duration) -> bool {
-        let mut chunk = [0_u8; 256];
-        matches!(
-            tokio::time::timeout(timeout, self.stream.read(&mut chunk)).await,
-            Ok(Ok(0))
-        )
+        self.stream.next(timeout).await == StreamRead::End
     }
 
     /// Everything still unread up to the end of the stream, comments included, or
-    /// `None` when the server did not close it within `timeout`.
+    /// `None` when the server did not end it within `timeout`.
     pub async fn rest_until_closed(&mut self, timeout: Duration) -> Option<String> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut chunk = [0_u8; 4096];
         loop {
-            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
-                Ok(Ok(0)) => return Some(std::mem::take(&mut self.buffer)),
-                Ok(Ok(n)) => self.buffer.push_str(&String::from_utf8_lossy(&chunk[..n])),
-                Ok(Err(err)) => panic!("reading the stream: {err}"),
-                Err(_) => return None,
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.stream.next(left).await {
+                StreamRead::Data(text) => self.buffer.push_str(&text),
+                StreamRead::End => return Some(std::mem::take(&mut self.buffer)),
+                StreamRead::TimedOut => return None,
             }
         }
     }

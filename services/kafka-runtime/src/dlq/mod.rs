@@ -361,6 +361,27 @@ mod tests {
     use super::*;
     use rdkafka::message::Headers;
 
+    #[test]
+    fn the_asyncapi_document_names_every_dlq_header() {
+        let document = shared_events::asyncapi::document();
+        let named = &document["components"]["messages"]["deadLetter"]["headers"]["properties"];
+        for header in [
+            REASON,
+            SOURCE_TOPIC,
+            SOURCE_PARTITION,
+            SOURCE_OFFSET,
+            SERVICE,
+            REDRIVEN_PARTITION,
+            REDRIVEN_OFFSET,
+            REDRIVEN_TO,
+        ] {
+            assert!(
+                named.get(header).is_some(),
+                "{header} is not in asyncapi.json"
+            );
+        }
+    }
+
     fn record(partition: i32, offset: i64, payload: &[u8], headers: &[(&str, &str)]) -> DlqRecord {
         DlqRecord {
             slot: Slot { partition, offset },

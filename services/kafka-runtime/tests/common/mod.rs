@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::telemetry::TraceParent;
-use kafka_runtime::testkit::{Probe, ProbeHandler, RunningConsumer, TestBed};
 use kafka_runtime::Incoming;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use shared_events::{Envelope, RawEnvelope};
+use testkit::{service_binary, Probe, ProbeHandler, RunningConsumer, TestBed};
 use uuid::Uuid;
 
 /// The offset the next message on a partition will get.
@@ -116,7 +116,7 @@ impl Fixture {
         extra_env: &[(&str, &str)],
     ) -> Self {
         use tokio::io::AsyncBufReadExt;
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fixture-consumer"));
+        let mut command = tokio::process::Command::new(service_binary("fixture-consumer"));
         command
             .env("KAFKA_BROKERS", &bed.kafka.brokers)
             .env("KAFKA_TOPIC_PREFIX", bed.kafka.topics.prefix())

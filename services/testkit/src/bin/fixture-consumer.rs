@@ -12,8 +12,8 @@ use anyhow::Context;
 use kafka_runtime::consumer::{self, ConsumerSpec};
 use kafka_runtime::metrics::Metrics;
 use kafka_runtime::postgres::{self, PgProcessor};
-use kafka_runtime::testkit::ProbeHandler;
 use kafka_runtime::{KafkaConfig, Publisher};
+use testkit::ProbeHandler;
 use tokio_util::sync::CancellationToken;
 
 fn var(name: &str) -> anyhow::Result<String> {

@@ -1,0 +1,399 @@
+//! One operation of the document as a value: the route table in
+//! [`super::operations`] is a list of them, and each turns itself into OpenAPI JSON,
+//! its types' schemas going into the shared components.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{json, Map, Value};
+
+use crate::error::ErrorBody;
+
+/// Puts `T`'s schema into the components and answers a reference to it.
+type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Anyone, without a token.
+    Anyone,
+    /// Anyone; with a token, what the user may see.
+    TokenOptional,
+    /// Only with a bearer token.
+    TokenRequired,
+}
+
+/// An error answer routes share, described once in `components.responses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// 400.
+    BadRequest,
+    /// 401.
+    Unauthorized,
+    /// 403.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 413.
+    TooLarge,
+    /// 415.
+    NotJson,
+    /// 429.
+    RateLimited,
+    /// 503 from the broker.
+    Unavailable,
+    /// 504.
+    Timeout,
+}
+
+impl Problem {
+    /// Every shared problem.
+    pub const ALL: [Self; 9] = [
+        Self::BadRequest,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::TooLarge,
+        Self::NotJson,
+        Self::RateLimited,
+        Self::Unavailable,
+        Self::Timeout,
+    ];
+
+    fn status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::TooLarge => 413,
+            Self::NotJson => 415,
+            Self::RateLimited => 429,
+            Self::Unavailable => 503,
+            Self::Timeout => 504,
+        }
+    }
+
+    /// Its name in `components.responses`.
+    pub fn name(self) -> String {
+        format!("{self:?}")
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::BadRequest => {
+                "invalid_body, malformed_json or invalid_query: details names each bad field"
+            }
+            Self::Unauthorized => {
+                "unauthorized: no bearer token, or one that does not verify (WWW-Authenticate: Bearer)"
+            }
+            Self::Forbidden => "forbidden: signed in, but the role (or ownership) does not allow it",
+            Self::NotFound => "not_found: unknown, or not yours",
+            Self::TooLarge => "payload_too_large: the body is over 64 KiB",
+            Self::NotJson => "unsupported_media_type: Content-Type is not application/json",
+            Self::RateLimited => "rate_limited: too many attempts; try again after Retry-After",
+            Self::Unavailable => "broker_unavailable: the broker did not take the command within about 5 s",
+            Self::Timeout => "timeout: the owning service did not answer in time",
+        }
+    }
+
+    /// The shared response itself.
+    pub fn response(self, generator: &mut SchemaGenerator) -> Value {
+        let retry_after = self == Self::RateLimited;
+        error_response(generator, self.description(), retry_after)
+    }
+}
+
+/// A response with the error body, and `Retry-After` when it says when to come back.
+fn error_response(generator: &mut SchemaGenerator, description: &str, retry_after: bool) -> Value {
+    let mut response = json!({
+        "description": description,
+        "content": { "application/json": { "schema": schema_of::<ErrorBody>(generator) } },
+    });
+    if retry_after {
+        response["headers"] = json!({
+            "Retry-After": { "description": "Seconds to wait", "schema": { "type": "integer" } }
+        });
+    }
+    response
+}
+
+/// One answer of an operation.
+enum Response {
+    /// A JSON body of a type; with a `Location` header when it names one.
+    Json {
+        description: &'static str,
+        schema: SchemaOf,
+        location: Option<&'static str>,
+    },
+    /// No body worth describing.
+    Plain { description: &'static str },
+    /// Server-Sent Events.
+    EventStream { description: &'static str },
+    /// A shared problem.
+    Shared(Problem),
+    /// An error only this operation answers.
+    Error {
+        description: &'static str,
+        retry_after: bool,
+    },
+}
+
+impl Response {
+    fn to_json(&self, generator: &mut SchemaGenerator) -> Value {
+        match self {
+            Self::Json {
+                description,
+                schema,
+                location,
+            } => {
+                let mut response = json!({
+                    "description": description,
+                    "content": { "application/json": { "schema": schema(generator) } },
+                });
+                if let Some(location) = location {
+                    response["headers"] = json!({
+                        "Location": { "description": location, "schema": { "type": "string" } }
+                    });
+                }
+                response
+            }
+            Self::Plain { description } => json!({ "description": description }),
+            Self::EventStream { description } => json!({
+                "description": description,
+                "content": { "text/event-stream": { "schema": { "type": "string" } } },
+            }),
+            Self::Shared(problem) => {
+                json!({ "$ref": format!("#/components/responses/{}", problem.name()) })
+            }
+            Self::Error {
+                description,
+                retry_after,
+            } => error_response(generator, description, *retry_after),
+        }
+    }
+}
+
+/// An operation: a method on a path, what it takes and what it answers.
+pub struct Operation {
+    /// Lower case, as OpenAPI names it.
+    pub method: &'static str,
+    /// The route as the router has it, `{name}` for a path parameter.
+    pub path: &'static str,
+    /// Served by the shared runtime (`kafka_runtime::http`) rather than the gateway's
+    /// router.
+    pub by_runtime: bool,
+    tag: &'static str,
+    summary: &'static str,
+    access: Access,
+    parameters: Vec<Value>,
+    body: Option<SchemaOf>,
+    responses: Vec<(u16, Response)>,
+}
+
+impl Operation {
+    fn new(
+        method: &'static str,
+        path: &'static str,
+        tag: &'static str,
+        summary: &'static str,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            by_runtime: false,
+            tag,
+            summary,
+            access: Access::Anyone,
+            parameters: Vec::new(),
+            body: None,
+            responses: Vec::new(),
+        }
+    }
+
+    /// `GET path`, under `tag`.
+    pub fn get(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
+        Self::new("get", path, tag, summary)
+    }
+
+    /// `POST path`, under `tag`.
+    pub fn post(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
+        Self::new("post", path, tag, summary)
+    }
+
+    /// `PATCH path`, under `tag`.
+    pub fn patch(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
+        Self::new("patch", path, tag, summary)
+    }
+
+    /// `DELETE path`, under `tag`.
+    pub fn delete(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
+        Self::new("delete", path, tag, summary)
+    }
+
+    /// Served by the shared runtime, not the gateway's router.
+    pub fn by_runtime(mut self) -> Self {
+        self.by_runtime = true;
+        self
+    }
+
+    /// Needs a bearer token (so may answer 401).
+    pub fn token(mut self) -> Self {
+        self.access = Access::TokenRequired;
+        self
+    }
+
+    /// Takes a bearer token when there is one (a bad one is still 401).
+    pub fn token_optional(mut self) -> Self {
+        self.access = Access::TokenOptional;
+        self
+    }
+
+    /// A query parameter; `description` may be empty.
+    pub fn query(self, name: &str, description: &str, schema: Value) -> Self {
+        self.parameter("query", name, description, schema)
+    }
+
+    /// A request header.
+    pub fn header(self, name: &str, description: &str, schema: Value) -> Self {
+        self.parameter("header", name, description, schema)
+    }
+
+    fn parameter(mut self, place: &str, name: &str, description: &str, schema: Value) -> Self {
+        let mut parameter = json!({ "name": name, "in": place, "schema": schema });
+        if !description.is_empty() {
+            parameter["description"] = description.into();
+        }
+        self.parameters.push(parameter);
+        self
+    }
+
+    /// A JSON body of type `T` (so may answer 400, 413 and 415).
+    pub fn body<T: JsonSchema>(mut self) -> Self {
+        self.body = Some(schema_of::<T>);
+        self
+    }
+
+    /// 200 with a `T`.
+    pub fn ok<T: JsonSchema>(self, description: &'static str) -> Self {
+        self.answer(
+            200,
+            Response::Json {
+                description,
+                schema: schema_of::<T>,
+                location: None,
+            },
+        )
+    }
+
+    /// 200 with nothing to describe.
+    pub fn ok_plain(self, description: &'static str) -> Self {
+        self.answer(200, Response::Plain { description })
+    }
+
+    /// 200 with Server-Sent Events.
+    pub fn ok_stream(self, description: &'static str) -> Self {
+        self.answer(200, Response::EventStream { description })
+    }
+
+    /// 202 with a `T` and a `Location` to follow.
+    pub fn accepted<T: JsonSchema>(
+        self,
+        description: &'static str,
+        location: &'static str,
+    ) -> Self {
+        self.answer(
+            202,
+            Response::Json {
+                description,
+                schema: schema_of::<T>,
+                location: Some(location),
+            },
+        )
+    }
+
+    /// Any other answer without a body worth describing.
+    pub fn answers(self, status: u16, description: &'static str) -> Self {
+        self.answer(status, Response::Plain { description })
+    }
+
+    /// The shared problems this operation may answer, besides those its token and body
+    /// bring.
+    pub fn fails(mut self, problems: &[Problem]) -> Self {
+        for problem in problems {
+            self = self.answer(problem.status(), Response::Shared(*problem));
+        }
+        self
+    }
+
+    /// An error only this operation answers, in place of a shared one with its status.
+    pub fn fails_with(self, status: u16, description: &'static str, retry_after: bool) -> Self {
+        self.answer(
+            status,
+            Response::Error {
+                description,
+                retry_after,
+            },
+        )
+    }
+
+    fn answer(mut self, status: u16, response: Response) -> Self {
+        self.responses.retain(|(known, _)| *known != status);
+        self.responses.push((status, response));
+        self
+    }
+
+    /// The path parameters: every `{name}` of the path, a UUID (anything else names
+    /// nothing: 404).
+    fn path_parameters(&self) -> impl Iterator<Item = Value> + '_ {
+        self.path.split('/').filter_map(|segment| {
+            let name = segment.strip_prefix('{')?.strip_suffix('}')?;
+            Some(json!({
+                "name": name,
+                "in": "path",
+                "required": true,
+                "schema": { "type": "string", "format": "uuid" },
+            }))
+        })
+    }
+
+    /// The operation object, its types' schemas put into `generator`.
+    pub fn to_json(&self, generator: &mut SchemaGenerator) -> Value {
+        let mut operation = json!({ "tags": [self.tag], "summary": self.summary });
+        let parameters: Vec<Value> = self
+            .path_parameters()
+            .chain(self.parameters.iter().cloned())
+            .collect();
+        if !parameters.is_empty() {
+            operation["parameters"] = parameters.into();
+        }
+        match self.access {
+            Access::Anyone => {}
+            Access::TokenOptional => operation["security"] = json!([{}, { "bearer": [] }]),
+            Access::TokenRequired => operation["security"] = json!([{ "bearer": [] }]),
+        }
+        let mut implied = Vec::new();
+        if self.access != Access::Anyone {
+            implied.push(Problem::Unauthorized);
+        }
+        if let Some(body) = self.body {
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": { "application/json": { "schema": body(generator) } },
+            });
+            implied.extend([Problem::BadRequest, Problem::TooLarge, Problem::NotJson]);
+        }
+        let mut responses = Map::new();
+        for problem in implied {
+            let answer = Response::Shared(problem).to_json(generator);
+            responses.insert(problem.status().to_string(), answer);
+        }
+        for (status, response) in &self.responses {
+            responses.insert(status.to_string(), response.to_json(generator));
+        }
+        operation["responses"] = responses.into();
+        operation
+    }
+}

@@ -1,0 +1,264 @@
+//! The route table of the document: every operation the gateway serves, with the
+//! types its handler takes and answers. A test in `lib.rs` checks it against the
+//! router, both ways.
+
+use serde_json::json;
+use shared_events::messages::auth::{Session, UserProfile};
+use shared_events::messages::catalog::{ProductPage, ProductView};
+use shared_events::messages::inventory::{LowStockList, StockLevel};
+use shared_events::messages::order::{OrderPage, OrderView};
+use shared_events::messages::payment::PaymentView;
+
+use super::operation::Operation;
+use super::operation::Problem::{
+    BadRequest, Forbidden, NotFound, RateLimited, Timeout, Unavailable,
+};
+use crate::dispatch::{OrderAccepted, ProductAccepted, UserAccepted};
+use crate::outcomes::CommandStatus;
+use crate::routes::commands::MAX_WAIT_SECS;
+use crate::routes::{auth, inventory, orders, products};
+
+/// The tags operations are grouped under, with what each holds, in reading order.
+pub const TAGS: [(&str, &str); 7] = [
+    ("auth", "Registration, login and the signed-in user"),
+    ("commands", "What became of a command"),
+    (
+        "products",
+        "The catalog: open to read, sellers list and edit",
+    ),
+    (
+        "inventory",
+        "Stock levels and adjustments, for sellers and admins",
+    ),
+    (
+        "orders",
+        "Placing, following, cancelling and fulfilling orders",
+    ),
+    ("payments", "An order's payment"),
+    ("service", "Health, readiness, metrics and this document"),
+];
+
+/// Where a command's outcome is followed.
+const COMMAND: &str = "/api/commands/{commandId}";
+
+/// Every operation, in the router's order.
+pub fn all() -> Vec<Operation> {
+    vec![
+        Operation::get("/healthz", "service", "The process is up")
+            .by_runtime()
+            .ok_plain("Up"),
+        Operation::get("/readyz", "service", "Connected to the broker and knows a token key")
+            .by_runtime()
+            .ok_plain("Ready")
+            .answers(503, "Not ready, with the failing checks"),
+        Operation::get("/metrics", "service", "The process's metrics, for Prometheus")
+            .by_runtime()
+            .ok_plain("The text exposition format"),
+        Operation::post("/api/auth/register", "auth", "Register a buyer or seller")
+            .body::<auth::RegisterRequest>()
+            .accepted::<UserAccepted>(
+                "Accepted; follow Location for the outcome (email_taken fails it)",
+                COMMAND,
+            )
+            .fails(&[RateLimited])
+            .fails_with(
+                503,
+                "broker_unavailable: the broker did not take the command within about 5 s; \
+                 or busy: every password hashing slot is taken (Retry-After: 1)",
+                true,
+            ),
+        Operation::post("/api/auth/login", "auth", "Exchange email and password for a token")
+            .body::<auth::LoginRequest>()
+            .ok::<Session>("Signed in")
+            .fails_with(401, "unauthorized: the email or password is wrong", false)
+            .fails(&[RateLimited, Unavailable, Timeout]),
+        Operation::get("/api/me", "auth", "The signed-in user")
+            .token()
+            .ok::<UserProfile>("The user")
+            .fails(&[Timeout]),
+        Operation::get(
+            COMMAND,
+            "commands",
+            "What became of a command; only its sender (or an admin) sees a command sent with a token",
+        )
+        .token_optional()
+        .query(
+            "wait",
+            "Whole seconds to long-poll while pending; anything else is 400",
+            json!({ "type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECS }),
+        )
+        .ok::<CommandStatus>(
+            "The status; pending for a command no reply has named yet (sent through \
+             another instance, or before this one started)",
+        )
+        .fails(&[BadRequest, NotFound]),
+        Operation::post("/api/products", "products", "List a product (seller, admin)")
+            .token()
+            .body::<products::NewProduct>()
+            .accepted::<ProductAccepted>(
+                "Accepted; the outcome fails with sku_taken for a duplicate sku",
+                "/api/products/{productId}",
+            )
+            .fails(&[Forbidden, Unavailable]),
+        paged(
+            Operation::get("/api/products", "products", "A page of active products, newest first")
+                .query(
+                    "q",
+                    "Every word must begin a word of the name, description or sku",
+                    json!({ "type": "string", "maxLength": 200 }),
+                )
+                .query("category", "Exact category", json!({ "type": "string" }))
+                .query(
+                    "minPrice",
+                    "Lowest unit price in minor units, inclusive",
+                    json!({ "type": "integer", "minimum": 0 }),
+                )
+                .query(
+                    "maxPrice",
+                    "Highest unit price in minor units, inclusive; not below minPrice",
+                    json!({ "type": "integer", "minimum": 0 }),
+                )
+                .query(
+                    "inStock",
+                    "Only products with available stock (true) or without (false)",
+                    json!({ "type": "boolean" }),
+                ),
+        )
+        .ok::<ProductPage>("The page")
+        .fails(&[BadRequest, Timeout]),
+        Operation::get("/api/products/{productId}", "products", "One product with its available stock")
+            .ok::<ProductView>("The product")
+            .fails(&[NotFound, Timeout]),
+        Operation::patch(
+            "/api/products/{productId}",
+            "products",
+            "Change some fields (owning seller, admin)",
+        )
+        .token()
+        .body::<products::ProductChanges>()
+        .accepted::<ProductAccepted>("Accepted", COMMAND)
+        .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
+        Operation::delete(
+            "/api/products/{productId}",
+            "products",
+            "Deactivate: hidden from lists, still readable (owning seller, admin)",
+        )
+        .token()
+        .accepted::<ProductAccepted>("Accepted", COMMAND)
+        .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
+        Operation::get("/api/inventory/low-stock", "inventory", "Products below their reorder point (admin)")
+            .token()
+            .ok::<LowStockList>("The list")
+            .fails(&[Forbidden, Timeout]),
+        Operation::get("/api/inventory/{productId}", "inventory", "A product's stock (owning seller, admin)")
+            .token()
+            .ok::<StockLevel>("The stock")
+            .fails(&[Forbidden, NotFound, Timeout]),
+        Operation::post(
+            "/api/inventory/{productId}/adjustments",
+            "inventory",
+            "Add or remove units (owning seller, admin)",
+        )
+        .token()
+        .body::<inventory::Adjustment>()
+        .accepted::<ProductAccepted>(
+            "Accepted; the outcome fails with insufficient_stock when available would go below 0",
+            COMMAND,
+        )
+        .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
+        Operation::post("/api/orders", "orders", "Place an order (buyer, admin)")
+            .token()
+            .header(
+                "Idempotency-Key",
+                "The same key from the same user names the same order; no second order is made",
+                json!({ "type": "string", "minLength": 1, "maxLength": 200 }),
+            )
+            .body::<orders::NewOrder>()
+            .accepted::<OrderAccepted>(
+                "Accepted; follow the order (GET or its events)",
+                "/api/orders/{orderId}",
+            )
+            .fails(&[Forbidden, Unavailable]),
+        paged(
+            Operation::get(
+                "/api/orders",
+                "orders",
+                "A page of the user's orders (admin: all), newest first",
+            )
+            .token()
+            .query(
+                "status",
+                "Only orders in this status (PENDING, CONFIRMED, SHIPPED, DELIVERED, \
+                 CANCELLED, REJECTED), in any case",
+                json!({ "type": "string" }),
+            ),
+        )
+        .ok::<OrderPage>("The page (orders without history)")
+        .fails(&[BadRequest, Timeout]),
+        Operation::get("/api/orders/{orderId}", "orders", "One order (its buyer, admin)")
+            .token()
+            .ok::<OrderView>("The order")
+            .fails(&[NotFound, Timeout]),
+        Operation::get(
+            "/api/orders/{orderId}/events",
+            "orders",
+            "Server-Sent Events: `event: status` with the current status, then each change; \
+             closes once the order ended",
+        )
+        .token()
+        .ok_stream(
+            "text/event-stream: event status with {orderId, status, cancelReason?, \
+             rejectReason?}, the current status first, then each change; closes at \
+             DELIVERED, CANCELLED or REJECTED, or with a comment at the stream's maximum \
+             lifetime (STREAM_MAX_LIFETIME_SECS)",
+        )
+        .fails(&[NotFound, Timeout])
+        .fails_with(
+            503,
+            "too_many_streams: STREAM_MAX_CONCURRENT streams are open",
+            true,
+        ),
+        Operation::post(
+            "/api/orders/{orderId}/cancel",
+            "orders",
+            "Cancel while PENDING or CONFIRMED (its buyer, admin)",
+        )
+        .token()
+        .accepted::<OrderAccepted>("Accepted", COMMAND)
+        .fails(&[NotFound, Unavailable, Timeout])
+        .fails_with(409, "order_not_cancellable: the order is past CONFIRMED", false),
+        Operation::post(
+            "/api/orders/{orderId}/status",
+            "orders",
+            "Advance fulfilment: CONFIRMED → SHIPPED → DELIVERED (admin)",
+        )
+        .token()
+        .body::<orders::NewStatus>()
+        .accepted::<OrderAccepted>(
+            "Accepted; the outcome fails with invalid_status out of order",
+            COMMAND,
+        )
+        .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
+        Operation::get("/api/payments/{orderId}", "payments", "The order's payment (its buyer, admin)")
+            .token()
+            .ok::<PaymentView>("The payment")
+            .fails(&[NotFound, Timeout]),
+        Operation::get("/api/openapi.json", "service", "This document")
+            .ok_plain("OpenAPI 3.1, generated from the route table and the request and answer types"),
+    ]
+}
+
+/// The page parameters of a list.
+fn paged(operation: Operation) -> Operation {
+    operation
+        .query(
+            "page",
+            "1-based",
+            json!({ "type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1 }),
+        )
+        .query(
+            "pageSize",
+            "Items per page",
+            json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 20 }),
+        )
+}
