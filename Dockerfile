@@ -36,10 +36,12 @@ RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked \
         --bin gateway --bin auth --bin catalog --bin order --bin inventory --bin payment \
+        --bin cart \
         --bin kafka-tool \
     && mkdir /out \
     && cp target/release/gateway target/release/auth target/release/catalog \
           target/release/order target/release/inventory target/release/payment \
+          target/release/cart \
           target/release/kafka-tool /out/
 
 # --- the runtime: slim Debian, no toolchain, not root -----------------------------

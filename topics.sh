@@ -26,6 +26,7 @@ auth.commands         $LONG
 catalog.commands      $LONG
 inventory.commands    $LONG
 order.commands        $LONG
+cart.commands         $LONG
 auth.events           $LONG
 catalog.events        $LONG
 inventory.events      $LONG
@@ -36,6 +37,7 @@ catalog.queries       $SHORT
 inventory.queries     $SHORT
 order.queries         $SHORT
 payment.queries       $SHORT
+cart.queries          $SHORT
 gateway.replies       $SHORT
 auth.keys             $COMPACT
 gateway.dlq           $LONG
@@ -44,6 +46,7 @@ catalog.dlq           $LONG
 order.dlq             $LONG
 inventory.dlq         $LONG
 payment.dlq           $LONG
+cart.dlq              $LONG
 "
 
 KAFKA_TOPICS="${KAFKA_TOPICS:-$(command -v kafka-topics.sh || true)}"

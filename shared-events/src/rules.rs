@@ -186,6 +186,11 @@ pub fn is_adjustment(delta: i64) -> bool {
 pub const MAX_ORDER_LINES: usize = 50;
 /// Most units one line of an order may ask for.
 pub const MAX_LINE_QUANTITY: u32 = 1_000;
+
+/// Whether a line (of an order or a cart) may hold `quantity` units: 1 to 1,000.
+pub fn is_line_quantity(quantity: u32) -> bool {
+    (1..=MAX_LINE_QUANTITY).contains(&quantity)
+}
 /// Longest display name of a user, in characters.
 pub const MAX_USER_NAME: usize = 100;
 /// Longest reason of a stock adjustment, in characters.
@@ -223,7 +228,7 @@ pub fn check_place_order(order: &PlaceOrder) -> Result<(), Problems> {
     } else if order
         .items
         .iter()
-        .any(|line| !(1..=MAX_LINE_QUANTITY).contains(&line.quantity))
+        .any(|line| !is_line_quantity(line.quantity))
     {
         problems.insert("items", "every quantity must be 1 to 1,000".into());
     }

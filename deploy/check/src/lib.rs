@@ -8,14 +8,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The six services, each a binary of its own name.
-pub const SERVICES: [&str; 6] = [
+/// The seven services, each a binary of its own name.
+pub const SERVICES: [&str; 7] = [
     "gateway",
     "auth",
     "catalog",
     "order",
     "inventory",
     "payment",
+    "cart",
 ];
 
 /// The repository's root directory.
@@ -148,6 +149,27 @@ pub fn settings_in(sources: &[(PathBuf, String)]) -> Vec<Setting> {
     settings
 }
 
+/// Every variable `service` reads through `setting(..)` and `secret(..)`: in its own
+/// sources, and in the runtime's for the settings every service shares: `HTTP_ADDR`
+/// (`Service::from_env`) and, for a service whose sources read `Database::from_env`,
+/// its PostgreSQL settings.
+pub fn settings_of(service: &str) -> Vec<Setting> {
+    let mut sources = service_sources(service);
+    let uses_postgres = sources
+        .iter()
+        .any(|(_, text)| text.contains("Database::from_env("));
+    let runtime = repo_root().join("services/kafka-runtime/src");
+    let shared = ["service.rs"]
+        .into_iter()
+        .chain(uses_postgres.then_some("postgres.rs"));
+    for file in shared {
+        let path = runtime.join(file);
+        let text = std::fs::read_to_string(&path).expect("a runtime source");
+        sources.push((path, text));
+    }
+    settings_in(&sources)
+}
+
 /// The variables the shared runtime reads by name in `KafkaConfig::from_vars`
 /// (`"NAME" => ...` arms), besides `RDKAFKA_*`, `RUST_LOG` and `KAFKA_TOPIC_PREFIX`.
 pub fn runtime_variables() -> &'static BTreeSet<String> {
@@ -185,7 +207,7 @@ pub fn assert_sets_only_what_it_reads<'a>(
     service: &str,
     variables: impl IntoIterator<Item = &'a String>,
 ) {
-    let read: BTreeSet<String> = settings_in(&service_sources(service))
+    let read: BTreeSet<String> = settings_of(service)
         .into_iter()
         .map(|setting| setting.name)
         .collect();

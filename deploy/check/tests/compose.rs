@@ -122,7 +122,7 @@ fn every_variable_without_a_default_that_works_in_a_container_is_set() {
     for name in SERVICES {
         let env = environment(&compose, name);
         let mut required: Vec<(String, &str)> = Vec::new();
-        for setting in settings_in(&service_sources(name)) {
+        for setting in settings_of(name) {
             match setting.fallback {
                 Fallback::None => required.push((setting.name, "has no default")),
                 Fallback::Loopback => required.push((setting.name, "defaults to this machine")),

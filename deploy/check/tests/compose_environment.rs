@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use deploy_check::*;
+use shared_events::topics::Service as Name;
 
 /// Every variable a service or the runtime reads, so none leaks in from the test's own
 /// environment (`./dev test` exports KAFKA_BROKERS, MONGODB_URI, RDKAFKA_*).
@@ -17,7 +18,7 @@ fn clear_service_variables() {
         }
     }
     for service in SERVICES {
-        for setting in settings_in(&service_sources(service)) {
+        for setting in settings_of(service) {
             std::env::remove_var(&setting.name);
         }
     }
@@ -38,34 +39,30 @@ fn compose_environment(compose: &serde_yaml::Value, service: &str) -> BTreeMap<S
         .collect()
 }
 
-/// What the service's own `Config::from_env` makes of the current environment: its
-/// HTTP address and its store's address, if it has one.
+/// What the service's own `Config::from_env` and the runtime make of the current
+/// environment: its HTTP address and its store's address, if it has one.
 fn service_config(service: &str) -> anyhow::Result<(SocketAddr, Option<String>)> {
-    Ok(match service {
-        "gateway" => (gateway::Config::from_env()?.http_addr, None),
-        "auth" => {
+    let name = *Name::ALL
+        .iter()
+        .find(|name| name.name() == service)
+        .unwrap_or_else(|| panic!("unknown service {service}"));
+    let store = match name {
+        Name::Gateway => {
+            gateway::Config::from_env()?;
+            None
+        }
+        Name::Auth => {
             let config = auth::Config::from_env()?;
             assert!(config.admin_email.is_some() && config.admin_password.is_some());
-            (config.http_addr, Some(config.database_url))
+            Some(config.database.url)
         }
-        "catalog" => {
-            let config = catalog::Config::from_env()?;
-            (config.http_addr, Some(config.mongodb_uri))
-        }
-        "order" => {
-            let config = order::Config::from_env()?;
-            (config.http_addr, Some(config.database_url))
-        }
-        "inventory" => {
-            let config = inventory::Config::from_env()?;
-            (config.http_addr, Some(config.database_url))
-        }
-        "payment" => {
-            let config = payment::Config::from_env()?;
-            (config.http_addr, Some(config.database_url))
-        }
-        other => panic!("unknown service {other}"),
-    })
+        Name::Catalog => Some(catalog::Config::from_env()?.mongodb_uri),
+        Name::Order => Some(order::Config::from_env()?.database.url),
+        Name::Inventory => Some(inventory::Config::from_env()?.database.url),
+        Name::Payment => Some(payment::Config::from_env()?.database.url),
+        Name::Cart => Some(cart::Config::from_env()?.mongodb_uri),
+    };
+    Ok((kafka_runtime::service::http_addr(name)?, store))
 }
 
 #[test]

@@ -143,7 +143,7 @@ fn every_variable_without_a_default_that_works_in_a_pod_is_set() {
     let deployments = objects(&all, "Deployment");
     for name in SERVICES {
         let env = container_environment(&all, container(deployments[name]));
-        let mut required: Vec<String> = settings_in(&service_sources(name))
+        let mut required: Vec<String> = settings_of(name)
             .into_iter()
             .filter(|setting| setting.fallback != Fallback::Portable)
             .map(|setting| setting.name)

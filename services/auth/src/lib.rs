@@ -15,30 +15,24 @@ pub mod handler;
 pub mod keys;
 pub mod queries;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::postgres::PgProcessor;
+use kafka_runtime::postgres::{Database, PgProcessor};
 use kafka_runtime::retry::Backoff;
 use kafka_runtime::settings::{secret, setting, Secret};
-use kafka_runtime::{postgres, Publisher, Service};
+use kafka_runtime::{Publisher, Service};
+use shared_events::topics::Service as Name;
 use shared_events::{Topic, Topics};
 use tokio_util::sync::CancellationToken;
 
-/// How long a query may wait on `auth.queries` before nobody is waiting for its answer.
-pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
-
-/// The service's settings.
+/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `DATABASE_URL`, default `postgres://commerce:commerce@127.0.0.1:5432/commerce_auth`.
-    pub database_url: String,
-    /// `DATABASE_MAX_CONNECTIONS`, default 10.
-    pub max_connections: u32,
-    /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8081`.
-    pub http_addr: SocketAddr,
+    /// `DATABASE_URL` (default the `commerce_auth` database on this machine) and
+    /// `DATABASE_MAX_CONNECTIONS`.
+    pub database: Database,
     /// `TOKEN_TTL_SECS`: how long a token is valid, default 3600.
     pub token_ttl: Duration,
     /// `ADMIN_EMAIL`: the first admin's email; no admin is made when unset.
@@ -51,12 +45,7 @@ impl Config {
     /// Reads the settings from the environment.
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
-            database_url: setting(
-                "DATABASE_URL",
-                "postgres://commerce:commerce@127.0.0.1:5432/commerce_auth".to_string(),
-            )?,
-            max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
-            http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
+            database: Database::from_env(Name::Auth)?,
             token_ttl: Duration::from_secs(setting("TOKEN_TTL_SECS", 3600)?),
             admin_email: Some(setting("ADMIN_EMAIL", String::new())?).filter(|e| !e.is_empty()),
             admin_password: secret("ADMIN_PASSWORD"),
@@ -64,9 +53,12 @@ impl Config {
     }
 }
 
+/// Auth's tables.
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!();
+
 /// Brings auth's tables up to date.
 pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::migrate!().run(pool).await
+    MIGRATIONS.run(pool).await
 }
 
 /// Auth's handler applying `auth.commands` in transactions on `pool`.
@@ -79,8 +71,7 @@ pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::Aut
 /// `auth.queries` and publishes the public keys until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
-    let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
-    migrate(&pool).await?;
+    let pool = config.database.open(&MIGRATIONS, &shutdown).await?;
     let old_key_ids = keys::upgrade_key_ids(&pool).await?;
     let key = Arc::new(keys::load_or_create(&pool).await?);
     match (&config.admin_email, &config.admin_password) {
@@ -103,8 +94,8 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         processor(pool.clone(), service.topics().clone()),
     );
     let queries = queries::AuthQueries::new(pool, key, config.token_ttl).await?;
-    service.answer(&[Topic::AuthQueries], queries, QUERY_MAX_AGE);
-    service.run(config.http_addr, Router::new()).await
+    service.answer(&[Topic::AuthQueries], queries);
+    service.run(Router::new()).await
 }
 
 /// Withdraws revoked and superseded key ids and publishes the public keys, retrying

@@ -8,9 +8,10 @@ use std::time::Duration;
 use auth::keys::SigningKey;
 use auth::queries::AuthQueries;
 use kafka_runtime::admin::create_platform_topics;
-use kafka_runtime::query::QueryProcessor;
+use kafka_runtime::KafkaConfig;
 use shared_events::{Service, Topic};
-use testkit::{RunningConsumer, TestBed};
+use testkit::{free_port, TestBed};
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_login_is_dead_lettered_with_its_reason_and_without_its_password() {
@@ -21,15 +22,18 @@ async fn an_unreadable_login_is_dead_lettered_with_its_reason_and_without_its_pa
     let queries = AuthQueries::new(bed.pool.clone(), Arc::new(key), Duration::from_secs(60))
         .await
         .expect("queries");
-    let processor = QueryProcessor::new(bed.kafka.topics.clone(), queries, Duration::from_secs(30));
+    // The test process lives on after the service stops: its members leave the groups.
+    let kafka = KafkaConfig {
+        leave_group_on_shutdown: true,
+        ..bed.kafka.clone()
+    };
+    let shutdown = CancellationToken::new();
+    let address = ([127, 0, 0, 1], free_port()).into();
+    let mut service = kafka_runtime::Service::new(Service::Auth, kafka, address, shutdown.clone())
+        .expect("a service");
+    service.answer(&[Topic::AuthQueries], queries);
+    let running = tokio::spawn(service.run(axum::Router::new()));
     let topic = bed.kafka.topics.name(Topic::AuthQueries);
-    let consumer = RunningConsumer::start(
-        &bed.kafka,
-        "auth",
-        "auth-queries",
-        vec![topic.clone()],
-        processor,
-    );
 
     let replies = bed.kafka.topics.name(Topic::GatewayReplies);
     let login = serde_json::json!({
@@ -56,5 +60,9 @@ async fn an_unreadable_login_is_dead_lettered_with_its_reason_and_without_its_pa
         "{:?}",
         dead[0].headers
     );
-    consumer.stop().await;
+    shutdown.cancel();
+    running
+        .await
+        .expect("service task")
+        .expect("service stopped cleanly");
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use shared_events::messages::cart::{CartLine, CartView};
-use shared_events::rules::{MAX_LINE_QUANTITY, MAX_ORDER_LINES};
+use shared_events::rules::{is_line_quantity, MAX_ORDER_LINES};
 use uuid::Uuid;
 
 /// A product as the cart knows it (from `catalog.events`).
@@ -84,7 +84,7 @@ impl Refusal {
 }
 
 fn check_quantity(quantity: u32) -> Result<u32, Refusal> {
-    if (1..=MAX_LINE_QUANTITY).contains(&quantity) {
+    if is_line_quantity(quantity) {
         Ok(quantity)
     } else {
         Err(Refusal::InvalidQuantity)

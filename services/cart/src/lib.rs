@@ -11,25 +11,17 @@ pub mod handler;
 pub mod queries;
 pub mod store;
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use axum::Router;
 use kafka_runtime::mongo::MongoProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{mongo, Service};
 use shared_events::Topic;
 
-/// How long a query may wait on `cart.queries` before nobody is waiting for it.
-pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
-
-/// The service's settings.
+/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `MONGODB_URI`, default `mongodb://127.0.0.1:27017/commerce_cart`.
     pub mongodb_uri: String,
-    /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8086`.
-    pub http_addr: SocketAddr,
 }
 
 impl Config {
@@ -40,7 +32,6 @@ impl Config {
                 "MONGODB_URI",
                 "mongodb://127.0.0.1:27017/commerce_cart".to_string(),
             )?,
-            http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8086)))?,
         })
     }
 }
@@ -60,10 +51,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         ],
         processor,
     );
-    service.answer(
-        &[Topic::CartQueries],
-        queries::CartQueries::new(&db),
-        QUERY_MAX_AGE,
-    );
-    service.run(config.http_addr, Router::new()).await
+    service.answer(&[Topic::CartQueries], queries::CartQueries::new(&db));
+    service.run(Router::new()).await
 }

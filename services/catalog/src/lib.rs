@@ -11,25 +11,17 @@ pub mod handler;
 pub mod queries;
 pub mod store;
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use axum::Router;
 use kafka_runtime::mongo::MongoProcessor;
 use kafka_runtime::settings::setting;
 use kafka_runtime::{mongo, Service};
 use shared_events::Topic;
 
-/// How long a query may wait on `catalog.queries` before nobody is waiting for it.
-pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
-
-/// The service's settings.
+/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `MONGODB_URI`, default `mongodb://127.0.0.1:27017/commerce_catalog`.
     pub mongodb_uri: String,
-    /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8082`.
-    pub http_addr: SocketAddr,
 }
 
 impl Config {
@@ -40,7 +32,6 @@ impl Config {
                 "MONGODB_URI",
                 "mongodb://127.0.0.1:27017/commerce_catalog".to_string(),
             )?,
-            http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8082)))?,
         })
     }
 }
@@ -54,10 +45,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let handler = handler::CatalogHandler::new(&db, service.topics());
     let processor = MongoProcessor::new(db.clone(), service.topics().clone(), handler);
     service.consume(&[Topic::CatalogCommands, Topic::InventoryEvents], processor);
-    service.answer(
-        &[Topic::CatalogQueries],
-        queries::CatalogQueries::new(&db),
-        QUERY_MAX_AGE,
-    );
-    service.run(config.http_addr, Router::new()).await
+    service.answer(&[Topic::CatalogQueries], queries::CatalogQueries::new(&db));
+    service.run(Router::new()).await
 }

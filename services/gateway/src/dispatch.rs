@@ -71,6 +71,14 @@ pub struct ProductAccepted {
     pub product_id: Uuid,
 }
 
+/// The 202 body of a cart command.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CartAccepted {
+    /// Follow it at `/api/commands/{commandId}`.
+    pub command_id: Uuid,
+}
+
 /// The 202 body of an order command.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

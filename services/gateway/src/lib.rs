@@ -17,13 +17,13 @@ pub mod routes;
 pub mod storefront;
 pub mod tokens;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use kafka_runtime::follow::{follow, Start};
 use kafka_runtime::http::ReadinessCheck;
@@ -55,8 +55,6 @@ pub const OUTCOMES_KEPT: Duration = Duration::from_secs(3600);
 /// The gateway's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `HTTP_ADDR`, default `127.0.0.1:8080`.
-    pub http_addr: SocketAddr,
     /// `BCRYPT_COST`, default 12.
     pub bcrypt_cost: u32,
     /// `CORS_ALLOWED_ORIGINS`, comma-separated; default none (no cross-origin access).
@@ -96,7 +94,6 @@ impl Config {
     /// Reads the settings from the environment.
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
-            http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             bcrypt_cost: setting("BCRYPT_COST", 12)?,
             cors_allowed_origins: setting("CORS_ALLOWED_ORIGINS", String::new())?
                 .split(',')
@@ -251,6 +248,16 @@ pub fn router(state: AppState) -> Router {
             post(routes::orders::advance),
         )
         .route("/api/payments/{orderId}", get(routes::orders::payment))
+        .route(
+            "/api/cart",
+            get(routes::cart::get).delete(routes::cart::clear),
+        )
+        .route("/api/cart/items", post(routes::cart::add))
+        .route(
+            "/api/cart/items/{productId}",
+            patch(routes::cart::set).delete(routes::cart::remove),
+        )
+        .route("/api/cart/checkout", post(routes::cart::checkout))
         .route("/api/openapi.json", get(routes::openapi::document))
         .fallback(storefront::serve);
     with_limits(routes, timeout, max_concurrent)
@@ -335,7 +342,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         streams: Arc::new(tokio::sync::Semaphore::new(config.max_streams)),
         shutdown: service.shutdown_token(),
     };
-    service.run(config.http_addr, router(state)).await
+    service.run(router(state)).await
 }
 
 #[cfg(test)]

@@ -14,46 +14,35 @@ pub mod queries;
 pub mod reservations;
 pub mod store;
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use axum::Router;
-use kafka_runtime::postgres::PgProcessor;
-use kafka_runtime::settings::setting;
-use kafka_runtime::{postgres, Service};
+use kafka_runtime::postgres::{Database, PgProcessor};
+use kafka_runtime::Service;
+use shared_events::topics::Service as Name;
 use shared_events::{Topic, Topics};
 
-/// How long a query may wait on `inventory.queries` before nobody is waiting for it.
-pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
-
-/// The service's settings.
+/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `DATABASE_URL`, default `postgres://commerce:commerce@127.0.0.1:5432/commerce_inventory`.
-    pub database_url: String,
-    /// `DATABASE_MAX_CONNECTIONS`, default 10.
-    pub max_connections: u32,
-    /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8084`.
-    pub http_addr: SocketAddr,
+    /// `DATABASE_URL` (default the `commerce_inventory` database on this machine) and
+    /// `DATABASE_MAX_CONNECTIONS`.
+    pub database: Database,
 }
 
 impl Config {
     /// Reads the settings from the environment.
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
-            database_url: setting(
-                "DATABASE_URL",
-                "postgres://commerce:commerce@127.0.0.1:5432/commerce_inventory".to_string(),
-            )?,
-            max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
-            http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8084)))?,
+            database: Database::from_env(Name::Inventory)?,
         })
     }
 }
 
+/// Inventory's tables.
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!();
+
 /// Brings inventory's tables up to date.
 pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::migrate!().run(pool).await
+    MIGRATIONS.run(pool).await
 }
 
 /// Inventory's handler applying its messages in transactions on `pool`.
@@ -65,9 +54,10 @@ pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::Inv
 /// Connects to the database (waiting while it is away), migrates it, then consumes new
 /// products and stock commands and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
-    let shutdown = service.shutdown_token();
-    let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
-    migrate(&pool).await?;
+    let pool = config
+        .database
+        .open(&MIGRATIONS, &service.shutdown_token())
+        .await?;
     let topics = service.topics().clone();
     service.consume(
         &[
@@ -78,6 +68,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         processor(pool.clone(), topics),
     );
     let queries = queries::InventoryQueries::new(pool);
-    service.answer(&[Topic::InventoryQueries], queries, QUERY_MAX_AGE);
-    service.run(config.http_addr, Router::new()).await
+    service.answer(&[Topic::InventoryQueries], queries);
+    service.run(Router::new()).await
 }

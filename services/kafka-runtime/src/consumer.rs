@@ -1,14 +1,22 @@
-//! The consumer loop every service runs.
+//! The consumer loop every service runs, and what its partition tasks share.
 //!
 //! One task polls Kafka and hands each record to a task per partition through a small
 //! bounded queue, so partitions proceed in parallel, each stays in order, and the work
 //! in flight is bounded. A partition whose queue is full is paused at the broker instead
-//! of blocking the poll, so a stalled partition never stops the others. A partition task
-//! applies the records queued for it through its [`Processor`] (inbox, handler, outbox in one transaction per batch where the store
-//! can), publishes what they caused, and only then stores their offsets; librdkafka
-//! commits stored offsets in the background, on rebalance and at shutdown.
+//! of blocking the poll, so a stalled partition never stops the others. What a partition
+//! task does with its records is one of two things: [`run`] applies them through a
+//! [`crate::Processor`] (inbox, handler and outbox in one transaction per batch where the
+//! store can; `consumer/apply.rs`), and [`crate::query::run`] answers queries, with no
+//! transaction at all. Either publishes what a record caused and only then stores its
+//! offset; librdkafka commits stored offsets in the background, on rebalance and at
+//! shutdown.
+
+mod apply;
+
+pub use apply::run;
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,18 +27,15 @@ use rdkafka::consumer::{
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
 use shared_events::messages::reply::Reply;
-use shared_events::{Envelope, RawEnvelope};
+use shared_events::RawEnvelope;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::config::KafkaConfig;
 use crate::dlq;
-use crate::error::HandlerError;
-use crate::message::{Incoming, Outgoing};
+use crate::message::{reply_to, Incoming, Outgoing};
 use crate::metrics::{InFlight, Metrics};
-use crate::processor::{Applied, Processor};
 use crate::producer::Publisher;
 use crate::retry::Backoff;
 use crate::telemetry::TraceParent;
@@ -107,16 +112,16 @@ fn topic_partitions(list: &TopicPartitionList) -> Vec<(String, i32)> {
 type RuntimeConsumer = StreamConsumer<RuntimeContext>;
 
 /// A record copied out of librdkafka's buffer.
-struct Record {
-    topic: String,
-    partition: i32,
-    offset: i64,
+pub(crate) struct Record {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
     key: Option<Vec<u8>>,
-    payload: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
     /// All its headers, for the DLQ: a dead letter is the record as it was.
     headers: Option<OwnedHeaders>,
     traceparent: Option<TraceParent>,
-    received: Instant,
+    pub(crate) received: Instant,
 }
 
 impl Record {
@@ -141,7 +146,8 @@ impl Record {
         }
     }
 
-    fn parse(&self) -> Result<Incoming, String> {
+    /// The record's envelope, or why it is not one.
+    pub(crate) fn parse(&self) -> Result<Incoming, String> {
         let envelope = RawEnvelope::parse(&self.payload)
             .map_err(|err| format!("malformed envelope: {err}"))?;
         Ok(Incoming {
@@ -159,31 +165,28 @@ impl Record {
     }
 }
 
-/// Everything a partition task needs.
-struct Worker<P> {
-    spec: ConsumerSpec,
+/// What every partition task of one consumer shares, whatever it does with its records.
+pub(crate) struct Lane {
+    pub(crate) spec: ConsumerSpec,
     consumer: Arc<RuntimeConsumer>,
-    processor: Arc<P>,
-    publisher: Publisher,
-    metrics: Metrics,
-    retry_budget: Duration,
-    shutdown: CancellationToken,
+    pub(crate) publisher: Publisher,
+    pub(crate) metrics: Metrics,
+    pub(crate) retry_budget: Duration,
+    pub(crate) shutdown: CancellationToken,
+    leave_group_on_shutdown: bool,
 }
 
-/// Runs a consumer until `shutdown`: publishes what a crash left in the outbox,
-/// subscribes, processes, then commits and closes.
-pub async fn run<P: Processor>(
-    kafka: &KafkaConfig,
-    spec: ConsumerSpec,
-    processor: Arc<P>,
-    publisher: Publisher,
-    metrics: Metrics,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    relay_unsent(&*processor, &publisher, Duration::ZERO, &shutdown).await;
-
-    let consumer: Arc<RuntimeConsumer> = Arc::new(
-        kafka
+impl Lane {
+    /// Joins the group of `spec` and subscribes to its topics, with automatic offset
+    /// storing off.
+    pub(crate) fn subscribe(
+        kafka: &KafkaConfig,
+        spec: ConsumerSpec,
+        publisher: Publisher,
+        metrics: Metrics,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Arc<Self>> {
+        let consumer: RuntimeConsumer = kafka
             .client_config(&[
                 ("group.id", &spec.group),
                 ("client.id", spec.service),
@@ -198,38 +201,214 @@ pub async fn run<P: Processor>(
                 group: spec.group.clone(),
                 assigned: spec.assigned.clone(),
                 metrics: metrics.clone(),
-            })?,
-    );
-    let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics)?;
-    tracing::info!(group = %spec.group, topics = ?spec.topics, "consumer started");
+            })?;
+        let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics)?;
+        tracing::info!(group = %spec.group, topics = ?spec.topics, "consumer started");
+        Ok(Arc::new(Self {
+            spec,
+            consumer: Arc::new(consumer),
+            publisher,
+            metrics,
+            retry_budget: kafka.retry_budget,
+            shutdown,
+            leave_group_on_shutdown: kafka.leave_group_on_shutdown,
+        }))
+    }
 
-    let worker = Arc::new(Worker {
-        spec: spec.clone(),
-        consumer: consumer.clone(),
-        processor: processor.clone(),
-        publisher: publisher.clone(),
-        metrics: metrics.clone(),
-        retry_budget: kafka.retry_budget,
-        shutdown: shutdown.clone(),
-    });
-    let mut background = JoinSet::new();
-    background.spawn(relay_loop(
-        processor.clone(),
-        publisher.clone(),
-        shutdown.clone(),
-    ));
-    background.spawn(prune_loop(
-        processor.clone(),
-        kafka.runtime_retention,
-        shutdown.clone(),
-    ));
-    background.spawn(lag_loop(
+    /// The next record of a partition task's queue; `None` at shutdown or when the poll
+    /// loop stopped.
+    pub(crate) async fn next(&self, queue: &mut mpsc::Receiver<Record>) -> Option<Record> {
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => None,
+            record = queue.recv() => record,
+        }
+    }
+
+    /// Counts a record as consumed.
+    pub(crate) fn consumed(&self, record: &Record) {
+        self.metrics
+            .consumed
+            .with_label_values(&[&record.topic])
+            .inc();
+    }
+
+    /// Stores the offset of a record that is finished with (what it caused is
+    /// published), for librdkafka to commit, and records how long it took.
+    pub(crate) fn finished(&self, record: &Record) {
+        // librdkafka's offset_store takes the offset of the processed record and commits
+        // that plus one.
+        if let Err(err) = self
+            .consumer
+            .store_offset(&record.topic, record.partition, record.offset)
+        {
+            // The partition was revoked meanwhile; its next owner dedupes by id.
+            tracing::debug!(error = %err, topic = %record.topic, partition = record.partition, "offset not stored");
+        }
+        self.metrics
+            .handler_seconds
+            .with_label_values(&[&record.topic])
+            .observe(record.received.elapsed().as_secs_f64());
+    }
+
+    /// Waits before a record that failed transiently is tried again, counting and
+    /// logging the retry; `false` when shutdown came first.
+    pub(crate) async fn wait_to_retry(
+        &self,
+        record: &Record,
+        err: &anyhow::Error,
+        backoff: &mut Backoff,
+    ) -> bool {
+        self.metrics
+            .retried
+            .with_label_values(&[&record.topic])
+            .inc();
+        let delay = backoff.next_delay();
+        tracing::warn!(
+            error = format!("{err:#}"),
+            attempt = backoff.attempts(),
+            retry_in_ms = delay.as_millis() as u64,
+            "transient failure, retrying"
+        );
+        sleep_unless_shutdown(delay, &self.shutdown).await
+    }
+
+    /// Parks a record that failed transiently past the retry budget in the DLQ, with
+    /// `value` and the last error; the reason it was given, or `None` when shutdown
+    /// interrupted it.
+    pub(crate) async fn park(
+        &self,
+        record: &Record,
+        kind: &str,
+        err: &anyhow::Error,
+        backoff: &Backoff,
+        value: &[u8],
+    ) -> Option<String> {
+        let reason = format!(
+            "parked after {} attempts over {} s of transient failures: {err:#}",
+            backoff.attempts() + 1,
+            self.retry_budget.as_secs()
+        );
+        tracing::error!(reason, topic = %record.topic, partition = record.partition, offset = record.offset, "message parked");
+        if !self.dead_letter(record, Some(kind), &reason, value).await {
+            return None;
+        }
+        self.metrics
+            .parked
+            .with_label_values(&[&record.topic])
+            .inc();
+        Some(reason)
+    }
+
+    /// Sends messages in order, retrying until the broker acknowledges all of them, and
+    /// counts them as published; `false` when shutdown interrupted it.
+    pub(crate) async fn send_all(&self, messages: &[Outgoing]) -> bool {
+        if !send_all(&self.publisher, messages, &self.shutdown).await {
+            return false;
+        }
+        for message in messages {
+            let labels = [message.topic.as_str(), message.kind.as_str()];
+            self.metrics.published.with_label_values(&labels).inc();
+        }
+        true
+    }
+    /// Sends the record to the DLQ with `value` (the record's own, for a re-drive; a
+    /// query's without its `data`), its key and headers, and the reason and its origin
+    /// added as `dlq.*` headers, which is what a re-drive needs (`dlq.rs`). `false` when
+    /// shutdown interrupted it.
+    pub(crate) async fn dead_letter(
+        &self,
+        record: &Record,
+        kind: Option<&str>,
+        reason: &str,
+        value: &[u8],
+    ) -> bool {
+        tracing::warn!(reason, topic = %record.topic, partition = record.partition, offset = record.offset, "message sent to the DLQ");
+        let partition = record.partition.to_string();
+        let offset = record.offset.to_string();
+        let mut backoff = Backoff::default();
+        loop {
+            let mut headers = OwnedHeaders::new_with_capacity(8);
+            let mut typed = false;
+            // A message re-produced by hand with the headers of a dead letter keeps
+            // only one reason: this one.
+            let original = record.headers.iter().flat_map(|h| h.iter());
+            for header in original.filter(|h| !dlq::is_dlq_header(h.key)) {
+                typed |= header.key == "type";
+                headers = headers.insert(header);
+            }
+            headers = headers
+                .insert(Header {
+                    key: dlq::REASON,
+                    value: Some(reason),
+                })
+                .insert(Header {
+                    key: dlq::SOURCE_TOPIC,
+                    value: Some(&record.topic),
+                })
+                .insert(Header {
+                    key: dlq::SOURCE_PARTITION,
+                    value: Some(&partition),
+                })
+                .insert(Header {
+                    key: dlq::SOURCE_OFFSET,
+                    value: Some(&offset),
+                })
+                .insert(Header {
+                    key: dlq::SERVICE,
+                    value: Some(self.spec.service),
+                });
+            if let (Some(kind), false) = (kind, typed) {
+                headers = headers.insert(Header {
+                    key: "type",
+                    value: Some(kind),
+                });
+            }
+            let key = record.key.as_deref().unwrap_or_default();
+            match self
+                .publisher
+                .send_raw(&self.spec.dlq_topic, key, value, headers)
+                .await
+            {
+                Ok(_) => {
+                    self.metrics
+                        .dead_lettered
+                        .with_label_values(&[&record.topic])
+                        .inc();
+                    return true;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "DLQ publish failed, retrying");
+                    if !sleep_unless_shutdown(backoff.next_delay(), &self.shutdown).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Polls `lane`'s consumer until shutdown, handing each partition's records, in order, to
+/// a task of its own that `start` makes (given the partition's gauge of unfinished work);
+/// then lets those tasks finish what they hold, commits the offsets they stored, and
+/// closes the consumer.
+pub(crate) async fn poll<F, T>(lane: Arc<Lane>, mut start: F)
+where
+    F: FnMut(mpsc::Receiver<Record>, Arc<InFlight>) -> T,
+    T: Future<Output = ()> + Send + 'static,
+{
+    let (consumer, spec, metrics, shutdown) = (
+        lane.consumer.clone(),
+        &lane.spec,
+        &lane.metrics,
+        &lane.shutdown,
+    );
+    let lag = tokio::spawn(lag_loop(
         consumer.clone(),
         metrics.clone(),
         shutdown.clone(),
     ));
-
     let mut partitions: HashMap<(String, i32), PartitionQueue> = HashMap::new();
     let mut workers = JoinSet::new();
     let mut errors = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
@@ -265,7 +444,7 @@ pub async fn run<P: Processor>(
             .or_insert_with_key(|(topic, partition)| {
                 let (tx, rx) = mpsc::channel(spec.queue_per_partition.max(1));
                 let in_flight = metrics.oldest_unfinished.partition(topic, *partition);
-                workers.spawn(worker.clone().run_partition(rx, in_flight));
+                workers.spawn(start(rx, in_flight));
                 PartitionQueue::new(topic.clone(), *partition, tx)
             });
         match queue.offer(record) {
@@ -277,9 +456,12 @@ pub async fn run<P: Processor>(
 
     // Stop: let each partition finish the batch in hand, commit what is stored, close.
     drop(partitions);
+    drop(start);
     while workers.join_next().await.is_some() {}
-    background.shutdown().await;
-    drop(worker);
+    lag.abort();
+    let _ = lag.await;
+    let (group, leave) = (spec.group.clone(), lane.leave_group_on_shutdown);
+    drop(lane);
     let committing = consumer.clone();
     let committed =
         tokio::task::spawn_blocking(move || committing.commit_consumer_state(CommitMode::Sync))
@@ -287,15 +469,14 @@ pub async fn run<P: Processor>(
     if let Ok(Err(err)) = committed {
         tracing::debug!(error = %err, "nothing to commit at shutdown");
     }
-    if kafka.leave_group_on_shutdown {
+    if leave {
         close(consumer).await;
     } else {
         // Not dropped: dropping sends LeaveGroup. The process is about to exit, which
         // ends the client; the broker expires the member after its session timeout.
         std::mem::forget(consumer);
     }
-    tracing::info!(group = %spec.group, left = kafka.leave_group_on_shutdown, "consumer stopped");
-    Ok(())
+    tracing::info!(group = %group, left = leave, "consumer stopped");
 }
 
 /// The way from the poll loop to one partition's task. When the task falls behind and its
@@ -425,414 +606,32 @@ async fn close(consumer: Arc<RuntimeConsumer>) {
     }
 }
 
-impl<P: Processor> Worker<P> {
-    /// Applies a partition's records in order. Whatever has queued up is taken as one
-    /// batch and applied in one transaction when the store can (group commit), else one
-    /// record per transaction; then the messages they caused are published together (one
-    /// wait for the broker instead of one per record, in the same order), and only then
-    /// are the offsets stored. A crash in between leaves committed, unpublished outbox
-    /// rows, published at restart. `in_flight` tells `/metrics` since when the batch in
-    /// hand has waited.
-    async fn run_partition(
-        self: Arc<Self>,
-        mut queue: mpsc::Receiver<Record>,
-        in_flight: Arc<InFlight>,
-    ) {
-        let most = self.spec.queue_per_partition.max(1);
-        loop {
-            let first = tokio::select! {
-                biased;
-                _ = self.shutdown.cancelled() => return,
-                record = queue.recv() => match record { Some(r) => r, None => return },
-            };
-            in_flight.start(first.received);
-            let mut batch = vec![first];
-            while batch.len() < most {
-                match queue.try_recv() {
-                    Ok(record) => batch.push(record),
-                    Err(_) => break,
-                }
-            }
-            let (caused, finished) = self.apply_batch(&batch).await;
-            if !publish(&*self.processor, &self.publisher, &caused, &self.shutdown).await {
-                return;
-            }
-            for message in &caused {
-                let labels = [message.topic.as_str(), message.kind.as_str()];
-                self.metrics.published.with_label_values(&labels).inc();
-            }
-            for record in &batch[..finished] {
-                // librdkafka's offset_store takes the offset of the processed record and
-                // commits that plus one.
-                if let Err(err) =
-                    self.consumer
-                        .store_offset(&record.topic, record.partition, record.offset)
-                {
-                    // The partition was revoked meanwhile; its next owner dedupes by id.
-                    tracing::debug!(error = %err, topic = %record.topic, partition = record.partition, "offset not stored");
-                }
-                self.metrics
-                    .handler_seconds
-                    .with_label_values(&[&record.topic])
-                    .observe(record.received.elapsed().as_secs_f64());
-            }
-            if finished < batch.len() {
-                return; // shutting down mid-retry: the rest stays uncommitted
-            }
-            in_flight.finish();
-        }
-    }
-
-    /// The messages a batch caused, still to publish, and how many of its records were
-    /// finished: all of them unless shutdown interrupted a retry.
-    async fn apply_batch(&self, batch: &[Record]) -> (Vec<Outgoing>, usize) {
-        for record in batch {
-            self.metrics
-                .consumed
-                .with_label_values(&[&record.topic])
-                .inc();
-        }
-        let parsed: Vec<Result<Incoming, String>> = batch.iter().map(Record::parse).collect();
-        if let Some(caused) = self.apply_together(batch, &parsed).await {
-            return (caused, batch.len());
-        }
-        let mut caused = Vec::new();
-        for (finished, (record, parsed)) in batch.iter().zip(&parsed).enumerate() {
-            let messages = match parsed {
-                Ok(incoming) => {
-                    self.apply(record, incoming)
-                        .instrument(incoming.span())
-                        .await
-                }
-                Err(reason) => self.dead_letter(record, None, reason).await.then(Vec::new),
-            };
-            match messages {
-                Some(messages) => caused.extend(messages),
-                None => return (caused, finished),
-            }
-        }
-        (caused, batch.len())
-    }
-
-    /// Group commit of a batch of several well-formed records; `None` when it has to go
-    /// one record at a time (the store cannot, or something in it failed and rolled it
-    /// all back: the one-at-a-time path then retries, rejects or dead-letters each).
-    async fn apply_together(
-        &self,
-        batch: &[Record],
-        parsed: &[Result<Incoming, String>],
-    ) -> Option<Vec<Outgoing>> {
-        if batch.len() < 2 {
-            return None;
-        }
-        let incoming: Vec<&Incoming> = parsed
-            .iter()
-            .map(|parsed| parsed.as_ref().ok())
-            .collect::<Option<_>>()?;
-        match self.processor.apply_all(&incoming).await? {
-            Ok(applied) => {
-                self.metrics
-                    .transaction_messages
-                    .with_label_values(&[&batch[0].topic])
-                    .observe(batch.len() as f64);
-                let mut caused = Vec::new();
-                for ((record, incoming), applied) in batch.iter().zip(incoming).zip(applied) {
-                    caused.extend(incoming.span().in_scope(|| self.applied(record, applied)));
-                }
-                Some(caused)
-            }
-            Err(err) => {
-                tracing::info!(error = %err, records = batch.len(), "group commit rolled back, applying one at a time");
-                None
-            }
-        }
-    }
-
-    /// Applies one record, retrying transient failures; the messages it caused, still
-    /// to publish, or `None` when shutdown interrupted it. A record that keeps failing
-    /// past the retry budget while the store answers is parked in the DLQ: whatever
-    /// fails it is not an outage, and it must not hold its partition forever.
-    async fn apply(&self, record: &Record, incoming: &Incoming) -> Option<Vec<Outgoing>> {
-        let mut backoff = Backoff::default();
-        let mut failing_since = Instant::now();
-        loop {
-            match self.processor.apply(incoming).await {
-                Ok(applied) => {
-                    self.metrics
-                        .transaction_messages
-                        .with_label_values(&[&record.topic])
-                        .observe(1.0);
-                    return Some(self.applied(record, applied));
-                }
-                Err(HandlerError::Rejected(reason)) => {
-                    if !self
-                        .dead_letter(record, Some(&incoming.envelope.kind), &reason)
-                        .await
-                    {
-                        return None;
-                    }
-                    return Some(rejected_reply(incoming, &reason).into_iter().collect());
-                }
-                Err(HandlerError::Transient(err)) => {
-                    if failing_since.elapsed() >= self.retry_budget {
-                        match self.processor.ping().await {
-                            Ok(()) => return self.park(record, incoming, &err, &backoff).await,
-                            // The store is away: waiting for it is not this record's fault.
-                            Err(_) => failing_since = Instant::now(),
-                        }
-                    }
-                    self.metrics
-                        .retried
-                        .with_label_values(&[&record.topic])
-                        .inc();
-                    let delay = backoff.next_delay();
-                    tracing::warn!(
-                        error = format!("{err:#}"),
-                        attempt = backoff.attempts(),
-                        retry_in_ms = delay.as_millis() as u64,
-                        "transient failure, retrying"
-                    );
-                    if !sleep_unless_shutdown(delay, &self.shutdown).await {
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Sends a record that failed transiently past the retry budget to the DLQ, with the
-    /// last error, and answers whoever waits on it as for a rejection.
-    async fn park(
-        &self,
-        record: &Record,
-        incoming: &Incoming,
-        err: &anyhow::Error,
-        backoff: &Backoff,
-    ) -> Option<Vec<Outgoing>> {
-        let reason = format!(
-            "parked after {} attempts over {} s of transient failures: {err:#}",
-            backoff.attempts() + 1,
-            self.retry_budget.as_secs()
-        );
-        tracing::error!(reason, topic = %record.topic, partition = record.partition, offset = record.offset, "message parked");
-        if !self
-            .dead_letter(record, Some(&incoming.envelope.kind), &reason)
-            .await
-        {
-            return None;
-        }
-        self.metrics
-            .parked
-            .with_label_values(&[&record.topic])
-            .inc();
-        Some(rejected_reply(incoming, &reason).into_iter().collect())
-    }
-
-    /// Counts what applying a record did; the messages it caused.
-    fn applied(&self, record: &Record, applied: Applied) -> Vec<Outgoing> {
-        match applied {
-            Applied::Fresh(messages) => {
-                self.metrics
-                    .processed
-                    .with_label_values(&[&record.topic])
-                    .inc();
-                tracing::debug!(caused = messages.len(), "message processed");
-                messages
-            }
-            Applied::Duplicate => {
-                self.metrics
-                    .duplicates
-                    .with_label_values(&[&record.topic])
-                    .inc();
-                tracing::info!("duplicate message skipped");
-                Vec::new()
-            }
-        }
-    }
-
-    /// Sends the record to the DLQ as it was (key, value, headers) with the reason and
-    /// its origin added as `dlq.*` headers, which is what a re-drive needs (`dlq.rs`);
-    /// a query's value loses its `data` ([`Processor::dead_letter_value`]).
-    async fn dead_letter(&self, record: &Record, kind: Option<&str>, reason: &str) -> bool {
-        tracing::warn!(reason, topic = %record.topic, partition = record.partition, offset = record.offset, "message sent to the DLQ");
-        let partition = record.partition.to_string();
-        let offset = record.offset.to_string();
-        let mut backoff = Backoff::default();
-        loop {
-            let mut headers = OwnedHeaders::new_with_capacity(8);
-            let mut typed = false;
-            // A message re-produced by hand with the headers of a dead letter keeps
-            // only one reason: this one.
-            let original = record.headers.iter().flat_map(|h| h.iter());
-            for header in original.filter(|h| !dlq::is_dlq_header(h.key)) {
-                typed |= header.key == "type";
-                headers = headers.insert(header);
-            }
-            headers = headers
-                .insert(Header {
-                    key: dlq::REASON,
-                    value: Some(reason),
-                })
-                .insert(Header {
-                    key: dlq::SOURCE_TOPIC,
-                    value: Some(&record.topic),
-                })
-                .insert(Header {
-                    key: dlq::SOURCE_PARTITION,
-                    value: Some(&partition),
-                })
-                .insert(Header {
-                    key: dlq::SOURCE_OFFSET,
-                    value: Some(&offset),
-                })
-                .insert(Header {
-                    key: dlq::SERVICE,
-                    value: Some(self.spec.service),
-                });
-            if let (Some(kind), false) = (kind, typed) {
-                headers = headers.insert(Header {
-                    key: "type",
-                    value: Some(kind),
-                });
-            }
-            let key = record.key.as_deref().unwrap_or_default();
-            let value = self.processor.dead_letter_value(&record.payload);
-            match self
-                .publisher
-                .send_raw(&self.spec.dlq_topic, key, &value, headers)
-                .await
-            {
-                Ok(_) => {
-                    self.metrics
-                        .dead_lettered
-                        .with_label_values(&[&record.topic])
-                        .inc();
-                    return true;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "DLQ publish failed, retrying");
-                    if !sleep_unless_shutdown(backoff.next_delay(), &self.shutdown).await {
-                        return false;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// The outcome for whoever waits on a dead-lettered message (`replyTo`): it failed,
 /// `rejected`, with the reason, so a client following it is not left waiting.
-fn rejected_reply(incoming: &Incoming, reason: &str) -> Option<Outgoing> {
-    let reply_to = incoming.envelope.reply_to.clone()?;
-    let correlation_id = incoming.envelope.correlation_id;
-    let reply = Reply::failure(correlation_id, "rejected", reason);
-    let envelope = Envelope::caused_by(&incoming.envelope, reply);
-    Some(Outgoing::new(reply_to, correlation_id, &envelope).traced(&incoming.trace.child()))
+pub(crate) fn rejected_reply(incoming: &Incoming, reason: &str) -> Option<Outgoing> {
+    let reply = Reply::failure(incoming.envelope.correlation_id, "rejected", reason);
+    reply_to(&incoming.envelope, reply, &incoming.trace)
 }
 
-/// Publishes messages in order, retrying until the broker acknowledges all of them, then
-/// marks them sent. `false` when shutdown interrupted it (the outbox keeps them).
-async fn publish<P: Processor>(
-    processor: &P,
+/// Sends messages in order, retrying until the broker acknowledges all of them; `false`
+/// when shutdown interrupted it.
+pub(crate) async fn send_all(
     publisher: &Publisher,
     messages: &[Outgoing],
     shutdown: &CancellationToken,
 ) -> bool {
-    if messages.is_empty() {
-        return true;
-    }
     let mut backoff = Backoff::default();
     loop {
         // The sends are queued in order on one idempotent producer, which keeps that order.
         let sends = futures::future::try_join_all(messages.iter().map(|m| publisher.send(m)));
         match sends.await {
-            Ok(_) => break,
+            Ok(_) => return true,
             Err(err) => {
                 tracing::warn!(error = %err, "publish failed, retrying");
                 if !sleep_unless_shutdown(backoff.next_delay(), shutdown).await {
                     return false;
                 }
             }
-        }
-    }
-    let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
-    if let Err(err) = processor.mark_sent(&ids).await {
-        // They were published; the relay may publish them again later, under the same ids.
-        tracing::warn!(error = %err, "could not mark outbox messages sent");
-    }
-    true
-}
-
-/// Publishes outbox messages older than `min_age` that were never marked sent.
-async fn relay_unsent<P: Processor>(
-    processor: &P,
-    publisher: &Publisher,
-    min_age: Duration,
-    shutdown: &CancellationToken,
-) {
-    loop {
-        let batch = match processor.unsent(min_age, 500).await {
-            Ok(batch) => batch,
-            Err(err) => {
-                tracing::warn!(error = %err, "could not read the outbox");
-                return;
-            }
-        };
-        if batch.is_empty() {
-            return;
-        }
-        tracing::info!(
-            count = batch.len(),
-            "publishing outbox messages left unsent"
-        );
-        if !publish(processor, publisher, &batch, shutdown).await {
-            return;
-        }
-    }
-}
-
-/// Every few seconds, publishes what an interrupted publish left behind.
-async fn relay_loop<P: Processor>(
-    processor: Arc<P>,
-    publisher: Publisher,
-    shutdown: CancellationToken,
-) {
-    while sleep_unless_shutdown(Duration::from_secs(5), &shutdown).await {
-        relay_unsent(&*processor, &publisher, Duration::from_secs(30), &shutdown).await;
-    }
-}
-
-/// A minute after start and every hour after, deletes inbox entries and published
-/// outbox messages older than `retention`, a thousand at a time so that no statement
-/// holds the tables for long.
-async fn prune_loop<P: Processor>(
-    processor: Arc<P>,
-    retention: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut delay = Duration::from_secs(60);
-    while sleep_unless_shutdown(delay, &shutdown).await {
-        delay = Duration::from_secs(3600);
-        let mut pruned = 0;
-        loop {
-            match processor.prune(retention, 1000).await {
-                Ok(0) => break,
-                Ok(count) => pruned += count,
-                Err(err) => {
-                    tracing::warn!(error = %err, "inbox and outbox not pruned");
-                    break;
-                }
-            }
-            if shutdown.is_cancelled() {
-                return;
-            }
-        }
-        if pruned > 0 {
-            tracing::info!(
-                pruned,
-                retention_secs = retention.as_secs(),
-                "inbox and outbox pruned"
-            );
         }
     }
 }

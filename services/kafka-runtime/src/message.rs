@@ -145,13 +145,7 @@ impl Outbox {
 
     /// Queues the outcome of `request` for whoever asked, when it asked (`replyTo`).
     pub fn reply(&mut self, request: &RawEnvelope, reply: Reply) {
-        let Some(reply_to) = request.reply_to.clone() else {
-            return;
-        };
-        let key = reply.correlation_id;
-        let envelope = Envelope::caused_by(request, reply);
-        self.messages
-            .push(Outgoing::new(reply_to, key, &envelope).traced(&self.trace.child()));
+        self.messages.extend(reply_to(request, reply, &self.trace));
     }
 
     /// The queued messages, in the order they were sent.
@@ -163,4 +157,13 @@ impl Outbox {
     pub fn into_messages(self) -> Vec<Outgoing> {
         self.messages
     }
+}
+
+/// The outcome of `request` addressed to whoever asked (`replyTo`), keyed by its
+/// correlation id and traced as a child of `trace`; `None` when nobody asked.
+pub fn reply_to(request: &RawEnvelope, reply: Reply, trace: &TraceParent) -> Option<Outgoing> {
+    let reply_to = request.reply_to.clone()?;
+    let key = reply.correlation_id;
+    let envelope = Envelope::caused_by(request, reply);
+    Some(Outgoing::new(reply_to, key, &envelope).traced(&trace.child()))
 }

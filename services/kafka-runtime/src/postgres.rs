@@ -5,7 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shared_events::topics::Service as ServiceName;
 use shared_events::Topics;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -16,6 +18,48 @@ use crate::error::HandlerError;
 use crate::message::{Incoming, Outbox, Outgoing};
 use crate::processor::{Applied, Processor};
 use crate::retry::Backoff;
+use crate::settings::setting;
+
+/// Where a service's PostgreSQL database is and how many connections it may hold: the
+/// settings every service with a PostgreSQL store reads.
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// `DATABASE_URL`, default
+    /// `postgres://commerce:commerce@127.0.0.1:5432/commerce_<service>`.
+    pub url: String,
+    /// `DATABASE_MAX_CONNECTIONS`, default 10.
+    pub max_connections: u32,
+}
+
+impl Database {
+    /// Reads the settings of `service`'s database from the environment.
+    pub fn from_env(service: ServiceName) -> anyhow::Result<Self> {
+        // The default is written in the call: deploy-check reads it there to know that
+        // it names this machine, so a deployment must set DATABASE_URL.
+        Ok(Self {
+            url: setting(
+                "DATABASE_URL",
+                format!(
+                    "postgres://commerce:commerce@127.0.0.1:5432/commerce_{}",
+                    service.name()
+                ),
+            )?,
+            max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
+        })
+    }
+
+    /// Connects (waiting while the server is away, or until shutdown) and brings the
+    /// service's tables up to date with `migrations`.
+    pub async fn open(
+        &self,
+        migrations: &Migrator,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<PgPool> {
+        let pool = connect(&self.url, self.max_connections, shutdown).await?;
+        migrations.run(&pool).await?;
+        Ok(pool)
+    }
+}
 
 /// A service's reaction to one message, inside the transaction the runtime opened.
 pub trait PgHandler: Send + Sync + 'static {

@@ -60,10 +60,4 @@ pub trait Processor: Send + Sync + 'static {
 
     /// Whether the store answers, for `/readyz`.
     fn ping(&self) -> impl Future<Output = Result<(), String>> + Send;
-
-    /// The value a dead letter of this processor keeps: the record's value as it was,
-    /// so it can be re-driven. Queries keep less (see `QueryProcessor`).
-    fn dead_letter_value(&self, value: &[u8]) -> Vec<u8> {
-        value.to_vec()
-    }
 }

@@ -18,7 +18,8 @@ use crate::http::{self, ReadinessCheck};
 use crate::metrics::Metrics;
 use crate::processor::Processor;
 use crate::producer::Publisher;
-use crate::query::{QueryHandler, QueryProcessor};
+use crate::query::{self, QueryHandler};
+use crate::settings::setting;
 
 /// A running service: what its consumers and routes share.
 pub struct Service {
@@ -27,6 +28,7 @@ pub struct Service {
     publisher: Publisher,
     metrics: Metrics,
     shutdown: CancellationToken,
+    http_addr: SocketAddr,
     checks: Vec<ReadinessCheck>,
     tasks: JoinSet<anyhow::Result<()>>,
     /// Every task runs inside it, so every log line names the service.
@@ -34,10 +36,12 @@ pub struct Service {
 }
 
 impl Service {
-    /// A service configured from the environment, stopping on SIGTERM or Ctrl-C.
+    /// A service configured from the environment (the Kafka settings and `HTTP_ADDR`),
+    /// stopping on SIGTERM or Ctrl-C.
     pub fn from_env(name: ServiceName) -> anyhow::Result<Self> {
         crate::telemetry::init_logging();
-        let service = Self::new(name, KafkaConfig::from_env()?, CancellationToken::new())?;
+        let (kafka, http_addr) = (KafkaConfig::from_env()?, http_addr(name)?);
+        let service = Self::new(name, kafka, http_addr, CancellationToken::new())?;
         let shutdown = service.shutdown.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -47,10 +51,12 @@ impl Service {
         Ok(service)
     }
 
-    /// A service with explicit configuration that stops when `shutdown` is cancelled.
+    /// A service with explicit configuration, serving health, metrics and its routes on
+    /// `http_addr`, that stops when `shutdown` is cancelled.
     pub fn new(
         name: ServiceName,
         kafka: KafkaConfig,
+        http_addr: SocketAddr,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let publisher = Publisher::new(&kafka)?;
@@ -65,6 +71,7 @@ impl Service {
             kafka,
             publisher,
             shutdown,
+            http_addr,
             checks: vec![broker],
             tasks: JoinSet::new(),
             span: tracing::info_span!("service", service = name.name()),
@@ -116,19 +123,53 @@ impl Service {
             Box::pin(async move { probe.ping().await })
         }));
         let group = format!("{}{}", self.topics().prefix(), self.name.name());
-        self.spawn_consumer(group, topics, processor);
+        self.spawn_consumer(
+            group,
+            topics,
+            |kafka, spec, publisher, metrics, shutdown| async move {
+                consumer::run(&kafka, spec, processor, publisher, metrics, shutdown).await
+            },
+        );
     }
 
     /// Answers the queries on `topics` with `handler`, in a group of its own
     /// (`<service>-queries`) so that reads never wait behind commands. Queries older
-    /// than `max_age` are skipped.
-    pub fn answer<H: QueryHandler>(&mut self, topics: &[Topic], handler: H, max_age: Duration) {
-        let processor = Arc::new(QueryProcessor::new(self.topics().clone(), handler, max_age));
+    /// than [`query::MAX_AGE`] are skipped.
+    pub fn answer<H: QueryHandler>(&mut self, topics: &[Topic], handler: H) {
         let group = format!("{}{}-queries", self.topics().prefix(), self.name.name());
-        self.spawn_consumer(group, topics, processor);
+        self.spawn_consumer(
+            group,
+            topics,
+            |kafka, spec, publisher, metrics, shutdown| {
+                let max_age = query::MAX_AGE;
+                async move {
+                    query::run(&kafka, spec, handler, max_age, publisher, metrics, shutdown).await
+                }
+            },
+        );
     }
 
-    fn spawn_consumer<P: Processor>(&mut self, group: String, topics: &[Topic], processor: Arc<P>) {
+    /// Runs `consumer` (the runtime's [`consumer::run`] or [`query::run`]) on `topics`
+    /// in `group` as a task of the service, ready once its group has formed.
+    fn spawn_consumer<F, T>(&mut self, group: String, topics: &[Topic], consumer: F)
+    where
+        F: FnOnce(KafkaConfig, ConsumerSpec, Publisher, Metrics, CancellationToken) -> T,
+        T: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let spec = self.consumer_spec(group, topics);
+        let running = consumer(
+            self.kafka.clone(),
+            spec,
+            self.publisher.clone(),
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        );
+        self.tasks.spawn(running.instrument(self.span.clone()));
+    }
+
+    /// What a consumer of `topics` in `group` reads, and the readiness check that waits
+    /// for its group to form.
+    fn consumer_spec(&mut self, group: String, topics: &[Topic]) -> ConsumerSpec {
         let spec = ConsumerSpec {
             service: self.name.name(),
             group,
@@ -153,16 +194,7 @@ impl Service {
                 }
             })
         }));
-        let (kafka, publisher, metrics, shutdown) = (
-            self.kafka.clone(),
-            self.publisher.clone(),
-            self.metrics.clone(),
-            self.shutdown.clone(),
-        );
-        self.tasks.spawn(
-            async move { consumer::run(&kafka, spec, processor, publisher, metrics, shutdown).await }
-                .instrument(self.span.clone()),
-        );
+        spec
     }
 
     /// Runs `task` beside the consumers: its failure stops the service; its success
@@ -197,14 +229,15 @@ impl Service {
         );
     }
 
-    /// Serves the health routes (plus `extra`) on `addr` and runs until shutdown or until
-    /// a task fails; then stops every task and flushes the producer.
-    pub async fn run(self, addr: SocketAddr, extra: Router) -> anyhow::Result<()> {
+    /// Serves the health routes (plus `extra`) on its HTTP address and runs until
+    /// shutdown or until a task fails; then stops every task and flushes the producer.
+    pub async fn run(self, extra: Router) -> anyhow::Result<()> {
         let span = self.span.clone();
-        self.serve_until_stopped(addr, extra).instrument(span).await
+        self.serve_until_stopped(extra).instrument(span).await
     }
 
-    async fn serve_until_stopped(mut self, addr: SocketAddr, extra: Router) -> anyhow::Result<()> {
+    async fn serve_until_stopped(mut self, extra: Router) -> anyhow::Result<()> {
+        let addr = self.http_addr;
         let router = extra.merge(http::health_routes(
             self.metrics.clone(),
             self.checks.clone(),
@@ -231,6 +264,22 @@ impl Service {
         tracing::info!("service stopped");
         outcome
     }
+}
+
+/// Where `service` serves health, metrics and its routes: `HTTP_ADDR`, default
+/// `127.0.0.1` on the service's port (gateway 8080, auth 8081, catalog 8082, order 8083,
+/// inventory 8084, payment 8085, cart 8086).
+pub fn http_addr(service: ServiceName) -> anyhow::Result<SocketAddr> {
+    let port = match service {
+        ServiceName::Gateway => 8080,
+        ServiceName::Auth => 8081,
+        ServiceName::Catalog => 8082,
+        ServiceName::Order => 8083,
+        ServiceName::Inventory => 8084,
+        ServiceName::Payment => 8085,
+        ServiceName::Cart => 8086,
+    };
+    setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -13,27 +13,21 @@ pub mod handler;
 pub mod queries;
 pub mod store;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::postgres::PgProcessor;
+use kafka_runtime::postgres::{Database, PgProcessor};
 use kafka_runtime::settings::setting;
-use kafka_runtime::{postgres, Service};
+use kafka_runtime::Service;
+use shared_events::topics::Service as Name;
 use shared_events::{Topic, Topics};
 
-/// How long a query may wait on `order.queries` before nobody is waiting for it.
-pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
-
-/// The service's settings.
+/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `DATABASE_URL`, default `postgres://commerce:commerce@127.0.0.1:5432/commerce_order`.
-    pub database_url: String,
-    /// `DATABASE_MAX_CONNECTIONS`, default 10.
-    pub max_connections: u32,
-    /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8083`.
-    pub http_addr: SocketAddr,
+    /// `DATABASE_URL` (default the `commerce_order` database on this machine) and
+    /// `DATABASE_MAX_CONNECTIONS`.
+    pub database: Database,
     /// `ORDER_DEADLINE_SECS`, default 120: an order still PENDING this long after it
     /// was placed is cancelled with reason `timeout`.
     pub deadline: Duration,
@@ -43,20 +37,18 @@ impl Config {
     /// Reads the settings from the environment.
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
-            database_url: setting(
-                "DATABASE_URL",
-                "postgres://commerce:commerce@127.0.0.1:5432/commerce_order".to_string(),
-            )?,
-            max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
-            http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8083)))?,
+            database: Database::from_env(Name::Order)?,
             deadline: Duration::from_secs(setting("ORDER_DEADLINE_SECS", 120)?),
         })
     }
 }
 
+/// The order service's tables.
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!();
+
 /// Brings the order service's tables up to date.
 pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::migrate!().run(pool).await
+    MIGRATIONS.run(pool).await
 }
 
 /// The order handler applying its messages in transactions on `pool`, with orders
@@ -75,8 +67,7 @@ pub fn processor(
 /// until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
-    let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
-    migrate(&pool).await?;
+    let pool = config.database.open(&MIGRATIONS, &shutdown).await?;
     let consumed = [
         Topic::OrderCommands,
         Topic::CatalogEvents,
@@ -96,6 +87,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let queries = queries::OrderQueries::new(pool);
-    service.answer(&[Topic::OrderQueries], queries, QUERY_MAX_AGE);
-    service.run(config.http_addr, Router::new()).await
+    service.answer(&[Topic::OrderQueries], queries);
+    service.run(Router::new()).await
 }

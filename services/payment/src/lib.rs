@@ -16,28 +16,22 @@ pub mod provider;
 pub mod queries;
 pub mod store;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::postgres::PgProcessor;
+use kafka_runtime::postgres::{Database, PgProcessor};
 use kafka_runtime::settings::setting;
-use kafka_runtime::{postgres, Service};
+use kafka_runtime::Service;
 use provider::SimulatedProvider;
+use shared_events::topics::Service as Name;
 use shared_events::{Topic, Topics};
 
-/// How long a query may wait on `payment.queries` before nobody is waiting for it.
-pub const QUERY_MAX_AGE: Duration = Duration::from_secs(30);
-
-/// The service's settings.
+/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `DATABASE_URL`, default `postgres://commerce:commerce@127.0.0.1:5432/commerce_payment`.
-    pub database_url: String,
-    /// `DATABASE_MAX_CONNECTIONS`, default 10.
-    pub max_connections: u32,
-    /// `HTTP_ADDR` for health and metrics, default `127.0.0.1:8085`.
-    pub http_addr: SocketAddr,
+    /// `DATABASE_URL` (default the `commerce_payment` database on this machine) and
+    /// `DATABASE_MAX_CONNECTIONS`.
+    pub database: Database,
     /// `PAYMENT_ATTEMPTS`: calls at the provider before an unavailable one becomes
     /// `processing_error`, default 3, spaced 200 ms and doubling.
     pub attempts: u32,
@@ -50,21 +44,19 @@ impl Config {
     /// Reads the settings from the environment.
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
-            database_url: setting(
-                "DATABASE_URL",
-                "postgres://commerce:commerce@127.0.0.1:5432/commerce_payment".to_string(),
-            )?,
-            max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
-            http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8085)))?,
+            database: Database::from_env(Name::Payment)?,
             attempts: setting("PAYMENT_ATTEMPTS", 3)?,
             provider_latency: Duration::from_millis(setting("PROVIDER_LATENCY_MS", 0)?),
         })
     }
 }
 
+/// Payment's tables.
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!();
+
 /// Brings payment's tables up to date.
 pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::migrate!().run(pool).await
+    MIGRATIONS.run(pool).await
 }
 
 /// Payment's handler applying the saga's events in transactions on `pool`.
@@ -80,8 +72,7 @@ pub const PROVIDER_CONNECTIONS: u32 = 4;
 /// saga, charges what it decided to charge and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
-    let pool = postgres::connect(&config.database_url, config.max_connections, &shutdown).await?;
-    migrate(&pool).await?;
+    let pool = config.database.open(&MIGRATIONS, &shutdown).await?;
     // The same server, already waited for and migrated: only the connections differ.
     let provider_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(PROVIDER_CONNECTIONS)
@@ -97,10 +88,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         attempts: config.attempts,
     };
     service.spawn(charger.run(shutdown.clone()));
-    service.answer(
-        &[Topic::PaymentQueries],
-        queries::PaymentQueries::new(pool),
-        QUERY_MAX_AGE,
-    );
-    service.run(config.http_addr, Router::new()).await
+    service.answer(&[Topic::PaymentQueries], queries::PaymentQueries::new(pool));
+    service.run(Router::new()).await
 }

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per area.
 
 pub mod auth;
+pub mod cart;
 pub mod commands;
 pub mod inventory;
 pub mod openapi;

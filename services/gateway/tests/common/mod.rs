@@ -11,14 +11,16 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use testkit::{http_call, service_binary, HttpAnswer, ServiceProcess, TestBed};
 
-/// The gateway and auth, running; with [`Platform::commerce`], catalog and inventory too.
+/// The gateway and auth, running; with [`Platform::commerce`], catalog, inventory, order,
+/// payment and cart too.
 pub struct Platform {
     pub bed: TestBed,
     pub auth: Option<ServiceProcess>,
     /// The environment auth runs with.
     pub auth_env: Vec<(&'static str, String)>,
     pub gateway: ServiceProcess,
-    /// Catalog, inventory, order and payment, when started: name, environment, process.
+    /// Catalog, inventory, order, payment and cart, when started: name, environment,
+    /// process.
     pub others: Vec<Service>,
     /// The PostgreSQL databases of inventory, order and payment, when they run.
     pub databases: Vec<(&'static str, PgPool)>,
@@ -146,6 +148,15 @@ impl Platform {
         platform
             .others
             .push(("catalog", platform.bed.service_env(), None));
+        // The cart keeps its own MongoDB database, as in every deployment: its product
+        // view and its inbox must not share the catalog's collections.
+        let mut cart_env = platform.bed.service_env();
+        for (key, value) in &mut cart_env {
+            if *key == "MONGODB_URI" {
+                value.push_str("_cart");
+            }
+        }
+        platform.others.push(("cart", cart_env, None));
         for name in ["inventory", "order", "payment"] {
             let (url, pool) = platform.bed.database(name).await;
             let mut env = platform.bed.service_env();
@@ -160,7 +171,7 @@ impl Platform {
                 env.push((key, value.to_string()));
             }
         }
-        for name in ["catalog", "inventory", "order", "payment"] {
+        for name in ["catalog", "inventory", "order", "payment", "cart"] {
             platform.start_service(name).await;
         }
         platform

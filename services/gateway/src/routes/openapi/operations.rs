@@ -4,6 +4,7 @@
 
 use serde_json::json;
 use shared_events::messages::auth::{Session, UserProfile};
+use shared_events::messages::cart::CartView;
 use shared_events::messages::catalog::{ProductPage, ProductView};
 use shared_events::messages::inventory::{LowStockList, StockLevel};
 use shared_events::messages::order::{OrderPage, OrderView};
@@ -13,13 +14,13 @@ use super::operation::Operation;
 use super::operation::Problem::{
     BadRequest, Forbidden, NotFound, RateLimited, Timeout, Unavailable,
 };
-use crate::dispatch::{OrderAccepted, ProductAccepted, UserAccepted};
+use crate::dispatch::{CartAccepted, OrderAccepted, ProductAccepted, UserAccepted};
 use crate::outcomes::CommandStatus;
 use crate::routes::commands::MAX_WAIT_SECS;
-use crate::routes::{auth, inventory, orders, products};
+use crate::routes::{auth, cart, inventory, orders, products};
 
 /// The tags operations are grouped under, with what each holds, in reading order.
-pub const TAGS: [(&str, &str); 7] = [
+pub const TAGS: [(&str, &str); 8] = [
     ("auth", "Registration, login and the signed-in user"),
     ("commands", "What became of a command"),
     (
@@ -35,6 +36,7 @@ pub const TAGS: [(&str, &str); 7] = [
         "Placing, following, cancelling and fulfilling orders",
     ),
     ("payments", "An order's payment"),
+    ("cart", "The buyer's cart and its checkout"),
     ("service", "Health, readiness, metrics and this document"),
 ];
 
@@ -243,6 +245,52 @@ pub fn all() -> Vec<Operation> {
             .token()
             .ok::<PaymentView>("The payment")
             .fails(&[NotFound, Timeout]),
+        Operation::get("/api/cart", "cart", "The buyer's cart, priced today (buyer, admin)")
+            .token()
+            .ok::<CartView>("The cart; empty at version 0 when there is none")
+            .fails(&[Forbidden, Timeout]),
+        Operation::delete("/api/cart", "cart", "Empty the cart (buyer, admin)")
+            .token()
+            .accepted::<CartAccepted>("Accepted", COMMAND)
+            .fails(&[Forbidden, Unavailable]),
+        Operation::post("/api/cart/items", "cart", "Put units of a product in the cart")
+            .token()
+            .body::<cart::NewItem>()
+            .accepted::<CartAccepted>(
+                "Accepted; the outcome fails unknown_product, product_inactive, \
+                 invalid_quantity or too_many_lines",
+                COMMAND,
+            )
+            .fails(&[Forbidden, Unavailable]),
+        Operation::patch("/api/cart/items/{productId}", "cart", "Set a line's quantity")
+            .token()
+            .body::<cart::NewQuantity>()
+            .accepted::<CartAccepted>(
+                "Accepted; the outcome fails not_in_cart or product_inactive",
+                COMMAND,
+            )
+            .fails(&[Forbidden, Unavailable]),
+        Operation::delete("/api/cart/items/{productId}", "cart", "Take a line out of the cart")
+            .token()
+            .accepted::<CartAccepted>("Accepted", COMMAND)
+            .fails(&[Forbidden, Unavailable]),
+        Operation::post(
+            "/api/cart/checkout",
+            "cart",
+            "Place an order of the cart's lines; the cart empties once the order exists",
+        )
+        .token()
+        .body::<cart::Checkout>()
+        .accepted::<OrderAccepted>(
+            "Accepted; follow the order. The same cart version names the same order",
+            "/api/orders/{orderId}",
+        )
+        .fails(&[Forbidden, Unavailable, Timeout])
+        .fails_with(
+            409,
+            "cart_empty, or cart_has_inactive_products: remove them first",
+            false,
+        ),
         Operation::get("/api/openapi.json", "service", "This document")
             .ok_plain("OpenAPI 3.1, generated from the route table and the request and answer types"),
     ]

@@ -1,0 +1,353 @@
+//! The partition task that applies records: through a [`Processor`], inbox, handler and
+//! outbox in one transaction per batch where the store can, then publishes what they
+//! caused and marks it sent; plus the relay of what a crash left unsent and the pruning
+//! of old inbox and outbox entries.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{poll, rejected_reply, send_all, sleep_unless_shutdown, ConsumerSpec, Lane, Record};
+use crate::config::KafkaConfig;
+use crate::error::HandlerError;
+use crate::message::{Incoming, Outgoing};
+use crate::metrics::{InFlight, Metrics};
+use crate::processor::{Applied, Processor};
+use crate::producer::Publisher;
+use crate::retry::Backoff;
+
+/// Runs a consumer until `shutdown`: publishes what a crash left in the outbox,
+/// subscribes, applies each record through `processor`, then commits and closes.
+pub async fn run<P: Processor>(
+    kafka: &KafkaConfig,
+    spec: ConsumerSpec,
+    processor: Arc<P>,
+    publisher: Publisher,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    relay_unsent(&*processor, &publisher, Duration::ZERO, &shutdown).await;
+    let mut background = JoinSet::new();
+    background.spawn(relay_loop(
+        processor.clone(),
+        publisher.clone(),
+        shutdown.clone(),
+    ));
+    background.spawn(prune_loop(
+        processor.clone(),
+        kafka.runtime_retention,
+        shutdown.clone(),
+    ));
+    let lane = Lane::subscribe(kafka, spec, publisher, metrics, shutdown)?;
+    let worker = Arc::new(Worker {
+        lane: lane.clone(),
+        processor,
+    });
+    poll(lane, move |queue, in_flight| {
+        worker.clone().run_partition(queue, in_flight)
+    })
+    .await;
+    background.shutdown().await;
+    Ok(())
+}
+
+/// Everything a partition task applying records needs.
+struct Worker<P> {
+    lane: Arc<Lane>,
+    processor: Arc<P>,
+}
+
+impl<P: Processor> Worker<P> {
+    /// Applies a partition's records in order. Whatever has queued up is taken as one
+    /// batch and applied in one transaction when the store can (group commit), else one
+    /// record per transaction; then the messages they caused are published together (one
+    /// wait for the broker instead of one per record, in the same order), and only then
+    /// are the offsets stored. A crash in between leaves committed, unpublished outbox
+    /// rows, published at restart. `in_flight` tells `/metrics` since when the batch in
+    /// hand has waited.
+    async fn run_partition(
+        self: Arc<Self>,
+        mut queue: mpsc::Receiver<Record>,
+        in_flight: Arc<InFlight>,
+    ) {
+        let most = self.lane.spec.queue_per_partition.max(1);
+        while let Some(first) = self.lane.next(&mut queue).await {
+            in_flight.start(first.received);
+            let mut batch = vec![first];
+            while batch.len() < most {
+                match queue.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+            let (caused, finished) = self.apply_batch(&batch).await;
+            if !self.publish(&caused).await {
+                return;
+            }
+            for record in &batch[..finished] {
+                self.lane.finished(record);
+            }
+            if finished < batch.len() {
+                return; // shutting down mid-retry: the rest stays uncommitted
+            }
+            in_flight.finish();
+        }
+    }
+
+    /// The messages a batch caused, still to publish, and how many of its records were
+    /// finished: all of them unless shutdown interrupted a retry.
+    async fn apply_batch(&self, batch: &[Record]) -> (Vec<Outgoing>, usize) {
+        for record in batch {
+            self.lane.consumed(record);
+        }
+        let parsed: Vec<Result<Incoming, String>> = batch.iter().map(Record::parse).collect();
+        if let Some(caused) = self.apply_together(batch, &parsed).await {
+            return (caused, batch.len());
+        }
+        let mut caused = Vec::new();
+        for (finished, (record, parsed)) in batch.iter().zip(&parsed).enumerate() {
+            let messages = match parsed {
+                Ok(incoming) => {
+                    self.apply(record, incoming)
+                        .instrument(incoming.span())
+                        .await
+                }
+                Err(reason) => self
+                    .lane
+                    .dead_letter(record, None, reason, &record.payload)
+                    .await
+                    .then(Vec::new),
+            };
+            match messages {
+                Some(messages) => caused.extend(messages),
+                None => return (caused, finished),
+            }
+        }
+        (caused, batch.len())
+    }
+
+    /// Group commit of a batch of several well-formed records; `None` when it has to go
+    /// one record at a time (the store cannot, or something in it failed and rolled it
+    /// all back: the one-at-a-time path then retries, rejects or dead-letters each).
+    async fn apply_together(
+        &self,
+        batch: &[Record],
+        parsed: &[Result<Incoming, String>],
+    ) -> Option<Vec<Outgoing>> {
+        if batch.len() < 2 {
+            return None;
+        }
+        let incoming: Vec<&Incoming> = parsed
+            .iter()
+            .map(|parsed| parsed.as_ref().ok())
+            .collect::<Option<_>>()?;
+        match self.processor.apply_all(&incoming).await? {
+            Ok(applied) => {
+                self.lane
+                    .metrics
+                    .transaction_messages
+                    .with_label_values(&[&batch[0].topic])
+                    .observe(batch.len() as f64);
+                let mut caused = Vec::new();
+                for ((record, incoming), applied) in batch.iter().zip(incoming).zip(applied) {
+                    caused.extend(incoming.span().in_scope(|| self.applied(record, applied)));
+                }
+                Some(caused)
+            }
+            Err(err) => {
+                tracing::info!(error = %err, records = batch.len(), "group commit rolled back, applying one at a time");
+                None
+            }
+        }
+    }
+
+    /// Applies one record, retrying transient failures; the messages it caused, still
+    /// to publish, or `None` when shutdown interrupted it. A record that keeps failing
+    /// past the retry budget while the store answers is parked in the DLQ: whatever
+    /// fails it is not an outage, and it must not hold its partition forever.
+    async fn apply(&self, record: &Record, incoming: &Incoming) -> Option<Vec<Outgoing>> {
+        let mut backoff = Backoff::default();
+        let mut failing_since = Instant::now();
+        loop {
+            match self.processor.apply(incoming).await {
+                Ok(applied) => {
+                    self.lane
+                        .metrics
+                        .transaction_messages
+                        .with_label_values(&[&record.topic])
+                        .observe(1.0);
+                    return Some(self.applied(record, applied));
+                }
+                Err(HandlerError::Rejected(reason)) => {
+                    if !self
+                        .lane
+                        .dead_letter(
+                            record,
+                            Some(&incoming.envelope.kind),
+                            &reason,
+                            &record.payload,
+                        )
+                        .await
+                    {
+                        return None;
+                    }
+                    return Some(rejected_reply(incoming, &reason).into_iter().collect());
+                }
+                Err(HandlerError::Transient(err)) => {
+                    if failing_since.elapsed() >= self.lane.retry_budget {
+                        match self.processor.ping().await {
+                            Ok(()) => return self.park(record, incoming, &err, &backoff).await,
+                            // The store is away: waiting for it is not this record's fault.
+                            Err(_) => failing_since = Instant::now(),
+                        }
+                    }
+                    if !self.lane.wait_to_retry(record, &err, &mut backoff).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a record that failed transiently past the retry budget to the DLQ, with the
+    /// last error, and answers whoever waits on it as for a rejection.
+    async fn park(
+        &self,
+        record: &Record,
+        incoming: &Incoming,
+        err: &anyhow::Error,
+        backoff: &Backoff,
+    ) -> Option<Vec<Outgoing>> {
+        let kind = &incoming.envelope.kind;
+        let reason = self
+            .lane
+            .park(record, kind, err, backoff, &record.payload)
+            .await?;
+        Some(rejected_reply(incoming, &reason).into_iter().collect())
+    }
+
+    /// Counts what applying a record did; the messages it caused.
+    fn applied(&self, record: &Record, applied: Applied) -> Vec<Outgoing> {
+        match applied {
+            Applied::Fresh(messages) => {
+                self.lane
+                    .metrics
+                    .processed
+                    .with_label_values(&[&record.topic])
+                    .inc();
+                tracing::debug!(caused = messages.len(), "message processed");
+                messages
+            }
+            Applied::Duplicate => {
+                self.lane
+                    .metrics
+                    .duplicates
+                    .with_label_values(&[&record.topic])
+                    .inc();
+                tracing::info!("duplicate message skipped");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Publishes what a batch caused, then marks it sent in the outbox; `false` when
+    /// shutdown interrupted it (the outbox keeps it).
+    async fn publish(&self, caused: &[Outgoing]) -> bool {
+        if !self.lane.send_all(caused).await {
+            return false;
+        }
+        mark_sent(&*self.processor, caused).await;
+        true
+    }
+}
+
+/// Marks published messages sent in the outbox.
+async fn mark_sent<P: Processor>(processor: &P, messages: &[Outgoing]) {
+    if messages.is_empty() {
+        return;
+    }
+    let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
+    if let Err(err) = processor.mark_sent(&ids).await {
+        // They were published; the relay may publish them again later, under the same ids.
+        tracing::warn!(error = %err, "could not mark outbox messages sent");
+    }
+}
+
+/// Publishes outbox messages older than `min_age` that were never marked sent.
+async fn relay_unsent<P: Processor>(
+    processor: &P,
+    publisher: &Publisher,
+    min_age: Duration,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let batch = match processor.unsent(min_age, 500).await {
+            Ok(batch) => batch,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read the outbox");
+                return;
+            }
+        };
+        if batch.is_empty() {
+            return;
+        }
+        tracing::info!(
+            count = batch.len(),
+            "publishing outbox messages left unsent"
+        );
+        if !send_all(publisher, &batch, shutdown).await {
+            return;
+        }
+        mark_sent(processor, &batch).await;
+    }
+}
+
+/// Every few seconds, publishes what an interrupted publish left behind.
+async fn relay_loop<P: Processor>(
+    processor: Arc<P>,
+    publisher: Publisher,
+    shutdown: CancellationToken,
+) {
+    while sleep_unless_shutdown(Duration::from_secs(5), &shutdown).await {
+        relay_unsent(&*processor, &publisher, Duration::from_secs(30), &shutdown).await;
+    }
+}
+
+/// A minute after start and every hour after, deletes inbox entries and published
+/// outbox messages older than `retention`, a thousand at a time so that no statement
+/// holds the tables for long.
+async fn prune_loop<P: Processor>(
+    processor: Arc<P>,
+    retention: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut delay = Duration::from_secs(60);
+    while sleep_unless_shutdown(delay, &shutdown).await {
+        delay = Duration::from_secs(3600);
+        let mut pruned = 0;
+        loop {
+            match processor.prune(retention, 1000).await {
+                Ok(0) => break,
+                Ok(count) => pruned += count,
+                Err(err) => {
+                    tracing::warn!(error = %err, "inbox and outbox not pruned");
+                    break;
+                }
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
+        }
+        if pruned > 0 {
+            tracing::info!(
+                pruned,
+                retention_secs = retention.as_secs(),
+                "inbox and outbox pruned"
+            );
+        }
+    }
+}
