@@ -14,6 +14,7 @@ pub mod extract;
 pub mod limits;
 pub mod outcomes;
 pub mod routes;
+pub mod storefront;
 pub mod tokens;
 
 use std::net::IpAddr;
@@ -257,7 +258,8 @@ pub fn router(state: AppState) -> Router {
             patch(routes::cart::set).delete(routes::cart::remove),
         )
         .route("/api/cart/checkout", post(routes::cart::checkout))
-        .route("/api/openapi.json", get(routes::openapi::document));
+        .route("/api/openapi.json", get(routes::openapi::document))
+        .fallback(storefront::serve);
     with_limits(routes, timeout, max_concurrent)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)

@@ -1,0 +1,346 @@
+//! The storefront in a real browser (headless chromium over WebDriver) against the real
+//! platform: a seller lists a product with an image, a buyer finds it, buys it and
+//! watches the order confirm live; a declined card shows the cancellation and its
+//! reason; a product named like HTML shows as text. Saves the screenshots of
+//! docs/storefront.md to docs/img.
+
+mod browser;
+mod common;
+
+use browser::Browser;
+use common::Platform;
+use serde_json::json;
+
+const IMAGE_URL: &str = "https://images.example.com/brass-desk-lamp.jpg";
+
+/// Registers in the browser (starting from the shop) and waits until signed in.
+async fn register(browser: &Browser, name: &str, email: &str, role: &str) {
+    browser.click("nav a[href^='/register']").await;
+    browser.fill("input[name=name]", name).await;
+    browser.fill("input[name=email]", email).await;
+    browser
+        .fill("input[name=password]", "correct horse battery")
+        .await;
+    browser
+        .element("select[name=role]")
+        .await
+        .select_by_value(role)
+        .await
+        .expect("role");
+    browser.click("main form button[type=submit]").await;
+    browser
+        .until(
+            "signed in after registering",
+            &format!("document.querySelector('nav .who')?.textContent.includes('({role})')"),
+        )
+        .await;
+}
+
+/// Fills the checkout's shipping address.
+async fn address(browser: &Browser) {
+    browser
+        .fill("[name='shippingAddress.name']", "Grace Hopper")
+        .await;
+    browser
+        .fill("[name='shippingAddress.line1']", "Friedrichstraße 12")
+        .await;
+    browser
+        .fill("[name='shippingAddress.postalCode']", "10117")
+        .await;
+    browser
+        .fill("[name='shippingAddress.city']", "Berlin")
+        .await;
+    browser.fill("[name='shippingAddress.country']", "DE").await;
+}
+
+#[tokio::test]
+async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_confirm_live() {
+    // The provider answers slowly, so the order page is seen PENDING before it confirms.
+    let platform = Platform::commerce_with(&[("payment", "PROVIDER_LATENCY_MS", "1500")]).await;
+    let browser = Browser::start(platform.gateway.port, 1280, 1000).await;
+    browser.open("/").await;
+    browser.element("main h1").await;
+
+    // A seller registers and lists a product with an image.
+    register(
+        &browser,
+        "Ada Seller",
+        "ada-storefront@example.com",
+        "seller",
+    )
+    .await;
+    browser.click("nav a[href='/seller']").await;
+    browser.click("main a[href='/seller/products/new']").await;
+    browser.fill("input[name=sku]", "LAMP-1").await;
+    browser.fill("input[name=name]", "Brass desk lamp").await;
+    browser
+        .fill(
+            "textarea[name=description]",
+            "A warm light for late reading.",
+        )
+        .await;
+    browser.fill("input[name=category]", "lighting").await;
+    browser.fill("input[name=priceCents]", "24.50").await;
+    browser.fill("input[name=imageUrl]", IMAGE_URL).await;
+    browser.fill("input[name=initialStock]", "5").await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .until(
+            "the product is listed",
+            "document.querySelector('.notice-success')?.textContent.includes('Listed')",
+        )
+        .await;
+    let product_id = browser
+        .eval("return location.pathname.split('/').pop();")
+        .await
+        .as_str()
+        .expect("a product id in the address")
+        .to_owned();
+    platform.await_stock(&product_id, 5).await;
+    browser.click("nav button.link").await;
+
+    // A buyer registers, searches, and buys two with tok_visa.
+    register(
+        &browser,
+        "Grace Buyer",
+        "grace-storefront@example.com",
+        "buyer",
+    )
+    .await;
+    browser.click("a.brand").await;
+    browser.fill("input[name=q]", "brass lamp").await;
+    browser.click("form.search button[type=submit]").await;
+    browser
+        .until(
+            "the search finds the lamp",
+            "location.search.includes('q=brass') && [...document.querySelectorAll('.cards h3 a')].some(a => a.textContent === 'Brass desk lamp')",
+        )
+        .await;
+    browser.screenshot("shop.png").await;
+    // Gone if anything from here on reloads the page.
+    browser
+        .eval("window.sameDocument = true; return null;")
+        .await;
+    browser.click(".cards h3 a").await;
+    browser
+        .until(
+            "the product page shows the image",
+            &format!("document.querySelector('main h1')?.textContent === 'Brass desk lamp' && document.querySelector('img.product-image')?.getAttribute('src') === '{IMAGE_URL}'"),
+        )
+        .await;
+    browser.fill("input[name=quantity]", "2").await;
+    browser.click("form.buy button[type=submit]").await;
+    browser.element("[name='shippingAddress.line1']").await;
+    address(&browser).await;
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('pay-tok_visa').checked;")
+            .await,
+        true
+    );
+    browser
+        .until(
+            "the total is two lamps",
+            "document.querySelector('output.total')?.textContent.includes('49.00') || document.querySelector('output.total')?.textContent.includes('49,00')",
+        )
+        .await;
+    browser.screenshot_whole("checkout.png").await;
+    browser.click("form.checkout button[type=submit]").await;
+
+    browser
+        .until(
+            "the order page shows PENDING",
+            "document.querySelector('.status-line [data-status]')?.dataset.status === 'PENDING'",
+        )
+        .await;
+    browser
+        .until(
+            "the order page reaches CONFIRMED by itself",
+            "document.querySelector('.status-line [data-status]')?.dataset.status === 'CONFIRMED'",
+        )
+        .await;
+    assert_eq!(
+        browser.eval("return window.sameDocument === true;").await,
+        true,
+        "the page reloaded"
+    );
+    browser
+        .until(
+            "the timeline shows placed then confirmed, each with its time",
+            "[...document.querySelectorAll('.timeline li')].map(li => li.dataset.step + ':' + !!li.querySelector('time[datetime]')).join() === 'PENDING:true,CONFIRMED:true'",
+        )
+        .await;
+    browser.screenshot("order.png").await;
+
+    // The page's token is the buyer's, in sessionStorage, never in localStorage.
+    let token = browser
+        .eval("return JSON.parse(sessionStorage.getItem('commerce.session')).token;")
+        .await;
+    assert_eq!(browser.eval("return localStorage.length;").await, 0);
+    let order_id = browser
+        .eval("return location.pathname.split('/').pop();")
+        .await;
+    let order = platform
+        .call(
+            "GET",
+            &format!("/api/orders/{}", order_id.as_str().unwrap()),
+            token.as_str(),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(order["status"], "CONFIRMED", "{order}");
+    assert_eq!(order["items"][0]["quantity"], 2, "{order}");
+    assert_eq!(
+        order["items"][0]["productId"],
+        product_id.as_str(),
+        "{order}"
+    );
+    assert_eq!(order["shippingAddress"]["city"], "Berlin", "{order}");
+    assert_eq!(order["shippingAddress"]["country"], "DE", "{order}");
+
+    // The same product with a declined card: the page shows CANCELLED and why.
+    browser.click(".lines a").await;
+    browser.fill("input[name=quantity]", "1").await;
+    browser.click("form.buy button[type=submit]").await;
+    browser.element("[name='shippingAddress.line1']").await;
+    address(&browser).await;
+    browser.click("#pay-tok_chargeDeclined").await;
+    browser.click("form.checkout button[type=submit]").await;
+    browser
+        .until(
+            "the order page reaches CANCELLED",
+            "document.querySelector('.status-line [data-status]')?.dataset.status === 'CANCELLED'",
+        )
+        .await;
+    let status = browser.text(".status-line").await;
+    assert!(
+        status.contains("Cancelled") && status.contains("Payment declined"),
+        "{status}"
+    );
+    browser
+        .until(
+            "the timeline names the card's refusal",
+            "document.querySelector('.timeline li[data-step=CANCELLED]')?.textContent.includes('card declined')",
+        )
+        .await;
+    assert_eq!(
+        browser.eval("return window.sameDocument === true;").await,
+        true,
+        "the page reloaded"
+    );
+
+    // My orders lists both, newest first.
+    browser.click("nav a[href='/orders']").await;
+    browser
+        .until(
+            "my orders lists the cancelled order, then the confirmed one",
+            "[...document.querySelectorAll('table.orders tbody tr .badge')].map(b => b.textContent).join() === 'CANCELLED,CONFIRMED'",
+        )
+        .await;
+
+    // The admin signs in, sees the low-stock list and ships the confirmed order.
+    browser.click("nav button.link").await;
+    browser.click("nav a[href='/signin']").await;
+    browser.fill("input[name=email]", common::ADMIN.0).await;
+    browser.fill("input[name=password]", common::ADMIN.1).await;
+    browser.click("main form button[type=submit]").await;
+    browser.click("nav a[href='/admin']").await;
+    browser
+        .until(
+            "the admin page shows the low-stock list and the confirmed order",
+            "document.querySelector('#low-title') && !document.querySelector('#low-title').parentElement.textContent.includes('Loading') && document.querySelectorAll('table.orders tbody tr').length === 1",
+        )
+        .await;
+    browser.click("table.orders tbody button").await;
+    browser
+        .until(
+            "the shipped order leaves the confirmed list",
+            "document.querySelector('main')?.textContent.includes('No orders with this status')",
+        )
+        .await;
+    let shipped = platform
+        .call(
+            "GET",
+            &format!("/api/orders/{}", order_id.as_str().unwrap()),
+            token.as_str(),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(shipped["status"], "SHIPPED", "{shipped}");
+
+    browser.close().await;
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn a_product_named_like_html_shows_as_text_and_runs_nothing() {
+    let platform = Platform::commerce().await;
+    let seller = platform
+        .signed_in("html-seller@example.com", "seller")
+        .await;
+    let name = "<img src=x onerror=alert(1)>";
+    let product_id = platform
+        .create_product(
+            &seller,
+            json!({
+                "sku": "HTML-1", "name": name, "description": "<script>alert(2)</script>",
+                "category": "<b>odd</b>", "priceCents": 100, "currency": "EUR", "initialStock": 1
+            }),
+        )
+        .await;
+    let browser = Browser::start(platform.gateway.port, 390, 844).await;
+
+    browser.open("/").await;
+    browser
+        .until(
+            "the shop lists the product by its name, as text",
+            &format!(
+                "[...document.querySelectorAll('.cards h3 a')].some(a => a.textContent === {})",
+                json!(name)
+            ),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('main img').length;")
+            .await,
+        0
+    );
+    assert!(!browser.alert_open().await, "an alert opened");
+
+    browser.click(".cards h3 a").await;
+    browser
+        .until(
+            "the product page shows the name as its heading",
+            &format!(
+                "document.querySelector('main h1')?.textContent === {}",
+                json!(name)
+            ),
+        )
+        .await;
+    assert_eq!(
+        browser.text(".description").await,
+        "<script>alert(2)</script>"
+    );
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('main img, main script, main b').length;")
+            .await,
+        0
+    );
+    assert!(!browser.alert_open().await, "an alert opened");
+    assert!(
+        browser
+            .eval("return location.pathname;")
+            .await
+            .as_str()
+            .unwrap()
+            .ends_with(&product_id),
+        "on the product's page"
+    );
+
+    browser.close().await;
+    platform.stop().await;
+}
