@@ -52,6 +52,7 @@ static ASSETS: &[Asset] = assets! {
     "/js/pages/shop.js" => JS,
     "/js/pages/product.js" => JS,
     "/js/pages/checkout.js" => JS,
+    "/js/pages/cart.js" => JS,
     "/js/pages/order.js" => JS,
     "/js/pages/orders.js" => JS,
     "/js/pages/account.js" => JS,

@@ -128,8 +128,22 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
             &format!("document.querySelector('main h1')?.textContent === 'Brass desk lamp' && document.querySelector('img.product-image')?.getAttribute('src') === '{IMAGE_URL}'"),
         )
         .await;
+    // Two lamps into the cart, then checkout from the cart page.
     browser.fill("input[name=quantity]", "2").await;
-    browser.click("form.buy button[type=submit]").await;
+    browser.click("form.buy button.secondary").await;
+    browser
+        .until(
+            "the lamps are in the cart",
+            "document.querySelector('form.buy .form-status a[href=\"/cart\"]') !== null",
+        )
+        .await;
+    browser.click("#nav a[href='/cart']").await;
+    browser
+        .until(
+            "the cart shows two lamps",
+            "document.querySelectorAll('.cart-line').length === 1 && document.querySelector('.cart-line input').value === '2'",
+        )
+        .await;
     browser.element("[name='shippingAddress.line1']").await;
     address(&browser).await;
     assert_eq!(
@@ -141,7 +155,7 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
     browser
         .until(
             "the total is two lamps",
-            "document.querySelector('output.total')?.textContent.includes('49.00') || document.querySelector('output.total')?.textContent.includes('49,00')",
+            "document.querySelector('p.total')?.textContent.includes('49.00') || document.querySelector('p.total')?.textContent.includes('49,00')",
         )
         .await;
     browser.screenshot_whole("checkout.png").await;

@@ -72,6 +72,11 @@ export function explain(error) {
       sku_taken: 'A product with this SKU exists already.',
       email_taken: 'This email is registered already.',
       insufficient_stock: 'Not enough stock for this change.',
+      cart_empty: 'Your cart is empty.',
+      cart_has_inactive_products: 'Remove the products that are no longer sold first.',
+      product_inactive: 'This product is no longer sold.',
+      invalid_quantity: 'A line holds 1 to 1,000 units.',
+      too_many_lines: 'A cart holds at most 50 products.',
     };
     return messages[error.code] ?? error.message;
   }

@@ -10,6 +10,7 @@ const routes = [
   ['/', () => import('./pages/shop.js')],
   ['/products/:id', () => import('./pages/product.js')],
   ['/checkout/:id', () => import('./pages/checkout.js')],
+  ['/cart', () => import('./pages/cart.js')],
   ['/orders', () => import('./pages/orders.js')],
   ['/orders/:id', () => import('./pages/order.js')],
   ['/signin', () => import('./pages/account.js'), 'signIn'],
@@ -93,6 +94,7 @@ function navigation() {
   }, text));
   const items = [link('/', 'Shop')];
   if (session) {
+    if (role === 'buyer' || role === 'admin') items.push(link('/cart', 'Cart'));
     items.push(link('/orders', 'My orders'));
     if (role === 'seller' || role === 'admin') items.push(link('/seller', 'My products'));
     if (role === 'admin') items.push(link('/admin', 'Admin'));

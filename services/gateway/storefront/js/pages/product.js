@@ -1,8 +1,9 @@
-// A product, with its image when it has one, and "Buy now", which leads to the
-// checkout for this product and quantity.
+// A product, with its image when it has one; "Add to cart", and "Buy now", which leads
+// to the checkout for this product and quantity.
 
 import { api, explain } from '../api.js';
 import { field, h, heading, notice, put } from '../dom.js';
+import { changeCart } from './cart.js';
 import { image, money } from '../format.js';
 import { navigate } from '../main.js';
 
@@ -20,10 +21,26 @@ export async function render(main, { id }) {
     type: 'number', name: 'quantity', min: '1', max: String(Math.min(1000, Math.max(1, product.availableStock))),
     value: '1', required: true, inputmode: 'numeric',
   });
+  const sold = product.active && product.availableStock > 0;
+  const added = h('div', { class: 'form-status', role: 'status' });
+  const addToCart = h('button', { type: 'button', class: 'secondary', disabled: !sold }, 'Add to cart');
+  addToCart.addEventListener('click', async () => {
+    if (!quantity.reportValidity()) return;
+    addToCart.disabled = true;
+    try {
+      await changeCart('POST', '/api/cart/items', { productId: product.productId, quantity: Number(quantity.value) });
+      put(added, notice('info', 'Added. ', h('a', { href: '/cart' }, 'View your cart'), '.'));
+    } catch (error) {
+      put(added, notice('error', explain(error)));
+    }
+    addToCart.disabled = false;
+  });
   const buy = h('form', { class: 'buy' },
     field('Quantity', quantity),
     h('div', { class: 'actions' },
-      h('button', { type: 'submit', disabled: !product.active || product.availableStock < 1 }, 'Buy now')));
+      addToCart,
+      h('button', { type: 'submit', disabled: !sold }, 'Buy now')),
+    added);
   buy.addEventListener('submit', (event) => {
     event.preventDefault();
     navigate(`/checkout/${encodeURIComponent(product.productId)}?quantity=${encodeURIComponent(quantity.value)}`);
