@@ -104,6 +104,7 @@ impl Cart {
         self.lines.iter_mut().find(|l| l.product_id == product_id)
     }
 
+    /// Counts a change: every change moves the version on by one.
     fn changed(&mut self, changed: bool) -> bool {
         if changed {
             self.version += 1;
@@ -111,8 +112,8 @@ impl Cart {
         changed
     }
 
-    /// Puts `quantity` more units of a known, active product in the cart; whether it
-    /// changed.
+    /// Puts `quantity` more units of a known, active product in the cart (always a
+    /// change).
     pub fn add(
         &mut self,
         product_id: Uuid,
@@ -121,15 +122,14 @@ impl Cart {
     ) -> Result<bool, Refusal> {
         let quantity = check_quantity(quantity)?;
         check_sold(product)?;
-        if let Some(line) = self.line_mut(product_id) {
-            line.quantity = check_quantity(line.quantity + quantity)?;
-        } else if self.lines.len() >= MAX_ORDER_LINES {
-            return Err(Refusal::TooManyLines);
-        } else {
-            self.lines.push(Line {
+        let full = self.lines.len() >= MAX_ORDER_LINES;
+        match self.line_mut(product_id) {
+            Some(line) => line.quantity = check_quantity(line.quantity + quantity)?,
+            None if full => return Err(Refusal::TooManyLines),
+            None => self.lines.push(Line {
                 product_id,
                 quantity,
-            });
+            }),
         }
         Ok(self.changed(true))
     }
@@ -148,7 +148,6 @@ impl Cart {
             return Ok(false);
         }
         check_sold(product)?;
-        let line = self.line_mut(product_id).ok_or(Refusal::NotInCart)?;
         line.quantity = quantity;
         Ok(self.changed(true))
     }

@@ -50,19 +50,6 @@ fn checkout(token: &str) -> Value {
     json!({ "paymentToken": token, "shippingAddress": common::address() })
 }
 
-/// Waits until the order leaves PENDING; the order.
-async fn settled(platform: &Platform, buyer: &str, order_id: &str) -> Value {
-    let path = format!("/api/orders/{order_id}");
-    for _ in 0..600 {
-        let answer = platform.call("GET", &path, Some(buyer), None).await;
-        if answer.status == 200 && answer.json()["status"] != "PENDING" {
-            return answer.json();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("order {order_id} never left PENDING");
-}
-
 /// Waits until the cart reaches `version`; the cart.
 async fn cart_at(platform: &Platform, buyer: &str, version: u64) -> Value {
     for _ in 0..300 {
@@ -162,7 +149,7 @@ async fn a_cart_is_filled_priced_and_checked_out_once_even_when_checkout_is_sent
         placed.push(answer.json()["orderId"].as_str().unwrap().to_string());
     }
     assert_eq!(placed[0], placed[1], "one cart version, one order");
-    let order = settled(&platform, &buyer, &placed[0]).await;
+    let order = platform.settled(&buyer, &placed[0]).await;
     assert_eq!(
         (order["status"].as_str(), order["totalCents"].as_i64()),
         (Some("CONFIRMED"), Some(6500)),
@@ -271,7 +258,7 @@ async fn a_deactivated_product_is_flagged_in_the_cart_and_blocks_checkout_until_
         .await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     let order_id = answer.json()["orderId"].as_str().unwrap().to_string();
-    let order = settled(&platform, &buyer, &order_id).await;
+    let order = platform.settled(&buyer, &order_id).await;
     assert_eq!(order["status"], "CANCELLED", "{order}");
     let emptied = cart(&platform, &buyer).await;
     assert_eq!(

@@ -237,14 +237,7 @@ async fn buyers_and_other_sellers_may_not_change_a_sellers_product() {
 
     // The catalog checks again: a command sent around the gateway, acting as another
     // seller, fails and changes nothing.
-    let other_id: Uuid = platform
-        .call("GET", "/api/me", Some(&other), None)
-        .await
-        .json()["userId"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let other_id = platform.user_id(&other).await;
     let replies = platform.bed.kafka.topics.name(Topic::GatewayReplies);
     let sneaky = UpdateProduct {
         product_id: product_id.parse().unwrap(),

@@ -129,11 +129,7 @@ async fn the_same_register_user_message_produced_twice_makes_one_user_and_one_ev
 async fn a_replayed_create_product_makes_no_second_product_and_no_doubled_stock() {
     let platform = Platform::commerce().await;
     let seller = platform.signed_in("replay@example.com", "seller").await;
-    let me = platform
-        .call("GET", "/api/me", Some(&seller), None)
-        .await
-        .json();
-    let seller_id: Uuid = me["userId"].as_str().unwrap().parse().unwrap();
+    let seller_id = platform.user_id(&seller).await;
     let product_id = Uuid::new_v4();
     let command = CreateProduct {
         product_id,

@@ -48,19 +48,6 @@ async fn place(
     order_id
 }
 
-/// Waits until the order leaves PENDING; the order.
-async fn settled(platform: &Platform, token: &str, order_id: &str) -> Value {
-    let path = format!("/api/orders/{order_id}");
-    for _ in 0..600 {
-        let answer = platform.call("GET", &path, Some(token), None).await;
-        if answer.status == 200 && answer.json()["status"] != "PENDING" {
-            return answer.json();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("order {order_id} never left PENDING");
-}
-
 async fn stock(platform: &Platform, seller: &str, product_id: &str) -> Value {
     let answer = platform
         .call(
@@ -101,7 +88,7 @@ async fn a_paid_order_is_confirmed_for_its_total_with_its_stock_sold() {
     let buyer = platform.signed_in("buyer@example.com", "buyer").await;
     let order_id = place(&platform, &buyer, &product_id, 2, "tok_visa").await;
 
-    let order = settled(&platform, &buyer, &order_id).await;
+    let order = platform.settled(&buyer, &order_id).await;
     assert_eq!(order["status"], "CONFIRMED", "{order}");
     let lines: i64 = order["items"]
         .as_array()
@@ -151,7 +138,7 @@ async fn an_order_for_more_than_the_stock_is_cancelled_out_of_stock_and_not_char
     let buyer = platform.signed_in("buyer@example.com", "buyer").await;
     let order_id = place(&platform, &buyer, &product_id, 11, "tok_visa").await;
 
-    let order = settled(&platform, &buyer, &order_id).await;
+    let order = platform.settled(&buyer, &order_id).await;
     assert_eq!(
         (order["status"].as_str(), order["cancelReason"].as_str()),
         (Some("CANCELLED"), Some("out_of_stock"))
@@ -180,7 +167,7 @@ async fn a_failed_payment_cancels_the_order_with_its_reason_and_restores_the_sto
         ("tok_processingError", "processing_error"),
     ] {
         let order_id = place(&platform, &buyer, &product_id, 3, token).await;
-        let order = settled(&platform, &buyer, &order_id).await;
+        let order = platform.settled(&buyer, &order_id).await;
         assert_eq!(
             (order["status"].as_str(), order["cancelReason"].as_str()),
             (Some("CANCELLED"), Some("payment_declined")),
@@ -216,7 +203,7 @@ async fn cancelling_a_confirmed_order_refunds_and_restocks_but_not_after_shippin
     let buyer = platform.signed_in("buyer@example.com", "buyer").await;
     let order_id = place(&platform, &buyer, &product_id, 4, "tok_mastercard").await;
     assert_eq!(
-        settled(&platform, &buyer, &order_id).await["status"],
+        platform.settled(&buyer, &order_id).await["status"],
         "CONFIRMED"
     );
 
@@ -259,7 +246,7 @@ async fn cancelling_a_confirmed_order_refunds_and_restocks_but_not_after_shippin
     let admin = platform.admin().await;
     let shipped = place(&platform, &buyer, &product_id, 1, "tok_visa").await;
     assert_eq!(
-        settled(&platform, &buyer, &shipped).await["status"],
+        platform.settled(&buyer, &shipped).await["status"],
         "CONFIRMED"
     );
     let ship = json!({ "status": "shipped" });
@@ -357,7 +344,7 @@ async fn an_order_still_pending_at_its_deadline_is_cancelled_for_timeout_and_its
     // Payment, back, reads the reservation and the cancellation in either order.
     platform.stop_service("payment").await;
     let away = place(&platform, &buyer, &product_id, 2, "tok_visa").await;
-    let order = settled(&platform, &buyer, &away).await;
+    let order = platform.settled(&buyer, &away).await;
     assert_eq!(
         (order["status"].as_str(), order["cancelReason"].as_str()),
         (Some("CANCELLED"), Some("timeout")),
@@ -369,7 +356,7 @@ async fn an_order_still_pending_at_its_deadline_is_cancelled_for_timeout_and_its
 
     // An order the saga finishes in time is left alone once its deadline has passed.
     let paid = place(&platform, &buyer, &product_id, 1, "tok_visa").await;
-    let order = settled(&platform, &buyer, &paid).await;
+    let order = platform.settled(&buyer, &paid).await;
     assert_eq!(order["status"], "CONFIRMED", "{order}");
     tokio::time::sleep(Duration::from_secs(4)).await;
 
@@ -406,7 +393,7 @@ async fn fifty_concurrent_buyers_for_twenty_units_buy_exactly_twenty() {
     .await;
     let mut confirmed = 0;
     for (buyer, order_id) in buyers.iter().zip(&orders) {
-        let order = settled(&platform, buyer, order_id).await;
+        let order = platform.settled(buyer, order_id).await;
         match (order["status"].as_str(), order["cancelReason"].as_str()) {
             (Some("CONFIRMED"), _) => confirmed += 1,
             (Some("CANCELLED"), Some("out_of_stock")) => {}
@@ -453,14 +440,7 @@ async fn an_order_needs_a_sound_shipping_address_even_when_sent_around_the_gatew
 
     // A command written straight to Kafka skips the gateway's 400: the order service
     // rejects it, and a NUL, which PostgreSQL cannot store, never reaches the database.
-    let user_id: Uuid = platform
-        .call("GET", "/api/me", Some(&buyer), None)
-        .await
-        .json()["userId"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let user_id = platform.user_id(&buyer).await;
     let order_id = Uuid::new_v4();
     let command = PlaceOrder {
         order_id,
@@ -472,11 +452,7 @@ async fn an_order_needs_a_sound_shipping_address_even_when_sent_around_the_gatew
         payment_token: "tok_visa".into(),
         shipping_address: ShippingAddress {
             name: "Ada\u{0}Lovelace".into(),
-            line1: "1 Main Street".into(),
-            line2: None,
-            city: "Berlin".into(),
-            postal_code: "10115".into(),
-            country: "DE".into(),
+            ..testkit::shipping_address()
         },
         cart_version: None,
     };
@@ -490,7 +466,7 @@ async fn an_order_needs_a_sound_shipping_address_even_when_sent_around_the_gatew
         .bed
         .produce(&commands, &order_id.to_string(), &line)
         .await;
-    let order = settled(&platform, &buyer, &order_id.to_string()).await;
+    let order = platform.settled(&buyer, &order_id.to_string()).await;
     assert_eq!(
         (order["status"].as_str(), order["rejectReason"].as_str()),
         (Some("REJECTED"), Some("invalid_address")),
@@ -506,14 +482,7 @@ async fn a_replayed_place_order_and_a_repeated_idempotency_key_make_one_order() 
     let platform = Platform::commerce().await;
     let (seller, product_id) = stocked(&platform, "REPLAY-1", 10).await;
     let buyer = platform.signed_in("buyer@example.com", "buyer").await;
-    let user_id: Uuid = platform
-        .call("GET", "/api/me", Some(&buyer), None)
-        .await
-        .json()["userId"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let user_id = platform.user_id(&buyer).await;
 
     let order_id = Uuid::new_v4();
     let command = PlaceOrder {
@@ -524,14 +493,7 @@ async fn a_replayed_place_order_and_a_repeated_idempotency_key_make_one_order() 
             quantity: 1,
         }],
         payment_token: "tok_visa".into(),
-        shipping_address: ShippingAddress {
-            name: "Ada Lovelace".into(),
-            line1: "1 Main Street".into(),
-            line2: None,
-            city: "Berlin".into(),
-            postal_code: "10115".into(),
-            country: "DE".into(),
-        },
+        shipping_address: testkit::shipping_address(),
         cart_version: None,
     };
     let actor = Some(Actor {
@@ -548,7 +510,7 @@ async fn a_replayed_place_order_and_a_repeated_idempotency_key_make_one_order() 
             .await;
     }
     assert_eq!(
-        settled(&platform, &buyer, &order_id.to_string()).await["status"],
+        platform.settled(&buyer, &order_id.to_string()).await["status"],
         "CONFIRMED"
     );
 
@@ -569,7 +531,7 @@ async fn a_replayed_place_order_and_a_repeated_idempotency_key_make_one_order() 
     }
     assert_eq!(placed[0], placed[1], "the same key names the same order");
     assert_eq!(
-        settled(&platform, &buyer, &placed[0]).await["status"],
+        platform.settled(&buyer, &placed[0]).await["status"],
         "CONFIRMED"
     );
     assert_at_rest(&platform).await;
@@ -608,7 +570,7 @@ async fn another_users_order_and_payment_do_not_exist_for_them() {
     let other = platform.signed_in("other@example.com", "buyer").await;
     let order_id = place(&platform, &buyer, &product_id, 1, "tok_visa").await;
     assert_eq!(
-        settled(&platform, &buyer, &order_id).await["status"],
+        platform.settled(&buyer, &order_id).await["status"],
         "CONFIRMED"
     );
 

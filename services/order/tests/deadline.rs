@@ -8,7 +8,7 @@ use std::time::Duration;
 use kafka_runtime::processor::Processor;
 use kafka_runtime::{Applied, HandlerError, Incoming, Outgoing, Publisher};
 use shared_events::messages::catalog::ProductCreated;
-use shared_events::messages::order::{OrderCancelled, OrderLine, PlaceOrder, ShippingAddress};
+use shared_events::messages::order::{OrderCancelled, OrderLine, PlaceOrder};
 use shared_events::messages::payment::PaymentSucceeded;
 use shared_events::{Actor, Envelope, Message, RawEnvelope, Role, Topic};
 use testkit::TestBed;
@@ -73,14 +73,7 @@ impl Orders {
                 quantity: 1,
             }],
             payment_token: "tok_visa".into(),
-            shipping_address: ShippingAddress {
-                name: "Ada Lovelace".into(),
-                line1: "1 Main Street".into(),
-                line2: None,
-                city: "Berlin".into(),
-                postal_code: "10115".into(),
-                country: "DE".into(),
-            },
+            shipping_address: testkit::shipping_address(),
             cart_version: None,
         };
         let actor = Actor {

@@ -39,3 +39,15 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The shipping address every test order goes to (the gateway tests send it as JSON).
+pub fn shipping_address() -> shared_events::messages::order::ShippingAddress {
+    shared_events::messages::order::ShippingAddress {
+        name: "Ada Lovelace".into(),
+        line1: "1 Main Street".into(),
+        line2: None,
+        city: "Berlin".into(),
+        postal_code: "10115".into(),
+        country: "DE".into(),
+    }
+}

@@ -36,10 +36,7 @@ pub mod sse;
 
 /// A shipping address every test order goes to.
 pub fn address() -> Value {
-    json!({
-        "name": "Ada Lovelace", "line1": "1 Main Street", "city": "Berlin",
-        "postalCode": "10115", "country": "DE"
-    })
+    serde_json::to_value(testkit::shipping_address()).expect("an address serializes")
 }
 
 /// Places an order of `(productId, quantity)` lines with `tok_visa` through the gateway
@@ -356,6 +353,29 @@ impl Platform {
     }
 
     /// The outcome of a command, waiting up to 20 s for it.
+    /// Waits until the order leaves PENDING; the order as `token`'s user reads it.
+    pub async fn settled(&self, token: &str, order_id: &str) -> Value {
+        let path = format!("/api/orders/{order_id}");
+        for _ in 0..600 {
+            let answer = self.call("GET", &path, Some(token), None).await;
+            if answer.status == 200 && answer.json()["status"] != "PENDING" {
+                return answer.json();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("order {order_id} never left PENDING");
+    }
+
+    /// The user id of `token`'s user, from `/api/me`.
+    pub async fn user_id(&self, token: &str) -> uuid::Uuid {
+        let me = self.call("GET", "/api/me", Some(token), None).await.json();
+        me["userId"]
+            .as_str()
+            .expect("a userId")
+            .parse()
+            .expect("a UUID")
+    }
+
     pub async fn outcome(&self, location: &str, token: Option<&str>) -> Value {
         self.call("GET", &format!("{location}?wait=20"), token, None)
             .await
