@@ -232,7 +232,13 @@ pub fn channel(topic: Topic) -> Channel {
             ],
             vec![
                 (Catalog, vec![inventory::StockChanged::TYPE]),
-                (Order, vec![inventory::StockReservationFailed::TYPE]),
+                (
+                    Order,
+                    vec![
+                        inventory::StockReserved::TYPE,
+                        inventory::StockReservationFailed::TYPE,
+                    ],
+                ),
                 (Payment, vec![inventory::StockReserved::TYPE]),
             ],
         ),

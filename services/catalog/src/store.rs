@@ -148,6 +148,9 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
             .keys(doc! { "active": 1, "category": 1, "createdAt": -1 })
             .build(),
         IndexModel::builder()
+            .keys(doc! { "active": 1, "sellerId": 1, "createdAt": -1 })
+            .build(),
+        IndexModel::builder()
             .keys(doc! { "active": 1, "priceCents": 1 })
             .build(),
         IndexModel::builder()
@@ -176,6 +179,9 @@ pub fn list_filter(query: &ListProducts) -> Document {
     }
     if let Some(category) = query.category.as_deref().map(str::trim) {
         filter.insert("category", category);
+    }
+    if let Some(seller) = query.seller_id {
+        filter.insert("sellerId", seller.to_string());
     }
     let mut price = Document::new();
     if let Some(min) = query.min_price {
@@ -215,6 +221,7 @@ mod tests {
             min_price: Some(100),
             max_price: Some(2000),
             in_stock: Some(true),
+            seller_id: Some(Uuid::nil()),
             page: 1,
             page_size: 10,
         };
@@ -224,6 +231,7 @@ mod tests {
                 "active": true,
                 "$and": [ { "terms": { "$regex": "^blue" } }, { "terms": { "$regex": "^mu" } } ],
                 "category": "kitchen",
+                "sellerId": "00000000-0000-0000-0000-000000000000",
                 "priceCents": { "$gte": 100_i64, "$lte": 2000_i64 },
                 "availableStock": { "$gt": 0_i64 },
             }

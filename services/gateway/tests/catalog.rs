@@ -336,13 +336,19 @@ struct Made {
     price: i64,
     stock: i64,
     color: &'static str,
+    seller: uuid::Uuid,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_filter_and_paging_combination_over_fifty_products_answers_the_right_items_and_total()
 {
     let platform = Platform::commerce().await;
-    let seller = platform.signed_in("shop@example.com", "seller").await;
+    let shop = platform.signed_in("shop@example.com", "seller").await;
+    let other = platform.signed_in("other-shop@example.com", "seller").await;
+    let (shop_id, other_id) = (
+        platform.user_id(&shop).await,
+        platform.user_id(&other).await,
+    );
     let categories = ["kitchen", "garden", "office", "toys", "books"];
     let colors = ["blue", "red", "green"];
     let mut accepted = Vec::new();
@@ -354,8 +360,14 @@ async fn every_filter_and_paging_combination_over_fifty_products_answers_the_rig
             "description": format!("A {category} item"), "category": category,
             "priceCents": price, "currency": "EUR", "initialStock": stock
         });
+        // Every seventh product is the other seller's.
+        let (seller, seller_id) = if n % 7 == 3 {
+            (&other, other_id)
+        } else {
+            (&shop, shop_id)
+        };
         let answer = platform
-            .call("POST", "/api/products", Some(&seller), Some(body))
+            .call("POST", "/api/products", Some(seller), Some(body))
             .await;
         assert_eq!(answer.status, 202, "{}", answer.body);
         let id = answer.json()["productId"].as_str().unwrap().to_string();
@@ -365,6 +377,7 @@ async fn every_filter_and_paging_combination_over_fifty_products_answers_the_rig
             price,
             stock,
             color,
+            seller: seller_id,
         });
     }
     for made in &accepted {
@@ -468,6 +481,21 @@ async fn every_filter_and_paging_combination_over_fifty_products_answers_the_rig
     check(
         "/api/products?q=red%20thing&category=office&minPrice=500&inStock=true".into(),
         Box::new(|m| m.color == "red" && m.category == "office" && m.price >= 500 && m.stock > 0),
+    )
+    .await;
+    check(
+        format!("/api/products?sellerId={other_id}"),
+        Box::new(move |m| m.seller == other_id),
+    )
+    .await;
+    check(
+        format!("/api/products?sellerId={shop_id}&category=kitchen"),
+        Box::new(move |m| m.seller == shop_id && m.category == "kitchen"),
+    )
+    .await;
+    check(
+        format!("/api/products?sellerId={}", uuid::Uuid::new_v4()),
+        Box::new(|_| false),
     )
     .await;
     check(

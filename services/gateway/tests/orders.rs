@@ -107,6 +107,20 @@ async fn a_paid_order_is_confirmed_for_its_total_with_its_stock_sold() {
         .collect();
     assert_eq!(history, ["PENDING", "CONFIRMED"]);
     assert_at_rest(&platform).await;
+    let order = platform.settled(&buyer, &order_id).await;
+    let time = |value: &Value| {
+        chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time")).expect("RFC 3339")
+    };
+    let steps = [
+        time(&order["history"][0]["at"]),
+        time(&order["stockReservedAt"]),
+        time(&order["paidAt"]),
+        time(&order["history"][1]["at"]),
+    ];
+    assert!(
+        steps.windows(2).all(|pair| pair[0] <= pair[1]),
+        "placed, stock reserved, paid, confirmed in that order: {order}"
+    );
     assert_eq!(
         units(&stock(&platform, &seller, &product_id).await),
         (8, 0, 8)
@@ -143,6 +157,7 @@ async fn an_order_for_more_than_the_stock_is_cancelled_out_of_stock_and_not_char
         (order["status"].as_str(), order["cancelReason"].as_str()),
         (Some("CANCELLED"), Some("out_of_stock"))
     );
+    assert!(order.get("stockReservedAt").is_none(), "{order}");
     assert_at_rest(&platform).await;
     assert_eq!(
         units(&stock(&platform, &seller, &product_id).await),
@@ -175,6 +190,7 @@ async fn a_failed_payment_cancels_the_order_with_its_reason_and_restores_the_sto
         );
         let last = order["history"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(last["reason"], format!("payment_declined: {reason}"));
+        assert!(order.get("paidAt").is_none(), "{order}");
         let (status, failed) = payment(&platform, &buyer, &order_id).await;
         assert_eq!(status, 200);
         assert_eq!(

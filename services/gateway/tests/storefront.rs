@@ -180,8 +180,8 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
     );
     browser
         .until(
-            "the timeline shows placed then confirmed, each with its time",
-            "[...document.querySelectorAll('.timeline li')].map(li => li.dataset.step + ':' + !!li.querySelector('time[datetime]')).join() === 'PENDING:true,CONFIRMED:true'",
+            "the timeline shows placed, stock reserved, paid and confirmed, each with its time",
+            "[...document.querySelectorAll('.timeline li')].map(li => li.dataset.step + ':' + !!li.querySelector('time[datetime]')).join() === 'PENDING:true,STOCK_RESERVED:true,PAID:true,CONFIRMED:true'",
         )
         .await;
     browser.screenshot("order.png").await;
@@ -238,6 +238,13 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
             "document.querySelector('.timeline li[data-step=CANCELLED]')?.textContent.includes('card declined')",
         )
         .await;
+    assert_eq!(
+        browser
+            .eval("return [...document.querySelectorAll('.timeline li')].map(li => li.dataset.step).join();")
+            .await,
+        "PENDING,STOCK_RESERVED,CANCELLED",
+        "a declined card: the stock was reserved, never paid"
+    );
     assert_eq!(
         browser.eval("return window.sameDocument === true;").await,
         true,

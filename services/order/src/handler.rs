@@ -7,7 +7,7 @@ use kafka_runtime::postgres::PgHandler;
 use kafka_runtime::{HandlerError, Incoming, Outbox};
 use shared_events::access::{is_admin, may_act_on, Owner};
 use shared_events::messages::catalog::{ProductCreated, ProductDeactivated, ProductUpdated};
-use shared_events::messages::inventory::StockReservationFailed;
+use shared_events::messages::inventory::{StockReservationFailed, StockReserved};
 use shared_events::messages::order::{
     AdvanceStatus, CancelOrder, ExpireOrder, OrderCancelled, OrderConfirmed, OrderPlaced,
     OrderRejected, OrderStatus, OrderStatusChanged, PlaceOrder,
@@ -19,7 +19,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{self, Happening, NotNow};
-use crate::store::{self, NewOrder};
+use crate::store::{self, NewOrder, SagaStep};
 
 /// Applies the order service's messages.
 pub struct OrderHandler {
@@ -70,6 +70,12 @@ impl PgHandler for OrderHandler {
                 let happening = Happening::Advance(command.status);
                 command_change(message, command.order_id, happening, tx, outbox).await
             }
+            StockReserved::TYPE => {
+                let event = message.data::<StockReserved>()?;
+                let at = message.envelope.occurred_at;
+                store::record_step(tx, event.order_id, SagaStep::StockReserved, at).await?;
+                Ok(())
+            }
             StockReservationFailed::TYPE => {
                 let event = message.data::<StockReservationFailed>()?;
                 saga_change(
@@ -83,6 +89,8 @@ impl PgHandler for OrderHandler {
             }
             PaymentSucceeded::TYPE => {
                 let event = message.data::<PaymentSucceeded>()?;
+                let at = message.envelope.occurred_at;
+                store::record_step(tx, event.order_id, SagaStep::Paid, at).await?;
                 saga_change(
                     message,
                     event.order_id,

@@ -182,6 +182,33 @@ pub async fn transition(
     append_history(tx, order_id, Some(from), to, note).await
 }
 
+/// A step of the saga that is not a status of the order's own.
+#[derive(Debug, Clone, Copy)]
+pub enum SagaStep {
+    /// Inventory reserved every line.
+    StockReserved,
+    /// Payment charged the card.
+    Paid,
+}
+
+/// Records when `step` happened, the first time it is reported (a replay keeps the
+/// first time). Nothing happens for an order this service does not have.
+pub async fn record_step(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    step: SagaStep,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let sql = match step {
+        SagaStep::StockReserved => {
+            "UPDATE orders SET stock_reserved_at = COALESCE(stock_reserved_at, $2) WHERE order_id = $1"
+        }
+        SagaStep::Paid => "UPDATE orders SET paid_at = COALESCE(paid_at, $2) WHERE order_id = $1",
+    };
+    sqlx::query(sql).bind(order_id).bind(at).execute(tx).await?;
+    Ok(())
+}
+
 async fn append_history(
     tx: &mut PgConnection,
     order_id: Uuid,
@@ -214,6 +241,8 @@ struct OrderRow {
     total_cents: i64,
     currency: Option<String>,
     shipping_address: Option<Json<ShippingAddress>>,
+    stock_reserved_at: Option<DateTime<Utc>>,
+    paid_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -229,7 +258,7 @@ struct HistoryRow {
 }
 
 const ORDER_COLUMNS: &str = "order_id, user_id, status, reason, items, total_cents, currency, \
-    shipping_address, created_at, updated_at";
+    shipping_address, stock_reserved_at, paid_at, created_at, updated_at";
 
 impl OrderRow {
     fn view(self, history: Vec<StatusChange>) -> OrderView {
@@ -249,6 +278,8 @@ impl OrderRow {
             currency: self.currency,
             shipping_address: self.shipping_address.map(|address| address.0),
             history,
+            stock_reserved_at: self.stock_reserved_at,
+            paid_at: self.paid_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

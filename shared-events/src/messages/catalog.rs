@@ -157,6 +157,9 @@ pub struct ListProducts {
     /// Only products with available stock (true) or without (false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_stock: Option<bool>,
+    /// Only this seller's products.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller_id: Option<Uuid>,
     /// 1-based page number.
     pub page: u32,
     /// Items per page, at most 100.

@@ -279,6 +279,14 @@ pub struct OrderView {
     pub shipping_address: Option<ShippingAddress>,
     /// Every step, oldest first; empty in a list.
     pub history: Vec<StatusChange>,
+    /// When inventory reserved its stock, once it has (the time of its
+    /// `inventory.stock_reserved` event). Not a status: the order stays PENDING.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock_reserved_at: Option<DateTime<Utc>>,
+    /// When payment charged it, once it has (the time of its
+    /// `payment.payment_succeeded` event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<DateTime<Utc>>,
     /// When it was placed.
     pub created_at: DateTime<Utc>,
     /// When it last changed.

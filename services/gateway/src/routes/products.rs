@@ -264,6 +264,14 @@ pub fn list_query(params: &HashMap<String, String>) -> Result<ListProducts, Valu
             None
         }
     };
+    let seller_id = match params.get("sellerId").map(|v| v.trim().parse::<Uuid>()) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            problems.insert("sellerId".into(), "must be a UUID".into());
+            None
+        }
+    };
     if let (Some(min), Some(max)) = (min_price, max_price) {
         if min > max {
             problems.insert("maxPrice".into(), "must not be below minPrice".into());
@@ -288,12 +296,13 @@ pub fn list_query(params: &HashMap<String, String>) -> Result<ListProducts, Valu
         min_price,
         max_price,
         in_stock,
+        seller_id,
         page,
         page_size,
     })
 }
 
-/// `GET /api/products?q=&category=&minPrice=&maxPrice=&inStock=&page=&pageSize=`:
+/// `GET /api/products?q=&category=&minPrice=&maxPrice=&inStock=&sellerId=&page=&pageSize=`:
 /// a page of active products, newest first, with the total over all pages.
 pub async fn list(
     State(state): State<AppState>,
@@ -349,11 +358,14 @@ mod tests {
             ("minPrice", "-1"),
             ("maxPrice", "ten"),
             ("inStock", "yes"),
+            ("sellerId", "me"),
             ("page", "0"),
             ("pageSize", "101"),
         ]);
         let problems = list_query(&bad).unwrap_err();
-        for field in ["minPrice", "maxPrice", "inStock", "page", "pageSize"] {
+        for field in [
+            "minPrice", "maxPrice", "inStock", "sellerId", "page", "pageSize",
+        ] {
             assert!(
                 problems.get(field).is_some(),
                 "{field} not reported in {problems}"

@@ -6,7 +6,10 @@
 //! - every accepted order ends CONFIRMED (or later), CANCELLED or REJECTED, and its
 //!   reservation agrees;
 //! - no cart holds the lines of an order placed from it: the cart was emptied for every
-//!   order checked out from it that exists (was not rejected).
+//!   order checked out from it that exists (was not rejected);
+//! - the order knows when its saga's middle steps happened: a confirmed order has a
+//!   stock reservation time and a payment time, and nothing was paid before its stock
+//!   was reserved.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,18 +31,23 @@ pub async fn assert_at_rest(platform: &Platform) {
                 .await
                 .unwrap();
         let behind = carts_behind(platform).await;
-        let settled = pending == 0 && behind.is_empty() && compensations_done(platform).await;
+        let settled = pending == 0
+            && behind.is_empty()
+            && compensations_done(platform).await
+            && steps_recorded(platform).await;
         if settled {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "the saga never came to rest ({pending} orders PENDING; carts not emptied for \
-             orders {behind:?})"
+             orders {behind:?}; or inventory or payment behind, or a confirmed order \
+             without the time its stock was reserved)"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_stock(platform).await;
+    assert_steps(platform).await;
     assert_payments(platform).await;
     assert_reservations(platform).await;
 }
@@ -78,6 +86,35 @@ async fn carts_behind(platform: &Platform) -> Vec<Uuid> {
         }
     }
     behind
+}
+
+/// Whether the order service has read every confirmed order's `stock_reserved`, which
+/// comes on another topic than the `payment_succeeded` that confirmed it.
+async fn steps_recorded(platform: &Platform) -> bool {
+    let missing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM orders
+         WHERE status IN ('CONFIRMED', 'SHIPPED', 'DELIVERED') AND stock_reserved_at IS NULL",
+    )
+    .fetch_one(platform.db("order"))
+    .await
+    .unwrap();
+    missing == 0
+}
+
+async fn assert_steps(platform: &Platform) {
+    let wrong: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT order_id, status FROM orders
+         WHERE (status IN ('CONFIRMED', 'SHIPPED', 'DELIVERED') AND paid_at IS NULL)
+            OR (paid_at IS NOT NULL AND NOT stock_reserved_at <= paid_at)
+            OR (stock_reserved_at IS NOT NULL AND stock_reserved_at < created_at)",
+    )
+    .fetch_all(platform.db("order"))
+    .await
+    .unwrap();
+    assert!(
+        wrong.is_empty(),
+        "orders whose saga steps are missing or out of order: {wrong:?}"
+    );
 }
 
 async fn order_statuses(platform: &Platform) -> HashMap<Uuid, (String, i64)> {

@@ -124,6 +124,11 @@ pub fn all() -> Vec<Operation> {
                     "inStock",
                     "Only products with available stock (true) or without (false)",
                     json!({ "type": "boolean" }),
+                )
+                .query(
+                    "sellerId",
+                    "Only this seller's products",
+                    json!({ "type": "string", "format": "uuid" }),
                 ),
         )
         .ok::<ProductPage>("The page")

@@ -1,7 +1,7 @@
 // One order, followed live: its history from GET /api/orders/{id} (each step with its
-// time), then the status stream GET /api/orders/{id}/events. Each status event reads
-// the order again, so the timeline shows the steps with the times the order service
-// recorded; the page never reloads. The stream is read with fetch() (it needs the
+// time: placed, stock reserved, paid, then confirmed or cancelled), then the status
+// stream GET /api/orders/{id}/events. Each status event reads the order again, so the
+// timeline shows the steps with the times the services recorded; the page never reloads. The stream is read with fetch() (it needs the
 // bearer header) and reopened if the gateway closes it before a terminal status.
 
 import { api, explain } from '../api.js';
@@ -102,19 +102,29 @@ async function follow(path, onEvent, signal, shown, live) {
   if (!signal.aborted) live.textContent = 'This order is final.';
 }
 
-/** The order's history as steps, oldest first, with what is still to come. */
+/**
+ * The order's history as steps, oldest first, with what is still to come: its status
+ * changes, and between them the saga's two middle steps, which are not statuses.
+ */
 function steps(order) {
-  const items = order.history.map((change) => {
-    const label = change.from === null || change.from === undefined
-      ? 'Order placed'
-      : labelFor(change);
-    return h('li', { class: `step step-${change.to.toLowerCase()}`, 'data-step': change.to },
-      h('span', { class: 'step-label' }, label),
-      h('time', { datetime: change.at }, dateTime(change.at)));
-  });
+  const changes = order.history.map((change) => ({
+    key: change.to,
+    label: change.from === null || change.from === undefined ? 'Order placed' : labelFor(change),
+    at: change.at,
+  }));
+  const middle = [
+    order.stockReservedAt && { key: 'STOCK_RESERVED', label: 'Stock reserved', at: order.stockReservedAt },
+    order.paidAt && { key: 'PAID', label: 'Paid', at: order.paidAt },
+  ].filter(Boolean);
+  // Stable: a step reported in the same millisecond as a status change stays after it.
+  const all = [...changes, ...middle].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  const items = all.map((step) => h('li', { class: `step step-${step.key.toLowerCase()}`, 'data-step': step.key },
+    h('span', { class: 'step-label' }, step.label),
+    h('time', { datetime: step.at }, dateTime(step.at))));
   if (order.status === 'PENDING') {
+    const waiting = order.stockReservedAt ? 'Taking payment…' : 'Reserving stock…';
     items.push(h('li', { class: 'step step-waiting', 'aria-busy': 'true' },
-      h('span', { class: 'step-label' }, 'Reserving stock and taking payment…')));
+      h('span', { class: 'step-label' }, waiting)));
   }
   return items;
 }
@@ -122,7 +132,7 @@ function steps(order) {
 function labelFor(change) {
   switch (change.to) {
     case 'CONFIRMED':
-      return 'Stock reserved and paid — confirmed';
+      return 'Confirmed';
     case 'CANCELLED':
       return `Cancelled: ${reason(change.reason)}`;
     case 'REJECTED':
