@@ -1,14 +1,16 @@
 //! The storefront in a real browser (headless chromium over WebDriver) against the real
 //! platform: a seller lists a product with an image, a buyer finds it, buys it and
 //! watches the order confirm live; a declined card shows the cancellation and its
-//! reason; a product named like HTML shows as text. Saves the screenshots of
-//! docs/storefront.md to docs/img.
+//! reason; a product named like HTML shows as text; a buyer does it all with the
+//! keyboard alone on a phone-sized window. Saves the screenshots of docs/storefront.md
+//! to docs/img.
 
 mod browser;
 mod common;
 
 use browser::Browser;
 use common::Platform;
+use fantoccini::key::Key;
 use serde_json::json;
 
 const IMAGE_URL: &str = "https://images.example.com/brass-desk-lamp.jpg";
@@ -290,6 +292,142 @@ async fn a_seller_lists_a_product_and_a_buyer_buys_it_and_watches_the_order_conf
         .await
         .json();
     assert_eq!(shipped["status"], "SHIPPED", "{shipped}");
+
+    browser.close().await;
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn a_buyer_signs_in_shops_and_pays_with_the_keyboard_alone_at_phone_width() {
+    let platform = Platform::commerce().await;
+    let seller = platform
+        .signed_in("keyboard-seller@example.com", "seller")
+        .await;
+    let product_id = platform
+        .create_product(
+            &seller,
+            json!({
+                "sku": "APRON-1", "name": "Linen apron", "description": "Washed linen, one size.",
+                "category": "kitchen", "priceCents": 3200, "currency": "EUR", "initialStock": 5
+            }),
+        )
+        .await;
+    platform.await_stock(&product_id, 5).await;
+    let email = "keyboard-buyer@example.com";
+    platform
+        .register(email, "correct horse battery", "buyer")
+        .await;
+    let browser = Browser::start(platform.gateway.port, 390, 844).await;
+
+    // Sign in: Tab to each field, type, Enter submits.
+    browser.open("/signin").await;
+    browser
+        .until(
+            "the sign-in page",
+            "document.querySelector('main h1')?.textContent === 'Sign in'",
+        )
+        .await;
+    browser.fits_the_width("the sign-in page").await;
+    browser.tab_to("input[name=email]").await;
+    browser.type_keys(email).await;
+    browser.tab_to("input[name=password]").await;
+    browser.type_keys("correct horse battery").await;
+    browser.press(Key::Enter).await;
+    browser
+        .until(
+            "signed in, in the shop",
+            "document.querySelector('nav .who')?.textContent.includes('(buyer)') && document.querySelector('.cards h3 a') !== null",
+        )
+        .await;
+    browser.fits_the_width("the shop").await;
+
+    // The product, two of it into the cart.
+    browser.tab_to(".cards h3 a").await;
+    browser.press(Key::Enter).await;
+    browser
+        .until(
+            "the product page",
+            "document.querySelector('main h1')?.textContent === 'Linen apron'",
+        )
+        .await;
+    browser.fits_the_width("the product page").await;
+    browser.tab_to("input[name=quantity]").await;
+    browser.press(Key::End).await;
+    browser.press(Key::Backspace).await;
+    browser.type_keys("2").await;
+    browser.tab_to("form.buy button.secondary").await;
+    browser.press(Key::Enter).await;
+    browser
+        .until(
+            "the aprons are in the cart",
+            "document.querySelector('form.buy .form-status a[href=\"/cart\"]') !== null",
+        )
+        .await;
+
+    // The cart: the address field by field, another card chosen with an arrow key.
+    browser.tab_to("nav a[href='/cart']").await;
+    browser.press(Key::Enter).await;
+    browser
+        .until(
+            "the cart shows two aprons",
+            "document.querySelector('.cart-line input')?.value === '2'",
+        )
+        .await;
+    browser.fits_the_width("the cart").await;
+    for (field, text) in [
+        ("line1", "Rue de Rivoli 1"),
+        ("postalCode", "75001"),
+        ("city", "Paris"),
+    ] {
+        browser
+            .tab_to(&format!("[name='shippingAddress.{field}']"))
+            .await;
+        browser.type_keys(text).await;
+    }
+    browser.tab_to("[name='shippingAddress.country']").await;
+    browser.press(Key::End).await;
+    browser.press(Key::Backspace).await;
+    browser.press(Key::Backspace).await;
+    browser.type_keys("fr").await;
+    browser.tab_to("input[name=paymentToken]").await;
+    browser.press(Key::Down).await;
+    assert_eq!(
+        browser
+            .eval("return document.querySelector('input[name=paymentToken]:checked').value;")
+            .await,
+        "tok_mastercard"
+    );
+    browser.tab_to("form.checkout button[type=submit]").await;
+    browser.press(Key::Enter).await;
+
+    browser
+        .until(
+            "the order page reaches CONFIRMED",
+            "document.querySelector('.status-line [data-status]')?.dataset.status === 'CONFIRMED'",
+        )
+        .await;
+    browser.fits_the_width("the order page").await;
+    let order_id = browser
+        .eval("return location.pathname.split('/').pop();")
+        .await;
+    let token = platform.login(email, "correct horse battery").await.json()["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let order = platform
+        .settled(&token, order_id.as_str().expect("an order id"))
+        .await;
+    assert_eq!(order["status"], "CONFIRMED", "{order}");
+    assert_eq!(order["items"][0]["quantity"], 2, "{order}");
+    assert_eq!(
+        (
+            order["shippingAddress"]["name"].as_str(),
+            order["shippingAddress"]["city"].as_str(),
+            order["shippingAddress"]["country"].as_str()
+        ),
+        (Some("Test"), Some("Paris"), Some("FR")),
+        "the name comes from the account, the rest was typed"
+    );
 
     browser.close().await;
     platform.stop().await;

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
@@ -159,6 +161,62 @@ impl Browser {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
+    }
+
+    /// Types `text` on the keyboard, key by key, into whatever has the focus.
+    pub async fn type_keys(&self, text: &str) {
+        let keys = text
+            .chars()
+            .fold(KeyActions::new("keyboard".into()), |keys, key| {
+                keys.then(KeyAction::Down { value: key })
+                    .then(KeyAction::Up { value: key })
+            });
+        self.client
+            .perform_actions(keys)
+            .await
+            .expect("keys pressed");
+    }
+
+    /// Presses one key (Tab, Enter, an arrow…) wherever the focus is.
+    pub async fn press(&self, key: Key) {
+        self.type_keys(&char::from(key).to_string()).await;
+    }
+
+    /// Presses Tab until an element matching `css` has the focus: the proof that the
+    /// keyboard reaches it. Panics with the last stops of the focus when 60 presses do
+    /// not get there.
+    pub async fn tab_to(&self, css: &str) {
+        let focused = format!(
+            "return document.activeElement?.matches({}) === true;",
+            json!(css)
+        );
+        let mut stops = Vec::new();
+        for _ in 0..60 {
+            self.press(Key::Tab).await;
+            if self.eval(&focused).await == Value::Bool(true) {
+                return;
+            }
+            stops.push(
+                self.eval(
+                    "const e = document.activeElement; \
+                     return e ? `${e.tagName.toLowerCase()} ${e.name ?? ''} ${(e.textContent ?? '').trim().slice(0, 24)}` : 'nothing';",
+                )
+                .await,
+            );
+        }
+        let last = &stops[stops.len().saturating_sub(12)..];
+        panic!("Tab never reaches {css}; the focus went through {last:?}");
+    }
+
+    /// Asserts that the page needs no sideways scrolling at the window's width.
+    pub async fn fits_the_width(&self, page: &str) {
+        let sizes = self
+            .eval("return [document.documentElement.scrollWidth, window.innerWidth];")
+            .await;
+        assert!(
+            sizes[0].as_u64() <= sizes[1].as_u64(),
+            "{page} is wider than the window (scroll width, window width): {sizes}"
+        );
     }
 
     /// Runs `script` (a function body) and returns its value.
