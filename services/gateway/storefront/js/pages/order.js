@@ -122,7 +122,7 @@ function steps(order) {
     h('span', { class: 'step-label' }, step.label),
     h('time', { datetime: step.at }, dateTime(step.at))));
   if (order.status === 'PENDING') {
-    const waiting = order.stockReservedAt ? 'Taking payment…' : 'Reserving stock…';
+    const waiting = order.stockReservedAt ? 'Taking payment…' : 'Reserving stock and taking payment…';
     items.push(h('li', { class: 'step step-waiting', 'aria-busy': 'true' },
       h('span', { class: 'step-label' }, waiting)));
   }
