@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use kafka_runtime::follow::{follow_envelopes, Start};
 use kafka_runtime::KafkaConfig;
 use serde_json::json;
-use shared_events::messages::order::{OrderCancelled, OrderConfirmed};
+use shared_events::messages::order::{OrderCancelled, OrderConfirmed, OrderRejected};
 use shared_events::{Message, RawEnvelope, Topic};
 use tokio_util::sync::CancellationToken;
 
@@ -146,6 +146,7 @@ async fn follow_outcomes(
             let outcome = match e.kind.as_str() {
                 OrderConfirmed::TYPE => e.data_as::<OrderConfirmed>().map(|d| (d.order_id, true)),
                 OrderCancelled::TYPE => e.data_as::<OrderCancelled>().map(|d| (d.order_id, false)),
+                OrderRejected::TYPE => e.data_as::<OrderRejected>().map(|d| (d.order_id, false)),
                 _ => return,
             };
             if let Ok((order_id, confirmed)) = outcome {
@@ -229,19 +230,7 @@ async fn order_step(
     })
     .await;
     let accepted: Vec<_> = samples.iter().filter(|s| s.status == 202).collect();
-    let drain_until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let done = {
-            let seen = outcomes.lock().expect("not poisoned");
-            accepted
-                .iter()
-                .all(|s| s.id.as_ref().is_some_and(|id| seen.contains_key(id)))
-        };
-        if done || Instant::now() > drain_until {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    await_outcomes(outcomes, &accepted, Duration::from_secs(10)).await;
     let usage = meter.stop();
     let seen = outcomes.lock().expect("not poisoned").clone();
     let mut e2e = histogram();
@@ -283,6 +272,41 @@ async fn order_step(
     step
 }
 
+/// Waits until every one of `accepted` has its outcome on `order.events`, or `limit`
+/// passed; whether they all have.
+async fn await_outcomes(outcomes: &Outcomes, accepted: &[&load::Sample], limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        let done = {
+            let seen = outcomes.lock().expect("not poisoned");
+            accepted
+                .iter()
+                .all(|s| s.id.as_ref().is_some_and(|id| seen.contains_key(id)))
+        };
+        if done || Instant::now() > until {
+            return done;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until no order outcome has arrived for `quiet`, at most `limit`: the saga has
+/// finished what earlier steps left behind.
+async fn await_rest(outcomes: &Outcomes, quiet: Duration, limit: Duration) {
+    let until = Instant::now() + limit;
+    let mut last = (outcomes.lock().expect("not poisoned").len(), Instant::now());
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let seen = outcomes.lock().expect("not poisoned").len();
+        if seen != last.0 {
+            last = (seen, Instant::now());
+        } else if last.1.elapsed() >= quiet {
+            return;
+        }
+    }
+    println!("the saga was still busy after {} s", limit.as_secs());
+}
+
 #[allow(clippy::too_many_arguments)]
 fn summarize(
     rate: f64,
@@ -319,34 +343,55 @@ fn summarize(
     }
 }
 
+/// The gateway's intake alone: `place_order` at `rate` while the order service, the one
+/// reader of `order.commands`, is paused, so the broker and the cores serve the
+/// gateway and the load generator only. Each order names a product nobody sells:
+/// resumed, the order service rejects it (`unknown_product`) without a saga, and the
+/// step ends once it has rejected them all.
 async fn accept_step(
     fixture: &Fixture,
+    outcomes: &Outcomes,
     processes: &[procs::Process],
     rate: f64,
     duration: Duration,
 ) -> Step {
+    let order_service: Vec<&procs::Process> =
+        processes.iter().filter(|p| p.name == "order").collect();
+    let paused = procs::Paused::new(&order_service);
     let meter = CpuMeter::start(processes);
     let gateway = fixture.gateway.clone();
-    let (buyers, products) = (
-        Arc::new(fixture.buyers.clone()),
-        Arc::new(fixture.products.clone()),
-    );
+    let buyers = Arc::new(fixture.buyers.clone());
     let samples = load::open_loop(rate, duration, |n| {
-        let (gateway, buyers, products) = (gateway.clone(), buyers.clone(), products.clone());
+        let (gateway, buyers) = (gateway.clone(), buyers.clone());
         async move {
             let buyer = &buyers[n as usize % buyers.len()];
-            let product = &products[n as usize % products.len()];
-            let body = json!({ "items": [{ "productId": product, "quantity": 1 }], "paymentToken": "tok_visa", "shippingAddress": address() });
+            let nobody_sells = uuid::Uuid::new_v4();
+            let body = json!({ "items": [{ "productId": nobody_sells, "quantity": 1 }], "paymentToken": "tok_visa", "shippingAddress": address() });
             let answer = gateway.call("POST", "/api/orders", Some(buyer), Some(&body)).await;
-            (answer.status, None)
+            (answer.status, answer.body["orderId"].as_str().map(String::from))
         }
     })
     .await;
+    let usage = meter.stop();
+    drop(paused);
+    let accepted: Vec<_> = samples.iter().filter(|s| s.status == 202).collect();
+    let started = Instant::now();
+    let rejected = await_outcomes(outcomes, &accepted, Duration::from_secs(180)).await;
+    println!(
+        "  the order service {} the {} orders in {:.1} s after it was resumed",
+        if rejected {
+            "rejected"
+        } else {
+            "had not yet rejected"
+        },
+        accepted.len(),
+        started.elapsed().as_secs_f64()
+    );
     summarize(
         rate,
         duration,
         &samples,
-        meter.stop(),
+        usage,
         0.0,
         (0.0, 0.0, 0.0),
         Vec::new(),
@@ -501,15 +546,25 @@ async fn main() -> anyhow::Result<()> {
         registrations.push(step);
     }
     // The gateway alone: how many place_order it accepts (202 after the broker's ack),
-    // whatever the saga behind it makes of them. Run last: it leaves a backlog.
+    // once the saga has finished what the order steps left, with the order service
+    // paused for each step. A step of 4 s, plus answers that may take the 4 s send
+    // timeout, stays within the services' 10 s session timeout.
     let acceptance_rates: Vec<f64> = if args.smoke {
         vec![50.0]
     } else {
         vec![100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0]
     };
+    await_rest(&outcomes, Duration::from_secs(5), Duration::from_secs(300)).await;
     let mut acceptance = Vec::new();
     for rate in acceptance_rates {
-        let step = accept_step(&fixture, &processes, rate, Duration::from_secs(5)).await;
+        let step = accept_step(
+            &fixture,
+            &outcomes,
+            &processes,
+            rate,
+            Duration::from_secs(4),
+        )
+        .await;
         print_step("acceptance", &step);
         let saturated = step.accept_ms.1 > 100.0 || step.errors() * 100 > step.sent;
         acceptance.push(step);

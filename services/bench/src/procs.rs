@@ -45,6 +45,38 @@ pub fn platform(run_dir: &Path) -> Vec<Process> {
         .collect()
 }
 
+/// A process stopped with SIGSTOP until this is dropped (then SIGCONT). To the broker a
+/// paused consumer is one that has gone quiet: it keeps its partitions for its session
+/// timeout, so a pause must stay shorter than that.
+pub struct Paused(Vec<u32>);
+
+impl Paused {
+    /// Stops `processes`.
+    pub fn new(processes: &[&Process]) -> Self {
+        let pids: Vec<u32> = processes.iter().map(|p| p.pid).collect();
+        signal(&pids, "STOP");
+        Self(pids)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        signal(&self.0, "CONT");
+    }
+}
+
+fn signal(pids: &[u32], name: &str) {
+    for pid in pids {
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status();
+        if !sent.is_ok_and(|status| status.success()) {
+            eprintln!("could not send SIG{name} to {pid}");
+        }
+    }
+}
+
 /// The pid and its children (one level: PostgreSQL backends, a shell's child).
 fn family(pid: u32) -> Vec<u32> {
     let mut pids = vec![pid];

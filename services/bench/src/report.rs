@@ -245,7 +245,7 @@ pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
     );
     http_only_section(
         &mut out,
-        "Gateway acceptance of place_order (202 only, saga ignored)",
+        "Gateway acceptance of place_order (202 only; the order service paused, the saga at rest)",
         &run.acceptance,
     );
     out.push('\n');
