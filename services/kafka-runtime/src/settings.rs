@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::str::FromStr;
 use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -161,49 +160,6 @@ fn help(command: &Command) -> String {
     text
 }
 
-/// Reads `name` from the environment, or `default` when it is unset or empty. A value
-/// that does not parse is an error naming the variable (its value is not printed: it
-/// may be a secret).
-pub fn setting<T: FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => value
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("environment variable {name} has an invalid value")),
-        _ => Ok(default),
-    }
-}
-
-/// A setting that must never be printed: `Debug` shows `***`, and there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// Reads an optional secret: `None` when unset or empty.
-pub fn secret(name: &str) -> Option<Secret> {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.is_empty())
-        .map(Secret)
-}
-
 /// Parses whole milliseconds.
 pub fn millis(value: &str) -> Result<Duration, String> {
     value
@@ -289,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn a_settings_secret_never_shows_its_value() {
+    fn a_secret_never_shows_its_value() {
         let settings = read(&[("NAME", "x"), ("PASSWORD", "hunter2")]).unwrap();
         let printed = format!("{settings:?}");
         assert!(
@@ -309,12 +265,5 @@ mod tests {
             help.contains("PASSWORD (unset)") && help.contains("NAME (unset)"),
             "{help}"
         );
-    }
-
-    #[test]
-    fn a_hand_written_secret_never_shows_its_value() {
-        let secret = Secret::new("hunter2");
-        assert_eq!(format!("{secret:?}"), "***");
-        assert_eq!(secret.expose(), "hunter2");
     }
 }
