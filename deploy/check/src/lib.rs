@@ -43,16 +43,18 @@ pub fn read_yaml(relative: &str) -> serde_yaml::Value {
 /// What a setting falls back to when its variable is unset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fallback {
-    /// Nothing: a secret, read with `secret(..)`.
+    /// Nothing the service can do without: a secret with no default, or a value clap
+    /// requires.
     None,
     /// A default naming this machine (127.0.0.1, localhost): fine for `./dev`, wrong in
     /// a container, where the broker, the stores and the scraper are elsewhere.
     Loopback,
-    /// A default that works anywhere.
+    /// A default that works anywhere, or nothing for an optional setting (`Option`,
+    /// `Vec`), which leaves what it configures off.
     Portable,
 }
 
-/// A variable a service reads through `setting(..)` or `secret(..)`.
+/// A variable a service reads: a field of its settings with `#[arg(env = "NAME", ..)]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
     /// The variable's name.
@@ -107,6 +109,49 @@ fn until_closing_paren(text: &str) -> &str {
     text
 }
 
+/// The items of an attribute's arguments (`long, env = "X", default_value_t = f(1, 2)`)
+/// as (key, value), the value empty for a bare key.
+fn attribute_items(arguments: &str) -> Vec<(&str, &str)> {
+    let mut items = Vec::new();
+    let (mut depth, mut quote, mut start) = (0usize, None, 0);
+    for (index, ch) in arguments.char_indices() {
+        match (quote, ch) {
+            (Some(open), _) if ch == open => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(ch),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            (None, ',') if depth == 0 => {
+                items.push(&arguments[start..index]);
+                start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&arguments[start..]);
+    items
+        .into_iter()
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| match item.split_once('=') {
+            Some((key, value)) => (key.trim(), value.trim()),
+            None => (item, ""),
+        })
+        .collect()
+}
+
+/// The type of the field declared after an attribute: `pub name: Type,` on the first
+/// line that is not another attribute or a comment.
+fn field_type(after_attribute: &str) -> &str {
+    after_attribute
+        .trim_start_matches([')', ']'])
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with("//"))
+        .and_then(|line| line.split_once(':'))
+        .map_or("", |(_, ty)| ty.trim().trim_end_matches(','))
+}
+
 /// Whether a default, as written in the source, names this machine.
 fn names_loopback(default: &str) -> bool {
     let compact: String = default.chars().filter(|c| !c.is_whitespace()).collect();
@@ -116,32 +161,34 @@ fn names_loopback(default: &str) -> bool {
         || compact.contains("LOCALHOST")
 }
 
-/// The settings read in `sources` by `setting("NAME", default)` and `secret("NAME")`.
+/// The settings declared in `sources`: each `#[arg(..)]` with `env = "NAME"`, falling
+/// back to the `default_value` or `default_value_t` beside it, or, without one, to
+/// nothing (see [`Fallback`], which the field's type decides).
 pub fn settings_in(sources: &[(PathBuf, String)]) -> Vec<Setting> {
     let mut settings = Vec::new();
     for (_, text) in sources {
-        for (call, fallback_of) in [("setting(", true), ("secret(", false)] {
-            for (at, _) in text.match_indices(call) {
-                // Skip definitions and longer names (`fn setting(`, `my_setting(`).
-                let before = text[..at].chars().last();
-                if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                    continue;
-                }
-                let Some((name, rest)) = leading_string_literal(&text[at + call.len()..]) else {
-                    continue;
-                };
-                let fallback = if !fallback_of {
-                    Fallback::None
-                } else if names_loopback(until_closing_paren(rest)) {
-                    Fallback::Loopback
-                } else {
-                    Fallback::Portable
-                };
-                settings.push(Setting {
-                    name: name.to_string(),
-                    fallback,
-                });
-            }
+        for (at, opening) in text.match_indices("#[arg(") {
+            let arguments = until_closing_paren(&text[at + opening.len()..]);
+            let items = attribute_items(arguments);
+            let value = |wanted: &str| items.iter().find(|(key, _)| *key == wanted);
+            let Some((name, _)) = value("env").and_then(|(_, v)| leading_string_literal(v)) else {
+                continue;
+            };
+            let default = ["default_value", "default_value_t"]
+                .into_iter()
+                .find_map(|key| value(key).map(|(_, v)| *v));
+            let ty = field_type(&text[at + opening.len() + arguments.len()..]);
+            let optional = ty.starts_with("Option<") || ty.starts_with("Vec<");
+            let fallback = match default {
+                Some(default) if names_loopback(default) => Fallback::Loopback,
+                Some(_) => Fallback::Portable,
+                None if optional && !ty.contains("Secret") => Fallback::Portable,
+                None => Fallback::None,
+            };
+            settings.push(Setting {
+                name: name.to_string(),
+                fallback,
+            });
         }
     }
     settings.sort_by(|a, b| a.name.cmp(&b.name));
@@ -149,56 +196,70 @@ pub fn settings_in(sources: &[(PathBuf, String)]) -> Vec<Setting> {
     settings
 }
 
-/// Every variable `service` reads through `setting(..)` and `secret(..)`: in its own
-/// sources, and in the runtime's for the settings every service shares: `HTTP_ADDR`
-/// (`Service::from_env`) and, for a service whose sources read `Database::from_env`
-/// or `Store::from_env`, its PostgreSQL or MongoDB settings.
+/// The types `text` flattens into a settings struct (`#[command(flatten)]`), by name.
+fn flattened_types(text: &str) -> Vec<String> {
+    text.match_indices("#[command(flatten)]")
+        .map(|(at, attribute)| field_type(&text[at + attribute.len()..]))
+        .map(|ty| ty.rsplit("::").next().unwrap_or(ty).to_string())
+        .collect()
+}
+
+/// The definition of `struct name` in `text`, up to its closing brace.
+fn struct_definition<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let marker = format!("struct {name}");
+    let (at, _) = text.match_indices(&marker).find(|(at, _)| {
+        let next = text[at + marker.len()..].chars().next();
+        next.is_some_and(|c| !(c.is_alphanumeric() || c == '_'))
+    })?;
+    let open = at + text[at..].find('{')? + 1;
+    Some(&text[at..open + until_closing_paren(&text[open..]).len()])
+}
+
+/// Every variable `service` reads: those its settings declare in its own sources, and
+/// in the runtime's structs it flattens into them (the Kafka settings, the PostgreSQL
+/// pool), and theirs in turn.
 pub fn settings_of(service: &str) -> Vec<Setting> {
-    let mut sources = service_sources(service);
-    let reads = |call: &str| sources.iter().any(|(_, text)| text.contains(call));
-    let uses_postgres = reads("Database::from_env(");
-    let uses_mongo = reads("Store::from_env(");
-    let runtime = repo_root().join("services/kafka-runtime/src");
-    let shared = ["service.rs"]
-        .into_iter()
-        .chain(uses_postgres.then_some("postgres.rs"))
-        .chain(uses_mongo.then_some("mongo.rs"));
-    for file in shared {
-        let path = runtime.join(file);
-        let text = std::fs::read_to_string(&path).expect("a runtime source");
-        sources.push((path, text));
+    let own = service_sources(service);
+    let runtime = rust_sources(&repo_root().join("services/kafka-runtime/src"));
+    let mut sources = own.clone();
+    let mut pending: Vec<String> = own.iter().flat_map(|(_, t)| flattened_types(t)).collect();
+    let mut seen = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone())
+            || own
+                .iter()
+                .any(|(_, t)| struct_definition(t, &name).is_some())
+        {
+            continue;
+        }
+        let (path, definition) = runtime
+            .iter()
+            .find_map(|(path, text)| Some((path.clone(), struct_definition(text, &name)?)))
+            .unwrap_or_else(|| {
+                panic!("{service} flattens {name}, found in neither its sources nor the runtime's")
+            });
+        pending.extend(flattened_types(definition));
+        sources.push((path, definition.to_string()));
     }
     settings_in(&sources)
 }
 
-/// The variables the shared runtime reads by name in `KafkaConfig::from_vars`
-/// (`"NAME" => ...` arms), besides `RDKAFKA_*`, `RUST_LOG` and `KAFKA_TOPIC_PREFIX`.
-pub fn runtime_variables() -> &'static BTreeSet<String> {
-    // Read once: every check of every variable of every service asks.
-    static NAMES: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
-    NAMES.get_or_init(read_runtime_variables)
-}
-
-fn read_runtime_variables() -> BTreeSet<String> {
-    let config = read("services/kafka-runtime/src/config.rs");
-    let mut names: BTreeSet<String> = config
-        .lines()
-        .filter_map(|line| {
-            let (name, rest) = leading_string_literal(line)?;
-            let is_variable = rest.trim_start().starts_with("=>")
-                && name.chars().all(|c| c.is_ascii_uppercase() || c == '_');
-            is_variable.then(|| name.to_string())
-        })
-        .collect();
-    // The log filter (tracing's EnvFilter) and the topic prefix (shared-events).
-    names.insert("RUST_LOG".into());
-    names.insert("KAFKA_TOPIC_PREFIX".into());
-    names
-}
-
-/// Whether the runtime reads `name`: a named variable or a librdkafka property.
+/// Whether the runtime reads `name` besides the settings structs: a librdkafka property
+/// (`PROPERTY_PREFIX` in its config.rs) or the log filter (tracing's `RUST_LOG`).
 pub fn runtime_reads(name: &str) -> bool {
-    name.starts_with("RDKAFKA_") || runtime_variables().contains(name)
+    // Read once: every check of every variable of every service asks.
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let prefix = PREFIX.get_or_init(|| {
+        let config = read("services/kafka-runtime/src/config.rs");
+        let (_, rest) = config
+            .split_once("pub const PROPERTY_PREFIX: &str =")
+            .expect("the runtime names its librdkafka variables' prefix");
+        leading_string_literal(rest)
+            .expect("a string")
+            .0
+            .to_string()
+    });
+    name.starts_with(prefix.as_str()) || name == "RUST_LOG"
 }
 
 /// Asserts that `place` (a compose file, deploy/k8s) sets `service` nothing it does not
@@ -481,14 +542,26 @@ mod tests {
     #[test]
     fn settings_are_found_with_their_fallback() {
         let source = r#"
-            http_addr: setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
-            url: setting(
-                "DATABASE_URL",
-                "postgres://u:p@127.0.0.1:5432/db".to_string(),
-            )?,
-            cost: setting("BCRYPT_COST", 12)?,
-            password: secret("ADMIN_PASSWORD"),
-            pub fn setting<T>(name: &str) {}
+            #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8081")]
+            pub http_addr: SocketAddr,
+            #[arg(
+                long,
+                env = "DATABASE_URL",
+                default_value = "postgres://u:p@127.0.0.1:5432/db",
+                hide_env_values = true
+            )]
+            pub database_url: SecretString,
+            #[arg(long, env = "BCRYPT_COST", default_value_t = f(1, [2, 3]))]
+            pub bcrypt_cost: u32,
+            #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+            pub origins: Vec<String>,
+            /// A doc comment.
+            #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+            pub admin_password: Option<SecretString>,
+            #[arg(long, env = "FIXTURE_TOPIC")]
+            topic: String,
+            #[arg(long, default_value = "127.0.0.1")]
+            no_variable: String,
         "#;
         let found = settings_in(&[(PathBuf::new(), source.to_string())]);
         let pairs: Vec<_> = found
@@ -500,10 +573,37 @@ mod tests {
             [
                 ("ADMIN_PASSWORD", Fallback::None),
                 ("BCRYPT_COST", Fallback::Portable),
+                ("CORS_ALLOWED_ORIGINS", Fallback::Portable),
                 ("DATABASE_URL", Fallback::Loopback),
+                ("FIXTURE_TOPIC", Fallback::None),
                 ("HTTP_ADDR", Fallback::Loopback),
             ]
         );
+    }
+
+    #[test]
+    fn a_service_reads_the_runtime_structs_it_flattens() {
+        let order: BTreeMap<String, Fallback> = settings_of("order")
+            .into_iter()
+            .map(|s| (s.name, s.fallback))
+            .collect();
+        for (name, fallback) in [
+            ("HTTP_ADDR", Fallback::Loopback),
+            ("DATABASE_URL", Fallback::Loopback),
+            ("DATABASE_MAX_CONNECTIONS", Fallback::Portable),
+            ("KAFKA_BROKERS", Fallback::Loopback),
+            ("KAFKA_SEND_TIMEOUT_MS", Fallback::Portable),
+            ("ORDER_DEADLINE_SECS", Fallback::Portable),
+        ] {
+            assert_eq!(order.get(name), Some(&fallback), "{name} in {order:?}");
+        }
+        let cart: Vec<String> = settings_of("cart").into_iter().map(|s| s.name).collect();
+        assert!(cart.contains(&"MONGODB_URI".to_string()), "{cart:?}");
+        assert!(
+            !cart.contains(&"DATABASE_MAX_CONNECTIONS".to_string()),
+            "{cart:?}"
+        );
+        assert!(runtime_reads("RDKAFKA_LINGER_MS") && runtime_reads("RUST_LOG"));
     }
 
     #[test]

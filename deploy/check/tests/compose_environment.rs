@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use deploy_check::*;
-use shared_events::topics::Service as Name;
+use kafka_runtime::settings::FromEnv;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Every variable a service or the runtime reads, so none leaks in from the test's own
 /// environment (`./dev test` exports KAFKA_BROKERS, MONGODB_URI, RDKAFKA_*).
 fn clear_service_variables() {
     for (name, _) in std::env::vars() {
-        if name.starts_with("RDKAFKA_") || runtime_reads(&name) {
+        if runtime_reads(&name) {
             std::env::remove_var(&name);
         }
     }
@@ -39,30 +40,39 @@ fn compose_environment(compose: &serde_yaml::Value, service: &str) -> BTreeMap<S
         .collect()
 }
 
-/// What the service's own `Config::from_env` and the runtime make of the current
-/// environment: its HTTP address and its store's address, if it has one.
+/// What the service's own `Config::from_env` makes of the current environment: its
+/// HTTP address and its store's address, if it has one.
 fn service_config(service: &str) -> anyhow::Result<(SocketAddr, Option<String>)> {
-    let name = *Name::ALL
-        .iter()
-        .find(|name| name.name() == service)
-        .unwrap_or_else(|| panic!("unknown service {service}"));
-    let store = match name {
-        Name::Gateway => {
-            gateway::Config::from_env()?;
-            None
-        }
-        Name::Auth => {
+    let url = |secret: &SecretString| Some(secret.expose_secret().to_string());
+    Ok(match service {
+        "gateway" => (gateway::Config::from_env()?.http_addr, None),
+        "auth" => {
             let config = auth::Config::from_env()?;
             assert!(config.admin_email.is_some() && config.admin_password.is_some());
-            Some(config.database.url)
+            (config.http_addr, url(&config.database_url))
         }
-        Name::Catalog => Some(catalog::Config::from_env()?.store.uri),
-        Name::Order => Some(order::Config::from_env()?.database.url),
-        Name::Inventory => Some(inventory::Config::from_env()?.database.url),
-        Name::Payment => Some(payment::Config::from_env()?.database.url),
-        Name::Cart => Some(cart::Config::from_env()?.store.uri),
-    };
-    Ok((kafka_runtime::service::http_addr(name)?, store))
+        "catalog" => {
+            let config = catalog::Config::from_env()?;
+            (config.http_addr, url(&config.mongodb_uri))
+        }
+        "order" => {
+            let config = order::Config::from_env()?;
+            (config.http_addr, url(&config.database_url))
+        }
+        "inventory" => {
+            let config = inventory::Config::from_env()?;
+            (config.http_addr, url(&config.database_url))
+        }
+        "payment" => {
+            let config = payment::Config::from_env()?;
+            (config.http_addr, url(&config.database_url))
+        }
+        "cart" => {
+            let config = cart::Config::from_env()?;
+            (config.http_addr, url(&config.mongodb_uri))
+        }
+        other => panic!("unknown service {other}"),
+    })
 }
 
 #[test]

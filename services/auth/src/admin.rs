@@ -2,8 +2,8 @@
 //! register, so this is the only door to the role.
 
 use kafka_runtime::postgres::enqueue;
-use kafka_runtime::settings::Secret;
 use kafka_runtime::Outgoing;
+use secrecy::{ExposeSecret, SecretString};
 use shared_events::messages::auth::UserRegistered;
 use shared_events::{derive_id, rules, Envelope, Role, Topic, Topics};
 use sqlx::PgPool;
@@ -29,11 +29,11 @@ pub async fn ensure_admin(
     pool: &PgPool,
     topics: &Topics,
     email: &str,
-    password: &Secret,
+    password: &SecretString,
 ) -> anyhow::Result<Bootstrap> {
     let email =
         Email::parse(email).map_err(|_| anyhow::anyhow!("ADMIN_EMAIL is not an email address"))?;
-    let password = password.expose().to_string();
+    let password = password.expose_secret().to_string();
     if let Some(problem) = rules::password_problem(&password) {
         anyhow::bail!("ADMIN_PASSWORD {problem}");
     }

@@ -15,42 +15,49 @@ pub mod handler;
 pub mod keys;
 pub mod queries;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::postgres::{Database, PgProcessor};
+use kafka_runtime::postgres::{self, PgProcessor};
 use kafka_runtime::retry::Backoff;
-use kafka_runtime::settings::{secret, setting, Secret};
-use kafka_runtime::{Publisher, Service};
-use shared_events::topics::Service as Name;
+use kafka_runtime::settings::secs;
+use kafka_runtime::{KafkaConfig, Publisher, Service};
+use secrecy::SecretString;
 use shared_events::{Topic, Topics};
 use tokio_util::sync::CancellationToken;
 
-/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
-#[derive(Debug, Clone)]
+/// Everything auth reads from its environment (`auth --help` lists it).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "auth", about)]
 pub struct Config {
-    /// `DATABASE_URL` (default the `commerce_auth` database on this machine) and
-    /// `DATABASE_MAX_CONNECTIONS`.
-    pub database: Database,
-    /// `TOKEN_TTL_SECS`: how long a token is valid, default 3600.
+    /// Where it serves health, readiness and metrics.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8081")]
+    pub http_addr: SocketAddr,
+    /// Its PostgreSQL database.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://commerce:commerce@127.0.0.1:5432/commerce_auth",
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
+    /// Its pool.
+    #[command(flatten)]
+    pub postgres: postgres::Pool,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
+    /// How long a token is valid, in seconds.
+    #[arg(long, env = "TOKEN_TTL_SECS", default_value = "3600", value_parser = secs)]
     pub token_ttl: Duration,
-    /// `ADMIN_EMAIL`: the first admin's email; no admin is made when unset.
+    /// The first admin's email; no admin is made when unset.
+    #[arg(long, env = "ADMIN_EMAIL")]
     pub admin_email: Option<String>,
-    /// `ADMIN_PASSWORD`: the first admin's password, used only when the admin is made.
-    pub admin_password: Option<Secret>,
-}
-
-impl Config {
-    /// Reads the settings from the environment.
-    pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            database: Database::from_env(Name::Auth)?,
-            token_ttl: Duration::from_secs(setting("TOKEN_TTL_SECS", 3600)?),
-            admin_email: Some(setting("ADMIN_EMAIL", String::new())?).filter(|e| !e.is_empty()),
-            admin_password: secret("ADMIN_PASSWORD"),
-        })
-    }
+    /// The first admin's password, used only when the admin is made.
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<SecretString>,
 }
 
 /// Auth's tables.
@@ -71,7 +78,10 @@ pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::Aut
 /// `auth.queries` and publishes the public keys until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
-    let pool = config.database.open(&MIGRATIONS, &shutdown).await?;
+    let pool = config
+        .postgres
+        .open(&config.database_url, &MIGRATIONS, &shutdown)
+        .await?;
     let old_key_ids = keys::upgrade_key_ids(&pool).await?;
     let key = Arc::new(keys::load_or_create(&pool).await?);
     match (&config.admin_email, &config.admin_password) {
@@ -127,5 +137,44 @@ async fn publish_keys(
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_runtime::settings::FromEnv;
+    use secrecy::ExposeSecret;
+
+    use super::Config;
+
+    #[test]
+    fn secrets_are_read_but_never_printed() {
+        let config = Config::from_vars([
+            (
+                "DATABASE_URL",
+                "postgres://auth:s3cret-db@db:5432/commerce_auth",
+            ),
+            ("ADMIN_EMAIL", "admin@example.com"),
+            ("ADMIN_PASSWORD", "hunter2-admin"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.admin_password.as_ref().map(|p| p.expose_secret()),
+            Some("hunter2-admin")
+        );
+        let printed = format!("{config:?}");
+        assert!(printed.contains("admin@example.com"), "{printed}");
+        for secret in ["s3cret-db", "hunter2-admin"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_its_variable() {
+        let err = Config::from_vars([("TOKEN_TTL_SECS", "1h")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"TOKEN_TTL_SECS="1h" is not valid: expected whole seconds"#
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! Starts the cart service with settings from the environment.
 
+use kafka_runtime::settings::FromEnv;
 use shared_events::topics::Service as Name;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let service = kafka_runtime::Service::from_env(Name::Cart)?;
-    cart::run(cart::Config::from_env()?, service).await
+    let config = cart::Config::from_env_or_help()?;
+    let service =
+        kafka_runtime::Service::start(Name::Cart, config.kafka.clone(), config.http_addr)?;
+    cart::run(config, service).await
 }

@@ -11,31 +11,40 @@ pub mod handler;
 pub mod queries;
 pub mod store;
 
+use std::net::SocketAddr;
+
 use axum::Router;
-use kafka_runtime::mongo::MongoProcessor;
-use kafka_runtime::{mongo, Service};
+use kafka_runtime::mongo::{self, MongoProcessor};
+use kafka_runtime::{KafkaConfig, Service};
+use secrecy::SecretString;
+use shared_events::topics::Service as Name;
 use shared_events::Topic;
 
-/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
-#[derive(Debug, Clone)]
+/// Everything the catalog reads from its environment (`catalog --help` lists it).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "catalog", about)]
 pub struct Config {
-    /// Its MongoDB database.
-    pub store: mongo::Store,
-}
-
-impl Config {
-    /// Reads the settings from the environment.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let store = mongo::Store::from_env(shared_events::topics::Service::Catalog)?;
-        Ok(Self { store })
-    }
+    /// Where it serves health, readiness and metrics.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8082")]
+    pub http_addr: SocketAddr,
+    /// Its MongoDB database (`commerce_catalog` when the URI names none).
+    #[arg(
+        long,
+        env = "MONGODB_URI",
+        default_value = "mongodb://127.0.0.1:27017/commerce_catalog",
+        hide_env_values = true
+    )]
+    pub mongodb_uri: SecretString,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
 }
 
 /// Connects to MongoDB (waiting while it is away), creates the indexes, then consumes
 /// its commands and inventory's stock events and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
-    let db = config.store.open(&shutdown).await?;
+    let db = mongo::open(&config.mongodb_uri, Name::Catalog, &shutdown).await?;
     store::ensure_indexes(&db).await?;
     let handler = handler::CatalogHandler::new(&db, service.topics());
     let processor = MongoProcessor::new(db.clone(), service.topics().clone(), handler);

@@ -17,7 +17,8 @@ pub mod routes;
 pub mod storefront;
 pub mod tokens;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,8 +29,8 @@ use axum::Router;
 use kafka_runtime::follow::{follow, Start};
 use kafka_runtime::http::ReadinessCheck;
 use kafka_runtime::request_reply::Requester;
-use kafka_runtime::settings::setting;
-use kafka_runtime::Service;
+use kafka_runtime::settings::{millis, secs};
+use kafka_runtime::{KafkaConfig, Service};
 use shared_events::messages::order::OrderStatusChanged;
 use shared_events::{Envelope, Topic};
 use tokio::sync::broadcast;
@@ -52,85 +53,89 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// sent it, and from before a restart.
 pub const OUTCOMES_KEPT: Duration = Duration::from_secs(3600);
 
-/// The gateway's settings.
-#[derive(Debug, Clone)]
+/// Everything the gateway reads from its environment (`gateway --help` lists it).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "gateway", about)]
 pub struct Config {
-    /// `BCRYPT_COST`, default 12.
+    /// Where it serves the API, health, readiness and metrics.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
+    /// The bcrypt cost of a registration's password hash.
+    #[arg(long, env = "BCRYPT_COST", default_value_t = 12)]
     pub bcrypt_cost: u32,
-    /// `CORS_ALLOWED_ORIGINS`, comma-separated; default none (no cross-origin access).
-    pub cors_allowed_origins: Vec<String>,
-    /// `REQUEST_TIMEOUT_MS`: how long a query waits for its answer before 504,
-    /// default 5000.
+    /// Origins allowed cross-origin access, comma-separated; none by default.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = origin)]
+    pub cors_allowed_origins: Vec<HeaderValue>,
+    /// How long a query waits for its answer before 504, in milliseconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value = "5000", value_parser = millis)]
     pub request_timeout: Duration,
-    /// `LOGIN_ATTEMPTS_PER_MINUTE`: login attempts per client address, default 300.
+    /// Login attempts per client address and minute.
+    #[arg(long, env = "LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 300)]
     pub login_attempts_per_minute: u32,
-    /// `LOGIN_FAILURES_PER_MINUTE`: failed logins per email, default 5.
+    /// Failed logins per email and minute.
+    #[arg(long, env = "LOGIN_FAILURES_PER_MINUTE", default_value_t = 5)]
     pub login_failures_per_minute: u32,
-    /// `REGISTRATION_ATTEMPTS_PER_MINUTE`: registrations per client address, default 20.
-    /// Each costs a bcrypt hash; a load generator registering from one address needs it
-    /// raised (`./dev bench` does).
+    /// Registrations per client address and minute. Each costs a bcrypt hash; a load
+    /// generator registering from one address needs it raised (`./dev bench` does).
+    #[arg(long, env = "REGISTRATION_ATTEMPTS_PER_MINUTE", default_value_t = 20)]
     pub registration_attempts_per_minute: u32,
-    /// `HASHING_CONCURRENCY`: registrations hashed at once, default the number of cores.
+    /// Registrations hashed at once; by default the number of cores.
+    #[arg(
+        long,
+        env = "HASHING_CONCURRENCY",
+        default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get())
+    )]
     pub hashing_concurrency: usize,
-    /// `HASHING_QUEUE_MS`: how long a registration may wait for a hashing slot before
-    /// 503 `busy` with `Retry-After`, default 1000.
+    /// How long a registration may wait for a hashing slot before 503 `busy` with
+    /// `Retry-After`, in milliseconds.
+    #[arg(long, env = "HASHING_QUEUE_MS", default_value = "1000", value_parser = millis)]
     pub hashing_queue: Duration,
-    /// `STREAM_MAX_LIFETIME_SECS`: how long an order status stream stays open before the
-    /// gateway closes it (the client reconnects), default 600.
+    /// How long an order status stream stays open before the gateway closes it (the
+    /// client reconnects), in seconds.
+    #[arg(long, env = "STREAM_MAX_LIFETIME_SECS", default_value = "600", value_parser = secs)]
     pub stream_lifetime: Duration,
-    /// `STREAM_MAX_CONCURRENT`: order status streams open at once; past it 503
-    /// `too_many_streams` with `Retry-After`, default 1000.
+    /// Order status streams open at once; past it 503 `too_many_streams` with
+    /// `Retry-After`.
+    #[arg(long, env = "STREAM_MAX_CONCURRENT", default_value_t = 1000)]
     pub max_streams: usize,
-    /// `HTTP_REQUEST_TIMEOUT_SECS`: the longest a request may take until its response
-    /// starts (a stream's body is not counted), waiting for a slot included; past it
-    /// 503. Default 40; at least 31, so the longest long-poll (30 s) fits.
+    /// The longest a request may take until its response starts (a stream's body is not
+    /// counted), waiting for a slot included; past it 503. In seconds, at least 31, so
+    /// the longest long-poll (30 s) fits.
+    #[arg(
+        long,
+        env = "HTTP_REQUEST_TIMEOUT_SECS",
+        default_value = "40",
+        value_parser = http_timeout
+    )]
     pub http_timeout: Duration,
-    /// `HTTP_MAX_CONCURRENT_REQUESTS`: requests handled at once; more wait for a slot
-    /// until `HTTP_REQUEST_TIMEOUT_SECS`. Default 2000.
-    pub max_concurrent_requests: usize,
+    /// Requests handled at once; more wait for a slot until `HTTP_REQUEST_TIMEOUT_SECS`.
+    #[arg(long, env = "HTTP_MAX_CONCURRENT_REQUESTS", default_value = "2000")]
+    pub max_concurrent_requests: NonZeroUsize,
 }
 
-impl Config {
-    /// Reads the settings from the environment.
-    pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            bcrypt_cost: setting("BCRYPT_COST", 12)?,
-            cors_allowed_origins: setting("CORS_ALLOWED_ORIGINS", String::new())?
-                .split(',')
-                .map(str::trim)
-                .filter(|origin| !origin.is_empty())
-                .map(String::from)
-                .collect(),
-            request_timeout: Duration::from_millis(setting("REQUEST_TIMEOUT_MS", 5000)?),
-            login_attempts_per_minute: setting("LOGIN_ATTEMPTS_PER_MINUTE", 300)?,
-            login_failures_per_minute: setting("LOGIN_FAILURES_PER_MINUTE", 5)?,
-            registration_attempts_per_minute: setting("REGISTRATION_ATTEMPTS_PER_MINUTE", 20)?,
-            hashing_concurrency: setting(
-                "HASHING_CONCURRENCY",
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )?,
-            hashing_queue: Duration::from_millis(setting("HASHING_QUEUE_MS", 1000)?),
-            stream_lifetime: Duration::from_secs(setting("STREAM_MAX_LIFETIME_SECS", 600)?),
-            max_streams: setting("STREAM_MAX_CONCURRENT", 1000)?,
-            http_timeout: http_timeout(setting("HTTP_REQUEST_TIMEOUT_SECS", 40)?)?,
-            max_concurrent_requests: match setting("HTTP_MAX_CONCURRENT_REQUESTS", 2000)? {
-                0 => anyhow::bail!("HTTP_MAX_CONCURRENT_REQUESTS must be at least 1"),
-                n => n,
-            },
-        })
+/// An allowed origin, as the `Origin` header names it.
+fn origin(value: &str) -> Result<HeaderValue, String> {
+    match value.trim() {
+        "*" => Err("list the origins: * is not supported".into()),
+        origin => origin
+            .parse()
+            .map_err(|_| format!("{origin:?} is not an origin")),
     }
 }
 
 /// The request timeout, refused when a long-poll could not finish within it.
-fn http_timeout(secs: u64) -> anyhow::Result<Duration> {
+fn http_timeout(value: &str) -> Result<Duration, String> {
     let shortest = routes::commands::MAX_WAIT_SECS + 1;
-    if secs < shortest {
-        anyhow::bail!(
-            "HTTP_REQUEST_TIMEOUT_SECS must be at least {shortest}: a long-poll waits up to {} s",
+    match value.parse::<u64>() {
+        Ok(secs) if secs >= shortest => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "expected whole seconds, at least {shortest}: a long-poll waits up to {} s",
             shortest - 1
-        );
+        )),
     }
-    Ok(Duration::from_secs(secs))
 }
 
 /// Bounds what the gateway takes on: at most `max_concurrent` requests are handled at
@@ -207,7 +212,7 @@ pub fn router(state: AppState) -> Router {
     let cors = cors(&state.config.cors_allowed_origins);
     let (timeout, max_concurrent) = (
         state.config.http_timeout,
-        state.config.max_concurrent_requests,
+        state.config.max_concurrent_requests.get(),
     );
     let routes = Router::new()
         .route("/api/auth/register", post(routes::auth::register))
@@ -275,10 +280,9 @@ pub fn router(state: AppState) -> Router {
 /// The request id header.
 pub const REQUEST_ID: &str = "x-request-id";
 
-fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+fn cors(origins: &[HeaderValue]) -> CorsLayer {
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::CONTENT_TYPE,
@@ -356,6 +360,7 @@ mod tests {
     use axum::http::{Request, StatusCode};
     use axum::routing::get;
     use axum::Router;
+    use kafka_runtime::settings::FromEnv;
     use tower::ServiceExt;
 
     /// A router whose one route takes `busy` and counts how many run at once.
@@ -409,8 +414,47 @@ mod tests {
 
     #[test]
     fn a_timeout_too_short_for_a_long_poll_refuses_to_start() {
-        assert!(super::http_timeout(30).is_err());
-        assert_eq!(super::http_timeout(31).unwrap(), Duration::from_secs(31));
+        assert!(super::http_timeout("30").is_err());
+        assert_eq!(super::http_timeout("31").unwrap(), Duration::from_secs(31));
+        let err = read(&[("HTTP_REQUEST_TIMEOUT_SECS", "30")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("HTTP_REQUEST_TIMEOUT_SECS="),
+            "{err}"
+        );
+    }
+
+    fn read(vars: &[(&str, &str)]) -> anyhow::Result<super::Config> {
+        super::Config::from_vars(vars.iter().copied())
+    }
+
+    #[test]
+    fn every_setting_has_its_default_and_a_bad_value_is_refused_naming_its_variable() {
+        let config = read(&[]).unwrap();
+        assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.max_concurrent_requests.get(), 2000);
+        assert!(config.cors_allowed_origins.is_empty());
+        for (name, value) in [
+            ("BCRYPT_COST", "twelve"),
+            ("HTTP_MAX_CONCURRENT_REQUESTS", "0"),
+            ("CORS_ALLOWED_ORIGINS", "*"),
+            ("STREAM_MAX_LIFETIME_SECS", "10m"),
+        ] {
+            let err = read(&[(name, value)]).unwrap_err();
+            assert!(err.to_string().starts_with(&format!("{name}=")), "{err}");
+        }
+    }
+
+    #[test]
+    fn allowed_origins_are_a_comma_separated_list() {
+        let config = read(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://shop.example, http://127.0.0.1:5173",
+        )])
+        .unwrap();
+        assert_eq!(
+            config.cors_allowed_origins,
+            ["https://shop.example", "http://127.0.0.1:5173"]
+        );
     }
 
     /// Every (path, method) `router` serves, read from its source.

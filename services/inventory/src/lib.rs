@@ -14,27 +14,35 @@ pub mod queries;
 pub mod reservations;
 pub mod store;
 
+use std::net::SocketAddr;
+
 use axum::Router;
-use kafka_runtime::postgres::{Database, PgProcessor};
-use kafka_runtime::Service;
-use shared_events::topics::Service as Name;
+use kafka_runtime::postgres::{self, PgProcessor};
+use kafka_runtime::{KafkaConfig, Service};
+use secrecy::SecretString;
 use shared_events::{Topic, Topics};
 
-/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
-#[derive(Debug, Clone)]
+/// Everything inventory reads from its environment (`inventory --help` lists it).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "inventory", about)]
 pub struct Config {
-    /// `DATABASE_URL` (default the `commerce_inventory` database on this machine) and
-    /// `DATABASE_MAX_CONNECTIONS`.
-    pub database: Database,
-}
-
-impl Config {
-    /// Reads the settings from the environment.
-    pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            database: Database::from_env(Name::Inventory)?,
-        })
-    }
+    /// Where it serves health, readiness and metrics.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8084")]
+    pub http_addr: SocketAddr,
+    /// Its PostgreSQL database.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://commerce:commerce@127.0.0.1:5432/commerce_inventory",
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
+    /// Its pool.
+    #[command(flatten)]
+    pub postgres: postgres::Pool,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
 }
 
 /// Inventory's tables.
@@ -55,8 +63,8 @@ pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::Inv
 /// products and stock commands and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let pool = config
-        .database
-        .open(&MIGRATIONS, &service.shutdown_token())
+        .postgres
+        .open(&config.database_url, &MIGRATIONS, &service.shutdown_token())
         .await?;
     let topics = service.topics().clone();
     service.consume(

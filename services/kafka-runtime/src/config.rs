@@ -4,42 +4,70 @@
 //! property can be added as `RDKAFKA_<NAME>`, where the name is the property with dots
 //! written as underscores: `RDKAFKA_FETCH_WAIT_MAX_MS=10` sets `fetch.wait.max.ms=10`.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
+use clap::ArgAction;
 use rdkafka::ClientConfig;
 use shared_events::Topics;
 
-/// Where the broker is and how every client of this process talks to it.
-#[derive(Clone)]
+use crate::settings::{boolean, fractional_secs, millis, secs, FromEnv};
+
+/// The prefix of the variables passed to librdkafka as properties. clap cannot declare
+/// a family of variables, so the environment is scanned for it.
+pub const PROPERTY_PREFIX: &str = "RDKAFKA_";
+
+/// Where the broker is and how every client of this process talks to it: the settings
+/// every service flattens into its own.
+#[derive(Clone, clap::Args)]
 pub struct KafkaConfig {
-    /// Bootstrap servers, `KAFKA_BROKERS`, default `127.0.0.1:9092`.
+    /// Bootstrap servers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
-    /// Topic names with the deployment's prefix, `KAFKA_TOPIC_PREFIX`, default empty.
+    /// The prefix of every topic and consumer group (tests use one each).
+    #[arg(
+        long = "topic-prefix",
+        env = "KAFKA_TOPIC_PREFIX",
+        default_value = "",
+        value_parser = topics
+    )]
     pub topics: Topics,
-    /// Extra librdkafka properties from `RDKAFKA_*`, applied last so they win.
+    /// Extra librdkafka properties from `RDKAFKA_*`, applied last so they win. Always
+    /// read from the process environment.
+    #[arg(skip = properties(std::env::vars_os()))]
     pub overrides: Vec<(String, String)>,
-    /// How long a produce may wait for the broker's acknowledgement before it fails,
-    /// `KAFKA_SEND_TIMEOUT_MS`, default 4000. The gateway answers 503 after it, so a
-    /// client hears within 5 s that its command was not taken.
+    /// How long a produce may wait for the broker's acknowledgement before it fails, in
+    /// milliseconds. The gateway answers 503 after it, so a client hears within 5 s that
+    /// its command was not taken.
+    #[arg(long, env = "KAFKA_SEND_TIMEOUT_MS", default_value = "4000", value_parser = millis)]
     pub send_timeout: Duration,
-    /// Whether a consumer leaves its group when the process stops,
-    /// `KAFKA_LEAVE_GROUP_ON_SHUTDOWN`, default `false`. Leaving starts a rebalance at
-    /// once; not leaving lets the broker expire the member after `session.timeout.ms`, as
-    /// Kafka Streams does by default, and is what a crash does anyway. The local broker
-    /// (tansu) loses its group for good when a group's leader leaves in the middle of a
-    /// rebalance (docs/broker.md), so services do not leave. A consumer that stays
-    /// behind keeps heartbeating until its process exits: in-process tests leave.
+    /// Whether a consumer leaves its group when the process stops. Leaving starts a
+    /// rebalance at once; not leaving lets the broker expire the member after
+    /// `session.timeout.ms`, as Kafka Streams does by default, and is what a crash does
+    /// anyway. The local broker (tansu) loses its group for good when a group's leader
+    /// leaves in the middle of a rebalance (docs/broker.md), so services do not leave.
+    /// A consumer that stays behind keeps heartbeating until its process exits:
+    /// in-process tests leave.
+    #[arg(
+        long,
+        env = "KAFKA_LEAVE_GROUP_ON_SHUTDOWN",
+        default_value = "false",
+        action = ArgAction::Set,
+        value_parser = boolean
+    )]
     pub leave_group_on_shutdown: bool,
     /// How long a message may keep failing transiently, while its store answers,
-    /// before it is parked in the DLQ so its partition moves on: `RETRY_BUDGET_SECS`,
-    /// default 600. Time the store is away does not count: an outage makes consumers
-    /// wait, however long it lasts.
+    /// before it is parked in the DLQ so its partition moves on, in seconds. Time the
+    /// store is away does not count: an outage makes consumers wait, however long it
+    /// lasts.
+    #[arg(long, env = "RETRY_BUDGET_SECS", default_value = "600", value_parser = fractional_secs)]
     pub retry_budget: Duration,
-    /// How long inbox entries and published outbox messages are kept,
-    /// `RUNTIME_RETENTION_SECS`, default 7 days. Older ones are deleted in small batches
-    /// every hour. A message replayed after this long is no longer recognised by its id:
-    /// what it would do again is then refused by the handler's own rules (an order id,
-    /// an email or a sku already taken, a reservation already made).
+    /// How long inbox entries and published outbox messages are kept, in seconds (7
+    /// days). Older ones are deleted in small batches every hour. A message replayed
+    /// after this long is no longer recognised by its id: what it would do again is then
+    /// refused by the handler's own rules (an order id, an email or a sku already taken,
+    /// a reservation already made).
+    #[arg(long, env = "RUNTIME_RETENTION_SECS", default_value = "604800", value_parser = secs)]
     pub runtime_retention: Duration,
 }
 
@@ -59,68 +87,48 @@ impl std::fmt::Debug for KafkaConfig {
     }
 }
 
+/// The Kafka settings as a whole command, for the programs that read nothing else.
+#[derive(clap::Parser)]
+struct Only {
+    #[command(flatten)]
+    kafka: KafkaConfig,
+}
+
+fn topics(prefix: &str) -> Result<Topics, std::convert::Infallible> {
+    Ok(Topics::new(prefix))
+}
+
+/// The librdkafka properties `RDKAFKA_*` variables set, sorted.
+fn properties(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<(String, String)> {
+    let mut properties: Vec<(String, String)> = vars
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter_map(|(name, value)| {
+            let property = name.strip_prefix(PROPERTY_PREFIX)?;
+            Some((property.to_ascii_lowercase().replace('_', "."), value))
+        })
+        .collect();
+    properties.sort();
+    properties
+}
+
 impl KafkaConfig {
-    /// Reads the configuration from the process environment.
+    /// Reads the configuration from the process environment, for a program that reads
+    /// nothing else (services flatten it into their own settings).
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::from_vars(std::env::vars())
+        Only::from_env().map(|only| only.kafka)
     }
 
-    /// Reads the configuration from the given variables (the environment, in production).
-    /// A value that does not parse is an error naming its variable: a service refuses to
-    /// start rather than run on a default nobody asked for.
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
-        let mut config = Self::local("");
-        for (name, value) in vars {
-            let invalid =
-                |expected: &str| anyhow::anyhow!("{name} must be {expected}, not {value:?}");
-            match name.as_str() {
-                "KAFKA_BROKERS" => config.brokers = value,
-                "KAFKA_TOPIC_PREFIX" => config.topics = Topics::new(value),
-                "KAFKA_SEND_TIMEOUT_MS" => {
-                    let ms = value.parse().map_err(|_| invalid("whole milliseconds"))?;
-                    config.send_timeout = Duration::from_millis(ms);
-                }
-                "RETRY_BUDGET_SECS" => {
-                    let secs = value
-                        .parse()
-                        .ok()
-                        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-                        .ok_or_else(|| invalid("a number of seconds, 0 or more"))?;
-                    config.retry_budget = secs;
-                }
-                "RUNTIME_RETENTION_SECS" => {
-                    let secs = value.parse().map_err(|_| invalid("whole seconds"))?;
-                    config.runtime_retention = Duration::from_secs(secs);
-                }
-                "KAFKA_LEAVE_GROUP_ON_SHUTDOWN" => {
-                    config.leave_group_on_shutdown = match value.as_str() {
-                        "true" | "1" => true,
-                        "false" | "0" | "" => false,
-                        _ => return Err(invalid("true or false")),
-                    };
-                }
-                _ => {
-                    if let Some(property) = name.strip_prefix("RDKAFKA_") {
-                        let property = property.to_ascii_lowercase().replace('_', ".");
-                        config.overrides.push((property, value));
-                    }
-                }
-            }
-        }
-        config.overrides.sort();
-        Ok(config)
-    }
-
-    /// The defaults: a broker on 127.0.0.1:9092 and the given topic prefix.
+    /// The defaults (a broker on 127.0.0.1:9092), with the given topic prefix and no
+    /// librdkafka overrides.
     pub fn local(prefix: &str) -> Self {
+        let defaults = Only::from_vars(std::iter::empty::<(OsString, OsString)>())
+            .expect("the defaults parse")
+            .kafka;
         Self {
-            brokers: "127.0.0.1:9092".into(),
             topics: Topics::new(prefix),
             overrides: Vec::new(),
-            send_timeout: Duration::from_secs(4),
-            leave_group_on_shutdown: false,
-            retry_budget: Duration::from_secs(600),
-            runtime_retention: Duration::from_secs(7 * 24 * 3600),
+            ..defaults
         }
     }
 
@@ -191,34 +199,41 @@ mod tests {
         );
     }
 
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn read(vars: &[(&str, &str)]) -> anyhow::Result<KafkaConfig> {
+        Only::from_vars(vars.iter().copied()).map(|only| only.kafka)
     }
 
     #[test]
     fn rdkafka_variables_become_dotted_properties() {
-        let config = KafkaConfig::from_vars(vars(&[
+        let vars = [
             ("RDKAFKA_FETCH_WAIT_MAX_MS", "10"),
             ("KAFKA_BROKERS", "b:1"),
             ("HOME", "/root"),
-        ]))
-        .unwrap();
-        assert_eq!(config.brokers, "b:1");
+        ];
+        let properties = properties(vars.map(|(k, v)| (k.into(), v.into())));
         assert_eq!(
-            config.overrides,
+            properties,
             vec![("fetch.wait.max.ms".to_string(), "10".to_string())]
         );
     }
 
     #[test]
     fn debug_output_hides_property_values() {
-        let config = KafkaConfig::from_vars(vars(&[("RDKAFKA_SASL_PASSWORD", "hunter2")])).unwrap();
+        let config = KafkaConfig::local("").with("sasl.password", "hunter2");
         let printed = format!("{config:?}");
         assert!(printed.contains("sasl.password"));
         assert!(!printed.contains("hunter2"));
+    }
+
+    #[test]
+    fn the_defaults_are_a_local_broker() {
+        let config = read(&[]).unwrap();
+        assert_eq!(config.brokers, "127.0.0.1:9092");
+        assert_eq!(config.send_timeout, Duration::from_secs(4));
+        assert!(!config.leave_group_on_shutdown);
+        assert_eq!(config.retry_budget, Duration::from_secs(600));
+        assert_eq!(config.runtime_retention, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(KafkaConfig::local("p.").topics.prefix(), "p.");
     }
 
     #[test]
@@ -229,16 +244,23 @@ mod tests {
             ("RUNTIME_RETENTION_SECS", "a week"),
             ("KAFKA_LEAVE_GROUP_ON_SHUTDOWN", "yes please"),
         ] {
-            let err = KafkaConfig::from_vars(vars(&[(name, value)])).unwrap_err();
+            let err = read(&[(name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
-        let fine = KafkaConfig::from_vars(vars(&[("KAFKA_SEND_TIMEOUT_MS", "250")])).unwrap();
+        let fine = read(&[
+            ("KAFKA_SEND_TIMEOUT_MS", "250"),
+            ("RETRY_BUDGET_SECS", "0.5"),
+            ("KAFKA_LEAVE_GROUP_ON_SHUTDOWN", "1"),
+        ])
+        .unwrap();
         assert_eq!(fine.send_timeout, Duration::from_millis(250));
+        assert_eq!(fine.retry_budget, Duration::from_millis(500));
+        assert!(fine.leave_group_on_shutdown);
     }
 
     #[test]
     fn the_topic_prefix_comes_from_the_environment() {
-        let config = KafkaConfig::from_vars(vars(&[("KAFKA_TOPIC_PREFIX", "t1.")])).unwrap();
+        let config = read(&[("KAFKA_TOPIC_PREFIX", "t1.")]).unwrap();
         assert_eq!(config.topics.prefix(), "t1.");
     }
 }

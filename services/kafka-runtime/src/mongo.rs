@@ -8,6 +8,7 @@ use std::time::Duration;
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, DateTime, Document};
 use mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT;
 use mongodb::{Client, ClientSession, Collection, Database};
+use secrecy::{ExposeSecret, SecretString};
 use shared_events::topics::Service as ServiceName;
 use shared_events::Topics;
 use tokio_util::sync::CancellationToken;
@@ -18,36 +19,17 @@ use crate::error::HandlerError;
 use crate::message::{Incoming, Outbox, Outgoing};
 use crate::processor::{Applied, Processor};
 use crate::retry::Backoff;
-use crate::settings::setting;
 
-/// A service's MongoDB settings.
-#[derive(Debug, Clone)]
-pub struct Store {
-    /// `MONGODB_URI`, default `mongodb://127.0.0.1:27017/commerce_<service>`; a URI
-    /// without a database uses `commerce_<service>`.
-    pub uri: String,
-    /// `commerce_<service>`.
-    default_database: String,
-}
-
-impl Store {
-    /// Reads the settings of `service`'s store from the environment.
-    pub fn from_env(service: ServiceName) -> anyhow::Result<Self> {
-        // The default is written in the call: deploy-check reads it there to know that
-        // it names this machine, so a deployment must set MONGODB_URI.
-        Ok(Self {
-            uri: setting(
-                "MONGODB_URI",
-                format!("mongodb://127.0.0.1:27017/commerce_{}", service.name()),
-            )?,
-            default_database: format!("commerce_{}", service.name()),
-        })
-    }
-
-    /// Connects, waiting while the server is away (or until shutdown).
-    pub async fn open(&self, shutdown: &CancellationToken) -> anyhow::Result<Database> {
-        connect(&self.uri, &self.default_database, shutdown).await
-    }
+/// Connects to `service`'s database at `uri` (`MONGODB_URI`, a setting of the
+/// service's own), waiting while the server is away (or until shutdown). A URI without a
+/// database uses `commerce_<service>`.
+pub async fn open(
+    uri: &SecretString,
+    service: ServiceName,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Database> {
+    let default_database = format!("commerce_{}", service.name());
+    connect(uri.expose_secret(), &default_database, shutdown).await
 }
 
 /// A service's reaction to one message, inside the transaction of `session`.

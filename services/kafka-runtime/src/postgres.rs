@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared_events::topics::Service as ServiceName;
+use secrecy::{ExposeSecret, SecretString};
 use shared_events::Topics;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -18,44 +18,31 @@ use crate::error::HandlerError;
 use crate::message::{Incoming, Outbox, Outgoing};
 use crate::processor::{Applied, Processor};
 use crate::retry::Backoff;
-use crate::settings::setting;
 
-/// Where a service's PostgreSQL database is and how many connections it may hold: the
-/// settings every service with a PostgreSQL store reads.
-#[derive(Debug, Clone)]
-pub struct Database {
-    /// `DATABASE_URL`, default
-    /// `postgres://commerce:commerce@127.0.0.1:5432/commerce_<service>`.
-    pub url: String,
-    /// `DATABASE_MAX_CONNECTIONS`, default 10.
+/// The PostgreSQL setting every service with a PostgreSQL store shares. Its database's
+/// URL, `DATABASE_URL`, is a setting of the service's own, since its default names the
+/// service's database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Pool {
+    /// Connections the service's pool may hold.
+    #[arg(
+        long = "database-max-connections",
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
     pub max_connections: u32,
 }
 
-impl Database {
-    /// Reads the settings of `service`'s database from the environment.
-    pub fn from_env(service: ServiceName) -> anyhow::Result<Self> {
-        // The default is written in the call: deploy-check reads it there to know that
-        // it names this machine, so a deployment must set DATABASE_URL.
-        Ok(Self {
-            url: setting(
-                "DATABASE_URL",
-                format!(
-                    "postgres://commerce:commerce@127.0.0.1:5432/commerce_{}",
-                    service.name()
-                ),
-            )?,
-            max_connections: setting("DATABASE_MAX_CONNECTIONS", 10)?,
-        })
-    }
-
-    /// Connects (waiting while the server is away, or until shutdown) and brings the
-    /// service's tables up to date with `migrations`.
+impl Pool {
+    /// Connects to `url` (waiting while the server is away, or until shutdown) and brings
+    /// the service's tables up to date with `migrations`.
     pub async fn open(
         &self,
+        url: &SecretString,
         migrations: &Migrator,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<PgPool> {
-        let pool = connect(&self.url, self.max_connections, shutdown).await?;
+        let pool = connect(url.expose_secret(), self.max_connections, shutdown).await?;
         migrations.run(&pool).await?;
         Ok(pool)
     }

@@ -19,7 +19,6 @@ use crate::metrics::Metrics;
 use crate::processor::Processor;
 use crate::producer::Publisher;
 use crate::query::{self, QueryHandler};
-use crate::settings::setting;
 
 /// A running service: what its consumers and routes share.
 pub struct Service {
@@ -36,11 +35,14 @@ pub struct Service {
 }
 
 impl Service {
-    /// A service configured from the environment (the Kafka settings and `HTTP_ADDR`),
-    /// stopping on SIGTERM or Ctrl-C.
-    pub fn from_env(name: ServiceName) -> anyhow::Result<Self> {
+    /// A service process's frame: `kafka` and `http_addr` come from its settings (its
+    /// `HTTP_ADDR`); it logs as `RUST_LOG` says and stops on SIGTERM or Ctrl-C.
+    pub fn start(
+        name: ServiceName,
+        kafka: KafkaConfig,
+        http_addr: SocketAddr,
+    ) -> anyhow::Result<Self> {
         crate::telemetry::init_logging();
-        let (kafka, http_addr) = (KafkaConfig::from_env()?, http_addr(name)?);
         let service = Self::new(name, kafka, http_addr, CancellationToken::new())?;
         let shutdown = service.shutdown.clone();
         tokio::spawn(async move {
@@ -264,22 +266,6 @@ impl Service {
         tracing::info!("service stopped");
         outcome
     }
-}
-
-/// Where `service` serves health, metrics and its routes: `HTTP_ADDR`, default
-/// `127.0.0.1` on the service's port (gateway 8080, auth 8081, catalog 8082, order 8083,
-/// inventory 8084, payment 8085, cart 8086).
-pub fn http_addr(service: ServiceName) -> anyhow::Result<SocketAddr> {
-    let port = match service {
-        ServiceName::Gateway => 8080,
-        ServiceName::Auth => 8081,
-        ServiceName::Catalog => 8082,
-        ServiceName::Order => 8083,
-        ServiceName::Inventory => 8084,
-        ServiceName::Payment => 8085,
-        ServiceName::Cart => 8086,
-    };
-    setting("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

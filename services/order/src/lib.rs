@@ -13,34 +13,41 @@ pub mod handler;
 pub mod queries;
 pub mod store;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::postgres::{Database, PgProcessor};
-use kafka_runtime::settings::setting;
-use kafka_runtime::Service;
-use shared_events::topics::Service as Name;
+use kafka_runtime::postgres::{self, PgProcessor};
+use kafka_runtime::settings::secs;
+use kafka_runtime::{KafkaConfig, Service};
+use secrecy::SecretString;
 use shared_events::{Topic, Topics};
 
-/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
-#[derive(Debug, Clone)]
+/// Everything the order service reads from its environment (`order --help` lists it).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "order", about)]
 pub struct Config {
-    /// `DATABASE_URL` (default the `commerce_order` database on this machine) and
-    /// `DATABASE_MAX_CONNECTIONS`.
-    pub database: Database,
-    /// `ORDER_DEADLINE_SECS`, default 120: an order still PENDING this long after it
-    /// was placed is cancelled with reason `timeout`.
+    /// Where it serves health, readiness and metrics.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8083")]
+    pub http_addr: SocketAddr,
+    /// Its PostgreSQL database.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://commerce:commerce@127.0.0.1:5432/commerce_order",
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
+    /// Its pool.
+    #[command(flatten)]
+    pub postgres: postgres::Pool,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
+    /// Seconds after which an order still PENDING since it was placed is cancelled with
+    /// reason `timeout`.
+    #[arg(long, env = "ORDER_DEADLINE_SECS", default_value = "120", value_parser = secs)]
     pub deadline: Duration,
-}
-
-impl Config {
-    /// Reads the settings from the environment.
-    pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            database: Database::from_env(Name::Order)?,
-            deadline: Duration::from_secs(setting("ORDER_DEADLINE_SECS", 120)?),
-        })
-    }
 }
 
 /// The order service's tables.
@@ -67,7 +74,10 @@ pub fn processor(
 /// until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
-    let pool = config.database.open(&MIGRATIONS, &shutdown).await?;
+    let pool = config
+        .postgres
+        .open(&config.database_url, &MIGRATIONS, &shutdown)
+        .await?;
     let consumed = [
         Topic::OrderCommands,
         Topic::CatalogEvents,
@@ -89,4 +99,28 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let queries = queries::OrderQueries::new(pool);
     service.answer(&[Topic::OrderQueries], queries);
     service.run(Router::new()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use kafka_runtime::settings::FromEnv;
+
+    use super::Config;
+
+    #[test]
+    fn the_deadline_is_read_and_a_bad_one_is_refused_naming_its_variable() {
+        let config = Config::from_vars([("ORDER_DEADLINE_SECS", "30")]).unwrap();
+        assert_eq!(config.deadline, Duration::from_secs(30));
+        assert_eq!(
+            Config::from_vars([("A", "b")]).unwrap().deadline,
+            Duration::from_secs(120)
+        );
+        let err = Config::from_vars([("ORDER_DEADLINE_SECS", "x")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"ORDER_DEADLINE_SECS="x" is not valid: expected whole seconds"#
+        );
+    }
 }

@@ -16,39 +16,46 @@ pub mod provider;
 pub mod queries;
 pub mod store;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::postgres::{Database, PgProcessor};
-use kafka_runtime::settings::setting;
-use kafka_runtime::Service;
+use kafka_runtime::postgres::{self, PgProcessor};
+use kafka_runtime::settings::millis;
+use kafka_runtime::{KafkaConfig, Service};
 use provider::SimulatedProvider;
-use shared_events::topics::Service as Name;
+use secrecy::SecretString;
 use shared_events::{Topic, Topics};
 
-/// The service's settings, besides the runtime's (Kafka, `HTTP_ADDR`).
-#[derive(Debug, Clone)]
+/// Everything payment reads from its environment (`payment --help` lists it).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "payment", about)]
 pub struct Config {
-    /// `DATABASE_URL` (default the `commerce_payment` database on this machine) and
-    /// `DATABASE_MAX_CONNECTIONS`.
-    pub database: Database,
-    /// `PAYMENT_ATTEMPTS`: calls at the provider before an unavailable one becomes
-    /// `processing_error`, default 3, spaced 200 ms and doubling.
+    /// Where it serves health, readiness and metrics.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8085")]
+    pub http_addr: SocketAddr,
+    /// Its PostgreSQL database.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://commerce:commerce@127.0.0.1:5432/commerce_payment",
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
+    /// Its pool.
+    #[command(flatten)]
+    pub postgres: postgres::Pool,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
+    /// Calls at the provider before an unavailable one becomes `processing_error`, spaced
+    /// 200 ms and doubling.
+    #[arg(long, env = "PAYMENT_ATTEMPTS", default_value_t = 3)]
     pub attempts: u32,
-    /// `PROVIDER_LATENCY_MS`: how long the simulated provider's answer takes to come
-    /// back after it charged, default 0.
+    /// How long the simulated provider's answer takes to come back after it charged, in
+    /// milliseconds.
+    #[arg(long, env = "PROVIDER_LATENCY_MS", default_value = "0", value_parser = millis)]
     pub provider_latency: Duration,
-}
-
-impl Config {
-    /// Reads the settings from the environment.
-    pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            database: Database::from_env(Name::Payment)?,
-            attempts: setting("PAYMENT_ATTEMPTS", 3)?,
-            provider_latency: Duration::from_millis(setting("PROVIDER_LATENCY_MS", 0)?),
-        })
-    }
 }
 
 /// Payment's tables.
@@ -72,7 +79,10 @@ pub const PROVIDER_CONNECTIONS: u32 = 4;
 /// saga, charges what it decided to charge and answers queries until shutdown.
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
-    let pool = config.database.open(&MIGRATIONS, &shutdown).await?;
+    let pool = config
+        .postgres
+        .open(&config.database_url, &MIGRATIONS, &shutdown)
+        .await?;
     // The same server, already waited for and migrated: only the connections differ.
     let provider_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(PROVIDER_CONNECTIONS)

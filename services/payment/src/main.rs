@@ -1,9 +1,12 @@
 //! Starts the payment service with settings from the environment.
 
+use kafka_runtime::settings::FromEnv;
 use shared_events::topics::Service as Name;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let service = kafka_runtime::Service::from_env(Name::Payment)?;
-    payment::run(payment::Config::from_env()?, service).await
+    let config = payment::Config::from_env_or_help()?;
+    let service =
+        kafka_runtime::Service::start(Name::Payment, config.kafka.clone(), config.http_addr)?;
+    payment::run(config, service).await
 }
