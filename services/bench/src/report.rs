@@ -161,7 +161,7 @@ pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
     }
     let fetch_wait =
         std::env::var("RDKAFKA_FETCH_WAIT_MAX_MS").unwrap_or_else(|_| "librdkafka default".into());
-    let _ = writeln!(out, "- machine: {}\n- broker: {broker}, consumers' fetch.wait.max.ms: {fetch_wait}\n- commit: `{commit}`\n- everything on one machine: broker, PostgreSQL, MongoDB-protocol server, six services, load generator\n", machine());
+    let _ = writeln!(out, "- machine: {}\n- broker: {broker}, consumers' fetch.wait.max.ms: {fetch_wait}\n- commit: `{commit}`\n- everything on one machine: broker, PostgreSQL, MongoDB-protocol server, the seven services, load generator\n", machine());
     let l = &run.limits;
     let _ = writeln!(
         out,
