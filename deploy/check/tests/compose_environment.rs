@@ -1,29 +1,15 @@
 //! Each service reads its settings from exactly the environment docker-compose.kafka.yml
 //! gives its container (interpolated with `.env.example`): every value parses, and the
-//! addresses it ends up with are the compose services'. Alone in its test binary
-//! because it changes the process environment.
+//! addresses it ends up with are the compose services'. The settings are read from that
+//! environment alone (`FromEnv::from_vars`), so nothing leaks in from the test's own.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use deploy_check::*;
 use kafka_runtime::settings::FromEnv;
+use kafka_runtime::KafkaConfig;
 use secrecy::{ExposeSecret, SecretString};
-
-/// Every variable a service or the runtime reads, so none leaks in from the test's own
-/// environment (`./dev test` exports KAFKA_BROKERS, MONGODB_URI, RDKAFKA_*).
-fn clear_service_variables() {
-    for (name, _) in std::env::vars() {
-        if runtime_reads(&name) {
-            std::env::remove_var(&name);
-        }
-    }
-    for service in SERVICES {
-        for setting in settings_of(service) {
-            std::env::remove_var(&setting.name);
-        }
-    }
-}
 
 fn compose_environment(compose: &serde_yaml::Value, service: &str) -> BTreeMap<String, String> {
     let vars = parse_dotenv(&read(".env.example"));
@@ -40,36 +26,43 @@ fn compose_environment(compose: &serde_yaml::Value, service: &str) -> BTreeMap<S
         .collect()
 }
 
-/// What the service's own `Config::from_env` makes of the current environment: its
-/// HTTP address and its store's address, if it has one.
-fn service_config(service: &str) -> anyhow::Result<(SocketAddr, Option<String>)> {
+/// What the service's own `Config` makes of `env`: its HTTP address, its store's address
+/// if it has one, and its Kafka settings.
+fn service_config(
+    service: &str,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<(SocketAddr, Option<String>, KafkaConfig)> {
     let url = |secret: &SecretString| Some(secret.expose_secret().to_string());
+    let env = env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     Ok(match service {
-        "gateway" => (gateway::Config::from_env()?.http_addr, None),
+        "gateway" => {
+            let config = gateway::Config::from_vars(env)?;
+            (config.http_addr, None, config.kafka)
+        }
         "auth" => {
-            let config = auth::Config::from_env()?;
+            let config = auth::Config::from_vars(env)?;
             assert!(config.admin_email.is_some() && config.admin_password.is_some());
-            (config.http_addr, url(&config.database_url))
+            (config.http_addr, url(&config.database_url), config.kafka)
         }
         "catalog" => {
-            let config = catalog::Config::from_env()?;
-            (config.http_addr, url(&config.mongodb_uri))
+            let config = catalog::Config::from_vars(env)?;
+            (config.http_addr, url(&config.mongodb_uri), config.kafka)
         }
         "order" => {
-            let config = order::Config::from_env()?;
-            (config.http_addr, url(&config.database_url))
+            let config = order::Config::from_vars(env)?;
+            (config.http_addr, url(&config.database_url), config.kafka)
         }
         "inventory" => {
-            let config = inventory::Config::from_env()?;
-            (config.http_addr, url(&config.database_url))
+            let config = inventory::Config::from_vars(env)?;
+            (config.http_addr, url(&config.database_url), config.kafka)
         }
         "payment" => {
-            let config = payment::Config::from_env()?;
-            (config.http_addr, url(&config.database_url))
+            let config = payment::Config::from_vars(env)?;
+            (config.http_addr, url(&config.database_url), config.kafka)
         }
         "cart" => {
-            let config = cart::Config::from_env()?;
-            (config.http_addr, url(&config.mongodb_uri))
+            let config = cart::Config::from_vars(env)?;
+            (config.http_addr, url(&config.mongodb_uri), config.kafka)
         }
         other => panic!("unknown service {other}"),
     })
@@ -80,12 +73,8 @@ fn every_service_configures_itself_from_its_compose_environment() {
     let compose = read_yaml("docker-compose.kafka.yml");
     let services = compose["services"].as_mapping().unwrap();
     for service in SERVICES {
-        clear_service_variables();
         let env = compose_environment(&compose, service);
-        for (key, value) in &env {
-            std::env::set_var(key, value);
-        }
-        let (http_addr, store) = service_config(service)
+        let (http_addr, store, kafka) = service_config(service, &env)
             .unwrap_or_else(|err| panic!("{service} refuses its compose environment: {err}"));
         assert!(
             http_addr.ip().is_unspecified(),
@@ -98,7 +87,6 @@ fn every_service_configures_itself_from_its_compose_environment() {
                 "{service}'s store {host} is not a compose service"
             );
         }
-        let kafka = kafka_runtime::KafkaConfig::from_env().expect("the Kafka settings parse");
         for broker in kafka.brokers.split(',') {
             let (host, _) = host_and_port(broker).expect("host:port");
             assert!(
@@ -112,5 +100,4 @@ fn every_service_configures_itself_from_its_compose_environment() {
             "compose uses the topics without prefix"
         );
     }
-    clear_service_variables();
 }

@@ -352,7 +352,6 @@ impl Platform {
         self.call("POST", path, None, Some(body)).await
     }
 
-    /// The outcome of a command, waiting up to 20 s for it.
     /// Waits until the order leaves PENDING; the order as `token`'s user reads it.
     pub async fn settled(&self, token: &str, order_id: &str) -> Value {
         let path = format!("/api/orders/{order_id}");
@@ -376,6 +375,7 @@ impl Platform {
             .expect("a UUID")
     }
 
+    /// The outcome of a command, waiting up to 20 s for it.
     pub async fn outcome(&self, location: &str, token: Option<&str>) -> Value {
         self.call("GET", &format!("{location}?wait=20"), token, None)
             .await
