@@ -2,8 +2,10 @@
 //! docs/messages.md as data, from which `schemas/asyncapi.json` is generated.
 //!
 //! Message types are named through their Rust types, so a renamed type cannot leave
-//! the map behind; which services send and read them is stated here once and kept to
-//! the services' code by review.
+//! the map behind. Which services send them is stated here once and kept to the
+//! services' code by review; which read them is also what the runtime goes by: each
+//! consumer skips, before its store, the types on its topics that its entry here does
+//! not list ([`not_read_by`]).
 
 use crate::messages::reply::Reply;
 use crate::messages::{auth, cart, catalog, inventory, order, payment};
@@ -103,6 +105,23 @@ fn queries(topic: Topic, service: Service, messages: Vec<Keyed>) -> Channel {
 /// Every topic of the platform, in the order of [`Topic::all`].
 pub fn channels() -> Vec<Channel> {
     Topic::all().map(channel).collect()
+}
+
+/// The types on `topic` that `service` does not read, or `None` when it reads nothing
+/// there. The runtime skips them before they reach the service's store: on the event
+/// topics most of what passes is somebody else's business.
+pub fn not_read_by(service: Service, topic: Topic) -> Option<Vec<&'static str>> {
+    let channel = channel(topic);
+    let (_, read) = channel
+        .readers
+        .iter()
+        .find(|(party, _)| *party == Party::Service(service))?;
+    Some(
+        kinds(&channel.messages)
+            .into_iter()
+            .filter(|kind| !read.contains(kind))
+            .collect(),
+    )
 }
 
 /// What travels on `topic`, and between whom.
@@ -374,6 +393,18 @@ mod tests {
         }
         let all: BTreeSet<_> = all_message_types().into_iter().map(|(t, _)| t).collect();
         assert_eq!(seen, all);
+    }
+
+    #[test]
+    fn a_reader_skips_the_types_on_its_topic_that_it_does_not_read() {
+        let skipped = not_read_by(Service::Payment, Topic::InventoryEvents).unwrap();
+        assert!(skipped.contains(&inventory::StockChanged::TYPE));
+        assert!(skipped.contains(&inventory::LowStock::TYPE));
+        assert!(!skipped.contains(&inventory::StockReserved::TYPE));
+        assert_eq!(skipped.len(), 5);
+        let all = not_read_by(Service::Order, Topic::OrderCommands).unwrap();
+        assert!(all.is_empty(), "order reads every command: {all:?}");
+        assert_eq!(not_read_by(Service::Payment, Topic::CatalogEvents), None);
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub struct ConsumerSpec {
     pub topics: Vec<String>,
     /// Full name of the service's DLQ topic.
     pub dlq_topic: String,
+    /// Message types that travel on a topic (by full topic name) but that this consumer
+    /// does not read: counted (`messages_skipped_total`) and finished without touching
+    /// the store. Every other type goes to the processor, which applies it, or rejects a
+    /// type nobody declared. `Service` fills it from `shared_events::topology`.
+    pub skipped: HashMap<String, Vec<&'static str>>,
     /// Records queued per partition before polling waits (default 64).
     pub queue_per_partition: usize,
     /// Set once the group coordinator has handed this member its first assignment

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub processed: IntCounterVec,
     /// Messages skipped because their id was already in the inbox.
     pub duplicates: IntCounterVec,
+    /// Messages of types the service does not read, finished without its store.
+    pub skipped: IntCounterVec,
     /// Messages sent to the DLQ.
     pub dead_lettered: IntCounterVec,
     /// Transient failures that were retried.
@@ -62,6 +64,10 @@ impl Metrics {
         let duplicates = counter(
             "messages_duplicate_total",
             "Messages skipped as duplicates by envelope id.",
+        );
+        let skipped = counter(
+            "messages_skipped_total",
+            "Messages of types this service does not read, finished without its store.",
         );
         let dead_lettered = counter("messages_dead_lettered_total", "Messages sent to the DLQ.");
         let retried = counter("messages_retried_total", "Transient failures retried.");
@@ -118,6 +124,7 @@ impl Metrics {
             consumed,
             processed,
             duplicates,
+            skipped,
             dead_lettered,
             retried,
             parked,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use shared_events::topics::Service as ServiceName;
-use shared_events::{Topic, Topics};
+use shared_events::{topology, Topic, Topics};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -172,11 +172,25 @@ impl Service {
     /// What a consumer of `topics` in `group` reads, and the readiness check that waits
     /// for its group to form.
     fn consumer_spec(&mut self, group: String, topics: &[Topic]) -> ConsumerSpec {
+        let skipped = topics
+            .iter()
+            .map(|&topic| {
+                let skipped = topology::not_read_by(self.name, topic).unwrap_or_else(|| {
+                    panic!(
+                        "shared_events::topology does not list {} as a reader of {}",
+                        self.name.name(),
+                        topic.base_name()
+                    )
+                });
+                (self.topics().name(topic), skipped)
+            })
+            .collect();
         let spec = ConsumerSpec {
             service: self.name.name(),
             group,
             topics: topics.iter().map(|t| self.topics().name(*t)).collect(),
             dlq_topic: self.topics().name(Topic::Dlq(self.name)),
+            skipped,
             queue_per_partition: 64,
             assigned: Default::default(),
         };

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{incoming, probe, produce, start, unknown_type};
+use common::{committed, incoming, of_type, probe, produce, start, start_skipping, unknown_type};
 use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::{Applied, HandlerError, Processor};
 use shared_events::derive_id;
@@ -196,4 +196,47 @@ async fn pruning_deletes_old_inbox_entries_and_old_published_messages_only() {
         (1, 1),
         "the unpublished and the recent stay"
     );
+}
+
+/// Types on its topic that a consumer does not read cost it no transaction: they never
+/// reach the store or its inbox, yet their offsets move on, and a type nobody declared
+/// still reaches the handler, which dead-letters it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn types_a_consumer_does_not_read_are_skipped_before_the_store() {
+    let bed = TestBed::new().await;
+    let commands = bed.topic("probe.commands", 1).await;
+    let events = bed.topic("probe.events", 1).await;
+    let dlq = bed.topic("probe.dlq", 1).await;
+    let elsewhere = || of_type("test.elsewhere");
+    let records = [
+        probe(1).to_json(),
+        elsewhere(),
+        elsewhere(),
+        probe(2).to_json(),
+        unknown_type(),
+        elsewhere(),
+    ];
+    for payload in &records {
+        produce(&bed, &commands, "k", payload).await;
+    }
+    let handler = ProbeHandler::new("a", events.clone());
+    let consumer = start_skipping(&bed, "g", &commands, &["test.elsewhere"], handler).await;
+
+    eventually("every record is finished", WAIT, || async {
+        committed(&bed, "g", &commands, 0).await == Some(records.len() as i64)
+    })
+    .await;
+    let numbers: Vec<i32> = bed.effects().await.iter().map(|e| e.2).collect();
+    assert_eq!(numbers, [1, 2]);
+    assert_eq!(
+        inbox_size(&bed).await,
+        2,
+        "the skipped never reach the inbox"
+    );
+    let skipped = consumer.metrics.skipped.with_label_values(&[&commands]);
+    assert_eq!(skipped.get(), 3);
+    let dead = bed.read(&dlq, 1, WAIT, Duration::from_secs(1)).await;
+    assert_eq!(dead.len(), 1, "only the undeclared type is dead-lettered");
+    assert!(dead[0].headers["dlq.reason"].contains("unknown message type"));
+    consumer.stop().await;
 }

@@ -1,5 +1,6 @@
 //! A consumer of the runtime run inside the test process.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_runtime::config::KafkaConfig;
@@ -22,12 +23,26 @@ impl RunningConsumer {
         topics: Vec<String>,
         processor: P,
     ) -> Self {
+        Self::start_skipping(kafka, service, group, topics, HashMap::new(), processor)
+    }
+
+    /// [`RunningConsumer::start`], skipping the types `skipped` lists for a topic, as a
+    /// service skips those it does not read.
+    pub fn start_skipping<P: kafka_runtime::processor::Processor>(
+        kafka: &KafkaConfig,
+        service: &'static str,
+        group: &str,
+        topics: Vec<String>,
+        skipped: HashMap<String, Vec<&'static str>>,
+        processor: P,
+    ) -> Self {
         let prefix = kafka.topics.prefix();
         let spec = kafka_runtime::consumer::ConsumerSpec {
             service,
             group: format!("{prefix}{group}"),
             topics,
             dlq_topic: format!("{prefix}{service}.dlq"),
+            skipped,
             queue_per_partition: 16,
             assigned: Default::default(),
         };

@@ -55,6 +55,16 @@ pub async fn run<P: Processor>(
     Ok(())
 }
 
+/// What a partition task does with one record of its batch.
+enum Step {
+    /// Applies it through the processor.
+    Apply(Box<Incoming>),
+    /// A type on its topic that this consumer does not read.
+    Skip,
+    /// Not a message at all: to the DLQ, with the reason.
+    Malformed(String),
+}
+
 /// Everything a partition task applying records needs.
 struct Worker<P> {
     lane: Arc<Lane>,
@@ -104,19 +114,20 @@ impl<P: Processor> Worker<P> {
         for record in batch {
             self.lane.consumed(record);
         }
-        let parsed: Vec<Result<Incoming, String>> = batch.iter().map(Record::parse).collect();
-        if let Some(caused) = self.apply_together(batch, &parsed).await {
+        let steps: Vec<Step> = batch.iter().map(|record| self.step(record)).collect();
+        if let Some(caused) = self.apply_together(batch, &steps).await {
             return (caused, batch.len());
         }
         let mut caused = Vec::new();
-        for (finished, (record, parsed)) in batch.iter().zip(&parsed).enumerate() {
-            let messages = match parsed {
-                Ok(incoming) => {
+        for (finished, (record, step)) in batch.iter().zip(&steps).enumerate() {
+            let messages = match step {
+                Step::Apply(incoming) => {
                     self.apply(record, incoming)
                         .instrument(incoming.span())
                         .await
                 }
-                Err(reason) => self
+                Step::Skip => Some(Vec::new()),
+                Step::Malformed(reason) => self
                     .lane
                     .dead_letter(record, None, reason, &record.payload)
                     .await
@@ -130,36 +141,66 @@ impl<P: Processor> Worker<P> {
         (caused, batch.len())
     }
 
-    /// Group commit of a batch of several well-formed records; `None` when it has to go
-    /// one record at a time (the store cannot, or something in it failed and rolled it
-    /// all back: the one-at-a-time path then retries, rejects or dead-letters each).
-    async fn apply_together(
-        &self,
-        batch: &[Record],
-        parsed: &[Result<Incoming, String>],
-    ) -> Option<Vec<Outgoing>> {
-        if batch.len() < 2 {
-            return None;
+    /// What to do with a record: a type on its topic that this consumer does not read is
+    /// skipped here, so that it costs no transaction.
+    fn step(&self, record: &Record) -> Step {
+        let incoming = match record.parse() {
+            Ok(incoming) => incoming,
+            Err(reason) => return Step::Malformed(reason),
+        };
+        let kind = incoming.envelope.kind.as_str();
+        let not_read = self.lane.spec.skipped.get(&record.topic);
+        if not_read.is_some_and(|kinds| kinds.contains(&kind)) {
+            self.lane
+                .metrics
+                .skipped
+                .with_label_values(&[&record.topic])
+                .inc();
+            tracing::trace!(kind, topic = %record.topic, "not read by this service, skipped");
+            return Step::Skip;
         }
-        let incoming: Vec<&Incoming> = parsed
-            .iter()
-            .map(|parsed| parsed.as_ref().ok())
-            .collect::<Option<_>>()?;
+        Step::Apply(Box::new(incoming))
+    }
+
+    /// Group commit of the records of a batch to apply, when there are several and the
+    /// rest are skipped; a batch with nothing to apply costs no transaction. `None` when
+    /// it has to go one record at a time (a malformed record, the store cannot, or
+    /// something in it failed and rolled it all back: the one-at-a-time path then
+    /// retries, rejects or dead-letters each).
+    async fn apply_together(&self, batch: &[Record], steps: &[Step]) -> Option<Vec<Outgoing>> {
+        let mut records = Vec::with_capacity(batch.len());
+        let mut incoming = Vec::with_capacity(batch.len());
+        for (record, step) in batch.iter().zip(steps) {
+            match step {
+                Step::Apply(message) => {
+                    records.push(record);
+                    incoming.push(message.as_ref());
+                }
+                Step::Skip => {}
+                Step::Malformed(_) => return None,
+            }
+        }
+        match incoming.len() {
+            0 => return Some(Vec::new()),
+            1 => return None,
+            _ => {}
+        }
         match self.processor.apply_all(&incoming).await? {
             Ok(applied) => {
                 self.lane
                     .metrics
                     .transaction_messages
                     .with_label_values(&[&batch[0].topic])
-                    .observe(batch.len() as f64);
+                    .observe(incoming.len() as f64);
                 let mut caused = Vec::new();
-                for ((record, incoming), applied) in batch.iter().zip(incoming).zip(applied) {
+                for ((record, incoming), applied) in records.into_iter().zip(incoming).zip(applied)
+                {
                     caused.extend(incoming.span().in_scope(|| self.applied(record, applied)));
                 }
                 Some(caused)
             }
             Err(err) => {
-                tracing::info!(error = %err, records = batch.len(), "group commit rolled back, applying one at a time");
+                tracing::info!(error = %err, records = incoming.len(), "group commit rolled back, applying one at a time");
                 None
             }
         }

@@ -1,6 +1,7 @@
 //! Shared pieces of the runtime's integration tests.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use kafka_runtime::postgres::PgProcessor;
@@ -34,13 +35,25 @@ pub async fn high_watermark(bed: &TestBed, topic: &str, partition: i32) -> i64 {
 pub type Running = RunningConsumer;
 
 pub async fn start(bed: &TestBed, group: &str, topic: &str, handler: ProbeHandler) -> Running {
+    start_skipping(bed, group, topic, &[], handler).await
+}
+
+/// [`start`], for a consumer that does not read the types `skipped` on `topic`.
+pub async fn start_skipping(
+    bed: &TestBed,
+    group: &str,
+    topic: &str,
+    skipped: &[&'static str],
+    handler: ProbeHandler,
+) -> Running {
     ProbeHandler::prepare(&bed.pool).await;
     let processor = PgProcessor::new(bed.pool.clone(), bed.kafka.topics.clone(), handler);
-    RunningConsumer::start(
+    RunningConsumer::start_skipping(
         &bed.kafka,
         "probe",
         group,
         vec![topic.to_string()],
+        HashMap::from([(topic.to_string(), skipped.to_vec())]),
         processor,
     )
 }
@@ -64,9 +77,14 @@ pub fn incoming(payload: &[u8], offset: i64) -> Incoming {
 
 /// A well-formed envelope whose type no handler knows: rejected by the handler.
 pub fn unknown_type() -> Vec<u8> {
+    of_type("test.nonsense")
+}
+
+/// A well-formed envelope of type `kind`.
+pub fn of_type(kind: &str) -> Vec<u8> {
     let mut envelope: serde_json::Value =
         serde_json::from_slice(&probe(0).to_json()).expect("JSON");
-    envelope["type"] = "test.nonsense".into();
+    envelope["type"] = kind.into();
     serde_json::to_vec(&envelope).expect("JSON")
 }
 

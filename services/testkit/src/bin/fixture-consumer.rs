@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         group,
         topics: vec![topic],
         dlq_topic: format!("{}fixture.dlq", kafka.topics.prefix()),
+        skipped: Default::default(),
         queue_per_partition: 16,
         assigned: Default::default(),
     };
