@@ -162,8 +162,8 @@ impl<P: Processor> Worker<P> {
         Step::Apply(Box::new(incoming))
     }
 
-    /// Group commit of the records of a batch to apply, when there are several and the
-    /// rest are skipped; a batch with nothing to apply costs no transaction. `None` when
+    /// Group commit of the batch's records to apply, the skipped ones left out, when
+    /// there are several; a batch with nothing to apply costs no transaction. `None` when
     /// it has to go one record at a time (a malformed record, the store cannot, or
     /// something in it failed and rolled it all back: the one-at-a-time path then
     /// retries, rejects or dead-letters each).
