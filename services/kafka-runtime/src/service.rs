@@ -169,26 +169,31 @@ impl Service {
         self.tasks.spawn(running.instrument(self.span.clone()));
     }
 
+    /// The types on `topic` this service does not read, which its consumer skips. A topic
+    /// the topology does not list it as reading is a mistake in the code: it stops here.
+    fn not_read_on(&self, topic: Topic) -> Vec<&'static str> {
+        topology::not_read_by(self.name, topic).unwrap_or_else(|| {
+            panic!(
+                "shared_events::topology does not list {} as a reader of {}",
+                self.name.name(),
+                topic.base_name()
+            )
+        })
+    }
+
     /// What a consumer of `topics` in `group` reads, and the readiness check that waits
     /// for its group to form.
     fn consumer_spec(&mut self, group: String, topics: &[Topic]) -> ConsumerSpec {
+        let names: Vec<String> = topics.iter().map(|t| self.topics().name(*t)).collect();
         let skipped = topics
             .iter()
-            .map(|&topic| {
-                let skipped = topology::not_read_by(self.name, topic).unwrap_or_else(|| {
-                    panic!(
-                        "shared_events::topology does not list {} as a reader of {}",
-                        self.name.name(),
-                        topic.base_name()
-                    )
-                });
-                (self.topics().name(topic), skipped)
-            })
+            .zip(&names)
+            .map(|(&topic, name)| (name.clone(), self.not_read_on(topic)))
             .collect();
         let spec = ConsumerSpec {
             service: self.name.name(),
             group,
-            topics: topics.iter().map(|t| self.topics().name(*t)).collect(),
+            topics: names,
             dlq_topic: self.topics().name(Topic::Dlq(self.name)),
             skipped,
             queue_per_partition: 64,

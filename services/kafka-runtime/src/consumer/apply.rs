@@ -56,9 +56,13 @@ pub async fn run<P: Processor>(
 }
 
 /// What a partition task does with one record of its batch.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every record is applied: boxing would add an allocation per record"
+)]
 enum Step {
     /// Applies it through the processor.
-    Apply(Box<Incoming>),
+    Apply(Incoming),
     /// A type on its topic that this consumer does not read.
     Skip,
     /// Not a message at all: to the DLQ, with the reason.
@@ -159,7 +163,7 @@ impl<P: Processor> Worker<P> {
             tracing::trace!(kind, topic = %record.topic, "not read by this service, skipped");
             return Step::Skip;
         }
-        Step::Apply(Box::new(incoming))
+        Step::Apply(incoming)
     }
 
     /// Group commit of the batch's records to apply, the skipped ones left out, when
@@ -174,7 +178,7 @@ impl<P: Processor> Worker<P> {
             match step {
                 Step::Apply(message) => {
                     records.push(record);
-                    incoming.push(message.as_ref());
+                    incoming.push(message);
                 }
                 Step::Skip => {}
                 Step::Malformed(_) => return None,
