@@ -191,22 +191,30 @@ impl Lane {
         metrics: Metrics,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<Self>> {
-        let consumer: RuntimeConsumer = kafka
-            .client_config(&[
-                ("group.id", &spec.group),
-                ("client.id", spec.service),
-                ("enable.auto.commit", "true"),
-                ("auto.commit.interval.ms", "1000"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
+        let mut settings = vec![
+            ("group.id", spec.group.as_str()),
+            ("client.id", spec.service),
+            ("enable.auto.commit", "true"),
+            ("auto.commit.interval.ms", "1000"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+        ];
+        // Under KIP-848 the broker sets these (group.consumer.session.timeout.ms) and the
+        // client refuses them.
+        if !kafka.consumer_group_protocol() {
+            settings.extend([
                 ("session.timeout.ms", "10000"),
                 ("heartbeat.interval.ms", "3000"),
-            ])
-            .create_with_context(RuntimeContext {
-                group: spec.group.clone(),
-                assigned: spec.assigned.clone(),
-                metrics: metrics.clone(),
-            })?;
+            ]);
+        }
+        let consumer: RuntimeConsumer =
+            kafka
+                .client_config(&settings)
+                .create_with_context(RuntimeContext {
+                    group: spec.group.clone(),
+                    assigned: spec.assigned.clone(),
+                    metrics: metrics.clone(),
+                })?;
         let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
         tracing::info!(group = %spec.group, topics = ?spec.topics, "consumer started");
@@ -416,7 +424,6 @@ where
     ));
     let mut partitions: HashMap<(String, i32), PartitionQueue> = HashMap::new();
     let mut workers = JoinSet::new();
-    let mut errors = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut refill = tokio::time::interval(Duration::from_millis(10));
     'poll: loop {
         let paused = partitions.values().any(|queue| !queue.held.is_empty());
@@ -438,12 +445,15 @@ where
         let record = match received {
             Ok(message) => Record::from_kafka(&message),
             Err(err) => {
+                // librdkafka reports the broker's absence as events and reconnects by
+                // itself; nothing here can help it. The events queue up during an outage,
+                // ahead of the rebalance that follows it, so they are read off without
+                // waiting: a growing pause per event once kept a service from its new
+                // assignment for minutes after the broker came back.
                 tracing::warn!(error = %err, "consumer error");
-                tokio::time::sleep(errors.next_delay()).await;
                 continue;
             }
         };
-        errors = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let queue = partitions
             .entry((record.topic.clone(), record.partition))
             .or_insert_with_key(|(topic, partition)| {

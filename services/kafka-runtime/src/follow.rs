@@ -169,8 +169,8 @@ where
             let message = match received {
                 Ok(message) => message,
                 Err(err) => {
+                    // Outage events: librdkafka reconnects by itself (see consumer.rs).
                     tracing::warn!(error = %err, %topic, "reader error");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
             };
