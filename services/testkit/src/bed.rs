@@ -1,6 +1,7 @@
 //! A test's own topic prefix and databases, and a reader for what reached a topic.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kafka_runtime::admin::{create_topics, TopicSpec, KEEP_FOREVER_MS};
@@ -22,6 +23,9 @@ pub struct TestBed {
     pub database_url: String,
     /// A pool on the test database, with the runtime's tables.
     pub pool: PgPool,
+    /// The producer of `produce`, made at its first use: an idempotent producer's first
+    /// record waits about half a second for its producer id, once per producer.
+    pub publisher: OnceLock<kafka_runtime::Publisher>,
 }
 
 impl TestBed {
@@ -55,6 +59,7 @@ impl TestBed {
             kafka,
             database_url,
             pool,
+            publisher: OnceLock::new(),
         }
     }
 
@@ -103,8 +108,8 @@ impl TestBed {
     /// Produces raw bytes without headers, as a console producer would; returns the
     /// partition and offset.
     pub async fn produce(&self, topic: &str, key: &str, payload: &[u8]) -> (i32, i64) {
-        let publisher = kafka_runtime::Publisher::new(&self.kafka).expect("publisher");
-        publisher
+        self.publisher
+            .get_or_init(|| kafka_runtime::Publisher::new(&self.kafka).expect("publisher"))
             .send_raw(
                 topic,
                 key.as_bytes(),
@@ -113,6 +118,34 @@ impl TestBed {
             )
             .await
             .expect("produced")
+    }
+
+    /// Types `KEY<TAB>VALUE` lines into Apache Kafka's own `kafka-console-producer`, as
+    /// an operator replays commands (`./dev replay`): the JVM tool, its partitioner and
+    /// no headers. `KAFKA_BIN` names the directory `./dev` installs it in.
+    pub async fn console_produce(&self, topic: &str, lines: &str) {
+        use tokio::io::AsyncWriteExt;
+        let bin = std::env::var("KAFKA_BIN").expect(
+            "KAFKA_BIN: run this test through ./dev test, which installs the console tools",
+        );
+        let mut producer = tokio::process::Command::new(format!("{bin}/kafka-console-producer"))
+            .args(["--bootstrap-server", &self.kafka.brokers, "--topic", topic])
+            .args(["--reader-property", "parse.key=true"])
+            .stdin(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kafka-console-producer starts");
+        let mut stdin = producer.stdin.take().expect("stdin");
+        stdin
+            .write_all(lines.as_bytes())
+            .await
+            .expect("lines written");
+        drop(stdin);
+        let status = tokio::time::timeout(Duration::from_secs(60), producer.wait())
+            .await
+            .expect("kafka-console-producer ends within 60 s")
+            .expect("kafka-console-producer ran");
+        assert!(status.success(), "kafka-console-producer failed: {status}");
     }
 
     /// Reads `topic` from the beginning with a fresh group until `count` messages came or

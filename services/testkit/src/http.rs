@@ -73,6 +73,16 @@ pub async fn http_call(
     }
 }
 
+/// The status and body of `GET path` on 127.0.0.1:`port`, or `None` when nothing answers.
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let response = send(port, "GET", path, &[], b"", Some(STATUS_TIMEOUT))
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.ok()?;
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
 /// The status code of `GET path` on 127.0.0.1:`port`, or `None` when nothing answers.
 pub async fn http_status(port: u16, path: &str) -> Option<u16> {
     let response = send(port, "GET", path, &[], b"", Some(STATUS_TIMEOUT)).await;

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use crate::bed::TestBed;
-use crate::eventually;
-use crate::http::http_status;
+use crate::http::{http_get, http_status};
 
 /// Starts a service binary against the test's prefix and database, waits until its
 /// `/readyz` answers 200, sends SIGTERM, and asserts that it exits with status 0 within
@@ -56,7 +55,8 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Starts `binary` with `env` (plus `HTTP_ADDR` and, unless given, `RUST_LOG=warn`)
+    /// Starts `binary` with `env` (plus `HTTP_ADDR` and, unless given, `RUST_LOG` from
+    /// `TEST_SERVICE_LOG`, default `warn`)
     /// and waits up to a minute for its `/readyz` to answer 200.
     pub async fn start(
         binary: impl AsRef<std::ffi::OsStr>,
@@ -73,7 +73,10 @@ impl ServiceProcess {
         let mut command = tokio::process::Command::new(binary);
         command
             .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_SERVICE_LOG").unwrap_or("warn".into()),
+            )
             .kill_on_drop(true);
         for (name, value) in env {
             command.env(name, value);
@@ -82,11 +85,22 @@ impl ServiceProcess {
         Self { port, child }
     }
 
-    /// Waits up to a minute for its `/readyz` to answer 200.
+    /// Waits up to a minute for its `/readyz` to answer 200; fails with its last answer.
     pub async fn ready(&self) {
-        let port = self.port;
-        let ready = || async move { http_status(port, "/readyz").await == Some(200) };
-        eventually("the service is ready", Duration::from_secs(60), ready).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let last = match http_get(self.port, "/readyz").await {
+                Some((200, _)) => return,
+                Some((status, body)) => format!("{status} {body}"),
+                None => "nothing".to_string(),
+            };
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the service on port {} is not ready after 60 s: /readyz answered {last}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Sends SIGTERM and asserts a clean exit within 20 seconds.
