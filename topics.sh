@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
-# Creates every topic of the platform (see CONTRACT.md), idempotently.
+# Creates every topic of the platform (docs/messages.md), idempotently, on Apache Kafka:
+# the one ./dev runs, or any other (the compose file's runs this with kafka-topics.sh).
 #
 #   KAFKA_BROKERS        bootstrap servers (default 127.0.0.1:9092)
 #   KAFKA_TOPIC_PREFIX   prepended to every name (default empty)
 #   TOPIC_PARTITIONS     partitions per topic (default 6)
 #   TOPIC_REPLICATION    replication factor (default 1)
-#   KAFKA_TOPICS         path of Apache Kafka's kafka-topics.sh (found on PATH if unset)
-#   KAFKA_TOOL           otherwise, the project's kafka-tool (default: cargo run it)
+#   KAFKA_TOPICS         Apache Kafka's kafka-topics (kafka-topics.sh found on PATH if unset)
+#   KAFKA_TOOL           otherwise, the project's kafka-tool (default: cargo run it), which
+#                        ./dev uses: one process for all topics, not a JVM per topic
 set -euo pipefail
 
 BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 PREFIX="${KAFKA_TOPIC_PREFIX:-}"
 PARTITIONS="${TOPIC_PARTITIONS:-6}"
 REPLICATION="${TOPIC_REPLICATION:-1}"
-# Commands, events, dead letters: kept for replay, 100 years. Not -1 (Kafka's "forever"):
-# tansu 0.6.0's maintenance deletes every record of a topic whose retention.ms is -1
-# (docs/broker.md). On Apache Kafka the two are the same in practice.
-LONG=3155760000000
+# Commands, events, dead letters: kept for replay, forever.
+LONG=-1
 SHORT=3600000    # queries and replies: one hour
 COMPACT=compact  # auth.keys: the latest public key per key id, forever
 

@@ -154,7 +154,7 @@ pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
     throughput(&plots.join("throughput.svg"), &run.orders)?;
     let mut out = String::new();
     let commit = std::env::var("BENCH_COMMIT").unwrap_or_else(|_| "unknown".into());
-    let broker = std::env::var("DEV_BROKER").unwrap_or_else(|_| "unknown".into());
+    let broker = std::env::var("BENCH_BROKER").unwrap_or_else(|_| "unknown".into());
     let _ = writeln!(out, "# Benchmark results\n");
     if run.smoke {
         out.push_str("A smoke run: it proves the harness works; its numbers mean nothing.\n\n");

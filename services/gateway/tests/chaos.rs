@@ -1,12 +1,13 @@
 //! Chaos under load. A steady stream of orders from several buyers, for a product with
 //! plenty of stock, one with little, and both, while a random service among auth,
 //! catalog, order, inventory and payment is killed with SIGKILL and restarted every
-//! ~10 s, PostgreSQL is restarted once and the MongoDB-protocol server is stopped for
-//! 20 s once. Afterwards every accepted order has finished, none is doubled, stock is
+//! ~10 s, PostgreSQL is restarted once, the MongoDB-protocol server is stopped for 20 s
+//! once and the broker is killed with SIGKILL once and started again on its data.
+//! Afterwards every accepted order has finished, none is doubled, stock is
 //! the initial stock minus what was confirmed, every confirmed order was charged once
 //! at the provider for its total, and the invariant checker passes.
 //!
-//! It restarts the shared stores, so `./dev test` runs it alone, after the rest (its
+//! It restarts the shared stores and the broker, so `./dev test` runs it alone, after the rest (its
 //! name says `chaos`). `CHAOS_ORDERS` (default 300) and `CHAOS_RATE` (orders per
 //! second, default 5) size it; `./dev chaos --orders 2000` runs a long one.
 
@@ -39,7 +40,8 @@ fn setting(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Runs `./dev store-restart <store> <seconds down>`.
+/// Runs `./dev store-restart <store> <seconds down>` (the broker: SIGKILL, then started
+/// again on the same data).
 async fn restart_store(store: &str, down: Duration) {
     let dev = std::env::var("DEV_SCRIPT").expect("DEV_SCRIPT: run this test through ./dev test");
     let status = tokio::process::Command::new(dev)
@@ -114,11 +116,12 @@ async fn chaos_every_accepted_order_finishes_once_while_services_are_killed_and_
     });
 
     // The chaos, until the load has been sent: a kill every ~10 s, PostgreSQL restarted
-    // at a third of the run, MongoDB stopped for 20 s from half of it.
+    // at a third of the run, MongoDB stopped for 20 s from half of it, the broker killed
+    // at two thirds.
     let run_for = Duration::from_millis(orders * 1000 / rate);
     let started = Instant::now();
     let mut kills = Vec::new();
-    let (mut pg_restarted, mut mongo_outage) = (false, None);
+    let (mut pg_restarted, mut mongo_outage, mut broker_killed) = (false, None, false);
     let mut next_kill = KILL_EVERY / 2;
     while started.elapsed() < run_for {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -131,6 +134,12 @@ async fn chaos_every_accepted_order_finishes_once_while_services_are_killed_and_
         if mongo_outage.is_none() && now >= run_for / 2 {
             eprintln!("chaos: stopping MongoDB for {MONGO_DOWN:?} at {now:?}");
             mongo_outage = Some(tokio::spawn(restart_store("mongo", MONGO_DOWN)));
+        }
+        if !broker_killed && now >= run_for * 2 / 3 {
+            broker_killed = true;
+            eprintln!("chaos: SIGKILL the broker at {now:?}");
+            restart_store("broker", Duration::ZERO).await;
+            eprintln!("chaos: the broker answers again at {:?}", started.elapsed());
         }
         if now >= next_kill {
             let victim = SERVICES[rng.random_range(0..SERVICES.len())];

@@ -70,55 +70,152 @@ async fn a_commands_outcome_is_known_to_a_gateway_started_after_it_and_to_one_re
     auth.expect("auth runs").stop().await;
 }
 
+/// The README's replay line, as an operator runs it: `printf … | kafka-console-producer
+/// …`, with the topic and bootstrap server of this test.
+fn readme_replay_command(topic: &str, brokers: &str) -> String {
+    let readme = include_str!("../../../README.md");
+    let line = readme
+        .lines()
+        .find(|line| line.contains("| kafka-console-producer "))
+        .expect("README has a replay example");
+    assert!(line.contains("--topic auth.commands"), "{line}");
+    line.replace("--topic auth.commands", &format!("--topic {topic}"))
+        .replace("127.0.0.1:9092", brokers)
+}
+
+/// An operator replays, with Apache Kafka's `kafka-console-producer`, a command the
+/// gateway sent, and the README's example twice: each replay lands on the partition the
+/// first copy went to, and none makes a second user or a second event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_register_user_message_produced_twice_makes_one_user_and_one_event() {
+async fn commands_replayed_with_kafka_console_producer_land_on_their_partition_and_change_nothing()
+{
     let platform = Platform::start(&[]).await;
+    let accepted = platform
+        .post(
+            "/api/auth/register",
+            json!({ "email": "twice@example.com", "password": "long enough secret", "name": "Twice" }),
+        )
+        .await;
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let outcome = platform.outcome(&accepted.headers["location"], None).await;
+    assert_eq!(outcome["status"], "succeeded", "{outcome}");
     let commands = platform.bed.kafka.topics.name(Topic::AuthCommands);
-    let (user_id, line) = register_line("twice@example.com");
-    let key = user_id.to_string();
-    platform.bed.produce(&commands, &key, &line).await;
-    platform.bed.produce(&commands, &key, &line).await;
-    // Same key, same partition: once this one is applied, the replay was handled.
-    let (marker_id, marker) = register_line("after@example.com");
-    platform.bed.produce(&commands, &key, &marker).await;
+    let sent = platform
+        .bed
+        .read(
+            &commands,
+            1,
+            Duration::from_secs(30),
+            Duration::from_secs(1),
+        )
+        .await;
+    assert_eq!(sent.len(), 1, "the gateway sent one command");
+    let original = &sent[0];
+    let key = original.key.clone().expect("keyed by the user id");
+
+    // The captured command again, then a new user on the same key, so that once the new
+    // user exists the replay before it was handled.
+    let (_, marker) = register_line("after@example.com");
+    let lines = format!(
+        "{key}\t{}\n{key}\t{}\n",
+        String::from_utf8_lossy(&original.payload),
+        String::from_utf8_lossy(&marker)
+    );
+    platform.bed.console_produce(&commands, &lines).await;
+    // The README's line, twice, as typed.
+    let bin = std::env::var("KAFKA_BIN").expect("KAFKA_BIN: run this test through ./dev test");
+    let readme = readme_replay_command(&commands, &platform.bed.kafka.brokers);
+    for _ in 0..2 {
+        let status = tokio::process::Command::new("bash")
+            .args(["-c", &readme])
+            .env(
+                "PATH",
+                format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()),
+            )
+            .status()
+            .await
+            .expect("bash runs");
+        assert!(
+            status.success(),
+            "the README's replay line failed: {readme}"
+        );
+    }
+
     let pool = platform.bed.pool.clone();
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
     eventually(
-        "the command after the replay is applied",
+        "the user after the replay, and the README's user, exist",
         Duration::from_secs(60),
-        || {
-            let pool = pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM users WHERE user_id = $1")
-                    .bind(marker_id)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap()
-                    == 1
-            }
+        || async {
+            count("SELECT count(*) FROM users WHERE lower(email) IN ('after@example.com', 'replay@example.com')").await == 2
         },
     )
     .await;
-    let users: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM users WHERE lower(email) = 'twice@example.com'")
-            .fetch_one(&platform.bed.pool)
-            .await
-            .unwrap();
-    assert_eq!(users, 1);
+    assert_eq!(
+        count("SELECT count(*) FROM users WHERE lower(email) = 'twice@example.com'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM users WHERE lower(email) = 'replay@example.com'").await,
+        1
+    );
+
+    // Every copy of a command sits on its first copy's partition.
+    let all = platform
+        .bed
+        .read(
+            &commands,
+            5,
+            Duration::from_secs(30),
+            Duration::from_secs(1),
+        )
+        .await;
+    assert_eq!(
+        all.len(),
+        5,
+        "the command, its replay, the marker, the README's line twice"
+    );
+    let copies = |payload: &[u8]| {
+        all.iter()
+            .filter(|m| m.payload == payload)
+            .map(|m| m.partition)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(copies(&original.payload), vec![original.partition; 2]);
+    let readme_copies: Vec<i32> = all
+        .iter()
+        .filter(|m| String::from_utf8_lossy(&m.payload).contains("replay@example.com"))
+        .map(|m| m.partition)
+        .collect();
+    assert_eq!(readme_copies.len(), 2);
+    assert_eq!(readme_copies[0], readme_copies[1]);
+
+    // One event per user: none for a replay.
     let events = platform
         .bed
         .read(
             &platform.bed.kafka.topics.name(Topic::AuthEvents),
-            2,
+            3,
             Duration::from_secs(30),
             Duration::from_secs(2),
         )
         .await;
-    let registered: Vec<_> = events
-        .iter()
-        .filter(|m| m.key.as_deref() == Some(key.as_str()))
-        .collect();
-    assert_eq!(events.len(), 2, "one event per user, none for the replay");
-    assert_eq!(registered.len(), 1);
+    assert_eq!(events.len(), 3, "twice, after, replay: one event each");
+    let registered_for = |key: &str| {
+        events
+            .iter()
+            .filter(|m| m.key.as_deref() == Some(key))
+            .count()
+    };
+    assert_eq!(registered_for(&key), 1);
     platform.stop().await;
 }
 

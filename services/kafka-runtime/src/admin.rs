@@ -9,11 +9,8 @@ use shared_events::topics::Retention;
 
 use crate::config::KafkaConfig;
 
-/// `retention.ms` of the topics kept "forever": 100 years. Not -1, Kafka's forever:
-/// tansu 0.6.0's maintenance deletes every record of a topic whose retention is -1
-/// (`now - timestamp > -1` holds for all of them; docs/broker.md). On Apache Kafka the
-/// two behave the same.
-pub const KEEP_FOREVER_MS: i64 = 36_525 * 24 * 3_600 * 1_000;
+/// `retention.ms` of the topics kept for replay: -1, Apache Kafka's "forever".
+pub const KEEP_FOREVER_MS: i64 = -1;
 
 /// One topic to create.
 #[derive(Debug, Clone)]

@@ -3,12 +3,9 @@
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::Message as _;
-use shared_events::RawEnvelope;
+use rdkafka::{Message as _, Offset, TopicPartitionList};
 
 use crate::config::KafkaConfig;
-use crate::producer::{PublishError, Publisher};
 
 /// Whether the broker answers a metadata request within `timeout`: an open port is not
 /// enough (a broker whose storage failed still accepts connections).
@@ -22,46 +19,34 @@ pub fn ping(kafka: &KafkaConfig, timeout: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Splits a `kafka-console-producer --property parse.key=true` line: key, TAB, value.
-pub fn parse_replay_line(line: &str) -> anyhow::Result<(&str, &str)> {
-    line.split_once('\t')
-        .ok_or_else(|| anyhow::anyhow!("no TAB between key and value (the format is KEY<TAB>JSON)"))
-}
-
-/// Produces one replayed message as it is, with a `type` header when the value is an
-/// envelope. A value that is not an envelope is sent anyway: its consumer dead-letters it.
-pub async fn replay_one(
-    publisher: &Publisher,
-    topic: &str,
-    key: &str,
-    value: &str,
-) -> Result<(), PublishError> {
-    let kind = RawEnvelope::parse(value.as_bytes()).ok().map(|e| e.kind);
-    let mut headers = OwnedHeaders::new();
-    if let Some(kind) = &kind {
-        headers = headers.insert(Header {
-            key: "type",
-            value: Some(kind.as_str()),
-        });
-    }
-    publisher
-        .send_raw(topic, key.as_bytes(), value.as_bytes(), headers)
-        .await
-        .map(|_| ())
-}
-
-/// Prints `KEY<TAB>VALUE` for each message of a topic until interrupted.
+/// Prints `KEY<TAB>VALUE` for each message of a topic until interrupted. It reads every
+/// partition by assignment, without a consumer group: nothing to form or to leave behind,
+/// so the first record shows as soon as it is fetched.
 pub async fn tail(kafka: &KafkaConfig, topic: &str, from_beginning: bool) -> anyhow::Result<()> {
-    let group = format!("kafka-tool-tail-{}", uuid::Uuid::new_v4());
-    let reset = if from_beginning { "earliest" } else { "latest" };
     let consumer: StreamConsumer = kafka
         .client_config(&[
-            ("group.id", &group),
+            ("group.id", "kafka-tool-tail"),
             ("enable.auto.commit", "false"),
-            ("auto.offset.reset", reset),
         ])
         .create()?;
-    consumer.subscribe(&[topic])?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .filter(|t| t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| anyhow::anyhow!("no topic {topic} on {}", kafka.brokers))?;
+    let start = if from_beginning {
+        Offset::Beginning
+    } else {
+        Offset::End
+    };
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions as i32 {
+        assignment.add_partition_offset(topic, partition, start)?;
+    }
+    consumer.assign(&assignment)?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
@@ -79,18 +64,4 @@ pub async fn tail(kafka: &KafkaConfig, topic: &str, from_beginning: bool) -> any
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_replay_line_splits_at_the_first_tab() {
-        assert_eq!(
-            parse_replay_line("k1\t{\"a\":\"x\ty\"}").unwrap(),
-            ("k1", "{\"a\":\"x\ty\"}")
-        );
-        assert!(parse_replay_line("no tab here").is_err());
-    }
 }

@@ -1,26 +1,23 @@
-//! `kafka-tool`: create topics, replay messages from the shell, tail a topic, list and
-//! re-drive dead letters. It works on any Kafka-protocol broker, including those the
-//! console tools cannot reach.
+//! `kafka-tool`: create topics, tail a topic, list and re-drive dead letters: what `./dev`
+//! needs in one quick binary. Operators replay with Apache Kafka's own
+//! `kafka-console-producer` (`./dev replay`).
 //!
 //! ```text
 //! kafka-tool create-topic NAME [--partitions N] [--replication R] [--retention-ms MS] [--compact]
 //! kafka-tool create-topics [--partitions N]      # every platform topic, with KAFKA_TOPIC_PREFIX
-//! kafka-tool replay TOPIC < lines                # KEY<TAB>JSON per line, like kafka-console-producer
 //! kafka-tool tail TOPIC [--from-beginning]       # prints KEY<TAB>JSON per message
 //! kafka-tool ping [--timeout-ms MS]              # exit 0 when the broker answers metadata
 //! kafka-tool dlq-list TOPIC                      # one line per dead letter, with its status
 //! kafka-tool dlq-redrive TOPIC [--id ID]         # produce pending dead letters again
 //! ```
 
-use std::io::BufRead;
 use std::time::Duration;
 
-use anyhow::Context;
 use kafka_runtime::admin::{create_platform_topics, create_topics, TopicSpec};
 use kafka_runtime::{dlq, tools};
 use kafka_runtime::{KafkaConfig, Publisher};
 
-/// Creates topics, replays and tails messages, lists and re-drives dead letters.
+/// Creates topics, tails them, lists and re-drives dead letters.
 #[derive(Debug, clap::Parser)]
 #[command(name = "kafka-tool")]
 struct Cli {
@@ -50,8 +47,6 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         partitions: i32,
     },
-    /// Produces KEY<TAB>JSON lines from stdin, like kafka-console-producer.
-    Replay { topic: String },
     /// Prints KEY<TAB>JSON per message.
     Tail {
         topic: String,
@@ -95,24 +90,6 @@ async fn main() -> anyhow::Result<()> {
             create_topics(&kafka, &[spec]).await
         }
         Command::CreateTopics { partitions } => create_platform_topics(&kafka, partitions).await,
-        Command::Replay { topic } => {
-            let publisher = Publisher::new(&kafka)?;
-            let stdin = std::io::stdin();
-            let mut sent = 0;
-            for (number, line) in stdin.lock().lines().enumerate() {
-                let line = line?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let (key, value) = tools::parse_replay_line(&line)
-                    .with_context(|| format!("line {}", number + 1))?;
-                tools::replay_one(&publisher, &topic, key, value).await?;
-                sent += 1;
-            }
-            publisher.flush(Duration::from_secs(10)).await;
-            eprintln!("replayed {sent} message(s) to {topic}");
-            Ok(())
-        }
         Command::Tail {
             topic,
             from_beginning,
