@@ -9,7 +9,7 @@ use std::time::Duration;
 use kafka_runtime::admin::create_platform_topics;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use testkit::{http_call, service_binary, HttpAnswer, ServiceProcess, TestBed};
+use testkit::{eventually, http_call, service_binary, HttpAnswer, ServiceProcess, TestBed};
 
 /// The gateway and auth, running; with [`Platform::commerce`], catalog, inventory, order,
 /// payment and cart too.
@@ -294,18 +294,53 @@ impl Platform {
     }
 
     /// Waits until the product's `availableStock` is `units` (inventory's report reached
-    /// the catalog).
+    /// the catalog) and the order service and the cart, where they run, know the product:
+    /// each reads `product_created` on its own, so that inventory and the catalog have it
+    /// says nothing of when they do.
     pub async fn await_stock(&self, product_id: &str, units: i64) {
         let path = format!("/api/products/{product_id}");
         let mut last = Value::Null;
         for _ in 0..600 {
             last = self.call("GET", &path, None, None).await.json();
             if last["availableStock"] == units {
-                return;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("availableStock never became {units}: {last}");
+        assert_eq!(
+            last["availableStock"], units,
+            "availableStock never became {units}: {last}"
+        );
+        let id: uuid::Uuid = product_id.parse().expect("a product id");
+        if let Some((_, orders)) = self.databases.iter().find(|(name, _)| *name == "order") {
+            eventually(
+                "the order service knows the product",
+                Duration::from_secs(30),
+                || async {
+                    sqlx::query_scalar::<_, i64>(
+                        "SELECT count(*) FROM products WHERE product_id = $1",
+                    )
+                    .bind(id)
+                    .fetch_one(orders)
+                    .await
+                    .unwrap()
+                        == 1
+                },
+            )
+            .await;
+        }
+        if let Some(carts) = &self.carts {
+            let products = carts.collection::<mongodb::bson::Document>("products");
+            eventually(
+                "the cart knows the product",
+                Duration::from_secs(30),
+                || async {
+                    let filter = mongodb::bson::doc! { "_id": product_id };
+                    products.count_documents(filter).await.unwrap() == 1
+                },
+            )
+            .await;
+        }
     }
 
     /// A request to the gateway; `token` becomes a bearer header.
