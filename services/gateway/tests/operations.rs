@@ -100,15 +100,13 @@ async fn commands_replayed_with_kafka_console_producer_land_on_their_partition_a
     let outcome = platform.outcome(&accepted.headers["location"], None).await;
     assert_eq!(outcome["status"], "succeeded", "{outcome}");
     let commands = platform.bed.kafka.topics.name(Topic::AuthCommands);
-    let sent = platform
-        .bed
-        .read(
-            &commands,
-            1,
-            Duration::from_secs(30),
-            Duration::from_secs(1),
-        )
-        .await;
+    let read_commands = |count| {
+        let settle = Duration::from_secs(1);
+        platform
+            .bed
+            .read(&commands, count, Duration::from_secs(30), settle)
+    };
+    let sent = read_commands(1).await;
     assert_eq!(sent.len(), 1, "the gateway sent one command");
     let original = &sent[0];
     let key = original.key.clone().expect("keyed by the user id");
@@ -169,15 +167,7 @@ async fn commands_replayed_with_kafka_console_producer_land_on_their_partition_a
     );
 
     // Every copy of a command sits on its first copy's partition.
-    let all = platform
-        .bed
-        .read(
-            &commands,
-            5,
-            Duration::from_secs(30),
-            Duration::from_secs(1),
-        )
-        .await;
+    let all = read_commands(5).await;
     assert_eq!(
         all.len(),
         5,
