@@ -195,7 +195,12 @@ where
     Ok(Reader(reading))
 }
 
-fn assign_all(consumer: &StreamConsumer, topic: &str, start: Start) -> anyhow::Result<()> {
+/// Assigns every partition of `topic` to `consumer`, from `start`, without a group.
+pub(crate) fn assign_all(
+    consumer: &StreamConsumer,
+    topic: &str,
+    start: Start,
+) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(10);
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     let partitions = metadata

@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{Message as _, Offset, TopicPartitionList};
+use rdkafka::Message as _;
 
 use crate::config::KafkaConfig;
+use crate::follow::{assign_all, Start};
 
 /// Whether the broker answers a metadata request within `timeout`: an open port is not
-/// enough (a broker whose storage failed still accepts connections).
+/// enough (a starting node accepts connections before it serves metadata).
 pub fn ping(kafka: &KafkaConfig, timeout: Duration) -> anyhow::Result<()> {
     let client: rdkafka::consumer::BaseConsumer = kafka.client_config(&[]).create()?;
     let metadata = client.fetch_metadata(None, timeout)?;
@@ -29,24 +30,12 @@ pub async fn tail(kafka: &KafkaConfig, topic: &str, from_beginning: bool) -> any
             ("enable.auto.commit", "false"),
         ])
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let partitions = metadata
-        .topics()
-        .first()
-        .filter(|t| t.error().is_none())
-        .map(|t| t.partitions().len())
-        .filter(|n| *n > 0)
-        .ok_or_else(|| anyhow::anyhow!("no topic {topic} on {}", kafka.brokers))?;
     let start = if from_beginning {
-        Offset::Beginning
+        Start::Beginning
     } else {
-        Offset::End
+        Start::End
     };
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions as i32 {
-        assignment.add_partition_offset(topic, partition, start)?;
-    }
-    consumer.assign(&assignment)?;
+    assign_all(&consumer, topic, start)?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
