@@ -1,5 +1,7 @@
 //! Service binaries started as child processes, the way a deployment runs them.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::bed::TestBed;
@@ -18,13 +20,23 @@ pub async fn assert_service_starts_ready_and_stops_cleanly(binary: &str) {
     service.stop().await;
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, and never handed out before by this process.
+///
+/// The kernel may offer a port again as soon as its listener closes, which is before
+/// the child it was picked for has bound it: two services of tests running side by side
+/// could then be given one port, and the loser's tests would talk to the winner.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        if HANDED_OUT.lock().expect("port registry").insert(port) {
+            return port;
+        }
+    }
 }
 
 /// The path of a binary of this workspace: a service, or testkit's `fixture-consumer`.
@@ -62,7 +74,7 @@ impl ServiceProcess {
         binary: impl AsRef<std::ffi::OsStr>,
         env: &[(&'static str, String)],
     ) -> Self {
-        let service = Self::launch(binary, env);
+        let mut service = Self::launch(binary, env);
         service.ready().await;
         service
     }
@@ -85,10 +97,17 @@ impl ServiceProcess {
         Self { port, child }
     }
 
-    /// Waits up to a minute for its `/readyz` to answer 200; fails with its last answer.
-    pub async fn ready(&self) {
+    /// Waits up to a minute for its `/readyz` to answer 200; fails with its last answer,
+    /// or at once if the process has exited (then whatever answers on its port is not it).
+    pub async fn ready(&mut self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                panic!(
+                    "the service meant for port {} exited before it was ready: {status}",
+                    self.port
+                );
+            }
             let last = match http_get(self.port, "/readyz").await {
                 Some((200, _)) => return,
                 Some((status, body)) => format!("{status} {body}"),

@@ -242,10 +242,10 @@ impl Platform {
 
     /// Waits until auth and every service of [`Platform::commerce`] is ready, further
     /// instances included.
-    pub async fn all_ready(&self) {
-        let others = self.others.iter().filter_map(|(_, _, p)| p.as_ref());
-        let extra = self.extra.iter().map(|(_, p)| p);
-        for process in self.auth.iter().chain(others).chain(extra) {
+    pub async fn all_ready(&mut self) {
+        let others = self.others.iter_mut().filter_map(|(_, _, p)| p.as_mut());
+        let extra = self.extra.iter_mut().map(|(_, p)| p);
+        for process in self.auth.iter_mut().chain(others).chain(extra) {
             process.ready().await;
         }
     }
