@@ -107,6 +107,16 @@ pub fn channels() -> Vec<Channel> {
     Topic::all().map(channel).collect()
 }
 
+/// The types on `topic` that `service` reads, or `None` when it reads nothing there.
+/// A service's handler table must say the same, which the runtime checks at start.
+pub fn read_by(service: Service, topic: Topic) -> Option<Vec<&'static str>> {
+    channel(topic)
+        .readers
+        .into_iter()
+        .find(|(party, _)| *party == Party::Service(service))
+        .map(|(_, kinds)| kinds)
+}
+
 /// The types on `topic` that `service` does not read, or `None` when it reads nothing
 /// there. The runtime skips them before they reach the service's store: on the event
 /// topics most of what passes is somebody else's business.

@@ -276,10 +276,13 @@ fn every_message_type_round_trips_through_an_envelope() {
     });
     round_trip(cart::ClearCart { user_id: a });
     round_trip(cart::GetCart { user_id: a });
-    round_trip(reply::Reply::success(a, json!({ "userId": b })));
+    round_trip(reply::Reply::done(
+        a,
+        &reply::CommandOutcome::User { user_id: b },
+    ));
     round_trip(reply::Reply::failure(
         a,
-        "email_taken",
+        reply::ReplyCode::EmailTaken,
         "that email is registered",
     ));
 

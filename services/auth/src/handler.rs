@@ -1,9 +1,9 @@
 //! What auth does with each message on `auth.commands`.
 
-use kafka_runtime::{postgres::PgHandler, HandlerError, Incoming, Outbox};
+use kafka_runtime::{HandlerError, Handlers, Handles, Incoming, Outbox};
 use shared_events::messages::auth::{RegisterUser, UserRegistered};
-use shared_events::messages::reply::{CommandOutcome, Reply};
-use shared_events::{Envelope, Message, Topic};
+use shared_events::messages::reply::{CommandOutcome, ReplyCode};
+use shared_events::{Envelope, Topic};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -12,30 +12,26 @@ use crate::domain::{self, NewUser};
 /// Applies auth's commands.
 pub struct AuthHandler;
 
-impl PgHandler for AuthHandler {
-    async fn handle(
-        &self,
-        message: &Incoming,
-        tx: &mut PgConnection,
-        outbox: &mut Outbox,
-    ) -> Result<(), HandlerError> {
-        match message.envelope.kind.as_str() {
-            RegisterUser::TYPE => register(message, tx, outbox).await,
-            _ => Err(message.unknown_type()),
-        }
+impl Handles<PgConnection> for AuthHandler {
+    fn handlers() -> Handlers<Self, PgConnection> {
+        Handlers::new().on(Topic::AuthCommands, register)
     }
 }
 
 /// Stores the user and announces it, or answers `email_taken`. A command whose user
 /// already exists (same userId and email) succeeds again without a second event.
 async fn register(
+    _: &AuthHandler,
     message: &Incoming,
+    command: RegisterUser,
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let user = domain::new_user(message.data::<RegisterUser>()?)
-        .map_err(|invalid| HandlerError::Rejected(invalid.to_string()))?;
-    let correlation_id = message.envelope.correlation_id;
+    let user =
+        domain::new_user(command).map_err(|invalid| HandlerError::Rejected(invalid.to_string()))?;
+    let registered_user = CommandOutcome::User {
+        user_id: user.user_id,
+    };
     let inserted = sqlx::query(
         "INSERT INTO users (user_id, email, name, role, password_hash) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING",
@@ -52,15 +48,7 @@ async fn register(
     if inserted {
         let event = Envelope::caused_by(&message.envelope, registered(&user));
         outbox.send(Topic::AuthEvents, user.user_id, &event);
-        outbox.reply(
-            &message.envelope,
-            Reply::done(
-                correlation_id,
-                &CommandOutcome::User {
-                    user_id: user.user_id,
-                },
-            ),
-        );
+        outbox.done(&message.envelope, registered_user);
         return Ok(());
     }
     let owner: Option<Uuid> =
@@ -68,21 +56,12 @@ async fn register(
             .bind(user.email.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-    let reply = if owner == Some(user.user_id) {
-        Reply::done(
-            correlation_id,
-            &CommandOutcome::User {
-                user_id: user.user_id,
-            },
-        )
+    if owner == Some(user.user_id) {
+        outbox.done(&message.envelope, registered_user);
     } else {
-        Reply::failure(
-            correlation_id,
-            "email_taken",
-            "an account with this email already exists",
-        )
-    };
-    outbox.reply(&message.envelope, reply);
+        let text = "an account with this email already exists";
+        outbox.refuse(&message.envelope, ReplyCode::EmailTaken, text);
+    }
     Ok(())
 }
 

@@ -20,12 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::postgres::{self, PgProcessor};
+use kafka_runtime::postgres::{self, PgProcessor, ServiceProcessor};
 use kafka_runtime::retry::Backoff;
 use kafka_runtime::settings::secs;
 use kafka_runtime::{KafkaConfig, Publisher, Service};
 use secrecy::SecretString;
-use shared_events::{Topic, Topics};
+use shared_events::Topics;
 use tokio_util::sync::CancellationToken;
 
 /// Everything auth reads from its environment (`auth --help` lists it).
@@ -69,8 +69,8 @@ pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateEr
 }
 
 /// Auth's handler applying `auth.commands` in transactions on `pool`.
-pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::AuthHandler> {
-    PgProcessor::new(pool, topics, handler::AuthHandler)
+pub fn processor(pool: sqlx::PgPool, topics: Topics) -> ServiceProcessor<handler::AuthHandler> {
+    PgProcessor::handling(pool, topics, handler::AuthHandler)
 }
 
 /// Connects to the database (waiting while it is away), migrates it, makes sure there
@@ -99,12 +99,8 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     service.spawn(publish_keys(
         publisher, topics, published, withdrawn, shutdown,
     ));
-    service.consume(
-        &[Topic::AuthCommands],
-        processor(pool.clone(), service.topics().clone()),
-    );
-    let queries = queries::AuthQueries::new(pool, key, config.token_ttl).await?;
-    service.answer(&[Topic::AuthQueries], queries);
+    service.consume(processor(pool.clone(), service.topics().clone()))?;
+    service.answer(queries::AuthQueries::new(pool, key, config.token_ttl).await?)?;
     service.run(Router::new()).await
 }
 

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kafka_runtime::query::QueryHandler;
-use kafka_runtime::{HandlerError, Incoming};
+use kafka_runtime::{Answers, HandlerError, Incoming, QueryError};
 use shared_events::access::{may_act_on, Owner};
 use shared_events::messages::auth::{Claims, GetUser, Login, Session, UserProfile};
-use shared_events::messages::reply::Reply;
-use shared_events::{Message, Role};
+use shared_events::messages::reply::ReplyCode;
+use shared_events::{Role, Topic};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -46,9 +46,7 @@ impl AuthQueries {
         })
     }
 
-    async fn login(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        let login = query.data::<Login>()?;
-        let correlation_id = query.envelope.correlation_id;
+    async fn login(&self, _: &Incoming, login: Login) -> Result<Session, QueryError> {
         let user = match Email::parse(&login.email) {
             Ok(email) => self.find(UserBy::Email(email.as_str())).await?,
             Err(_) => None,
@@ -62,9 +60,8 @@ impl AuthQueries {
             .map_err(|err| HandlerError::Transient(err.into()))?
             .unwrap_or(false);
         let Some(user) = user.filter(|_| matches) else {
-            return Ok(Reply::failure(
-                correlation_id,
-                "invalid_credentials",
+            return Err(QueryError::refused(
+                ReplyCode::InvalidCredentials,
                 "the email or password is wrong",
             ));
         };
@@ -82,28 +79,23 @@ impl AuthQueries {
             .sign(&claims)
             .map_err(|err| HandlerError::Transient(err.into()))?;
         tracing::info!(user_id = %user.user_id, "login succeeded");
-        let session = Session {
+        Ok(Session {
             token,
             token_type: "Bearer".into(),
             expires_in: self.token_ttl.as_secs(),
             user: user.profile(),
-        };
-        Ok(Reply::answer::<Login>(correlation_id, &session))
+        })
     }
 
-    async fn get_user(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        let wanted = query.data::<GetUser>()?;
-        let correlation_id = query.envelope.correlation_id;
+    async fn get_user(&self, query: &Incoming, wanted: GetUser) -> Result<UserProfile, QueryError> {
         let allowed = may_act_on(query.envelope.actor.as_ref(), Owner::User(wanted.user_id));
         let user = if allowed {
             self.find(UserBy::Id(wanted.user_id)).await?
         } else {
             None
         };
-        Ok(match user {
-            Some(user) => Reply::answer::<GetUser>(correlation_id, &user.profile()),
-            None => Reply::failure(correlation_id, "not_found", "no such user"),
-        })
+        user.map(|user| user.profile())
+            .ok_or_else(|| QueryError::refused(ReplyCode::NotFound, "no such user"))
     }
 
     async fn find(&self, by: UserBy<'_>) -> Result<Option<StoredUser>, HandlerError> {
@@ -134,12 +126,10 @@ impl AuthQueries {
 }
 
 impl QueryHandler for AuthQueries {
-    async fn answer(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        match query.envelope.kind.as_str() {
-            Login::TYPE => self.login(query).await,
-            GetUser::TYPE => self.get_user(query).await,
-            _ => Err(query.unknown_type()),
-        }
+    fn answers() -> Answers<Self> {
+        Answers::new(Topic::AuthQueries)
+            .on(Self::login)
+            .on(Self::get_user)
     }
 }
 

@@ -31,7 +31,9 @@ async fn an_unreadable_login_is_dead_lettered_with_its_reason_and_without_its_pa
     let address = ([127, 0, 0, 1], free_port()).into();
     let mut service = kafka_runtime::Service::new(Service::Auth, kafka, address, shutdown.clone())
         .expect("a service");
-    service.answer(&[Topic::AuthQueries], queries);
+    service
+        .answer(queries)
+        .expect("the table agrees with the topology");
     let running = tokio::spawn(service.run(axum::Router::new()));
     let topic = bed.kafka.topics.name(Topic::AuthQueries);
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use kafka_runtime::admin::create_platform_topics;
 use shared_events::messages::auth::RegisterUser;
-use shared_events::messages::reply::Reply;
+use shared_events::messages::reply::{CommandOutcome, Reply, ReplyCode};
 use shared_events::{derive_id, Envelope, Message, Role, Topic};
 use testkit::{eventually, RunningConsumer, TestBed};
 use uuid::Uuid;
@@ -81,8 +81,10 @@ async fn registering_stores_the_user_announces_it_without_the_hash_and_replies()
     assert!(outcome.ok);
     assert_eq!(outcome.correlation_id, command.correlation_id);
     assert_eq!(
-        outcome.data,
-        Some(serde_json::json!({ "userId": command.data.user_id }))
+        outcome.outcome().expect("a registration's outcome"),
+        CommandOutcome::User {
+            user_id: command.data.user_id
+        }
     );
 
     let events = auth.read(Topic::AuthEvents, 1).await;
@@ -127,7 +129,7 @@ async fn a_duplicate_email_in_any_letter_case_is_a_failed_outcome() {
         .find(|r| r.correlation_id == second.correlation_id)
         .expect("second outcome");
     assert!(!failed.ok);
-    assert_eq!(failed.error.expect("error").code, "email_taken");
+    assert_eq!(failed.error.expect("error").code, ReplyCode::EmailTaken);
     assert_eq!(auth.users().await, 1);
     assert_eq!(auth.read(Topic::AuthEvents, 1).await.len(), 1);
     auth.consumer.stop().await;

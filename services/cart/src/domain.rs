@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use shared_events::messages::cart::{CartLine, CartView};
+use shared_events::messages::reply::ReplyCode;
 use shared_events::rules::{is_line_quantity, MAX_ORDER_LINES};
 use uuid::Uuid;
 
@@ -61,13 +62,13 @@ pub enum Refusal {
 
 impl Refusal {
     /// The outcome's failure code.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ReplyCode {
         match self {
-            Refusal::UnknownProduct => "unknown_product",
-            Refusal::ProductInactive => "product_inactive",
-            Refusal::InvalidQuantity => "invalid_quantity",
-            Refusal::TooManyLines => "too_many_lines",
-            Refusal::NotInCart => "not_in_cart",
+            Refusal::UnknownProduct => ReplyCode::UnknownProduct,
+            Refusal::ProductInactive => ReplyCode::ProductInactive,
+            Refusal::InvalidQuantity => ReplyCode::InvalidQuantity,
+            Refusal::TooManyLines => ReplyCode::TooManyLines,
+            Refusal::NotInCart => ReplyCode::NotInCart,
         }
     }
 

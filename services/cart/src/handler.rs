@@ -1,16 +1,15 @@
 //! What the cart service does with each message it consumes: buyers' commands on
 //! `cart.commands`, products on `catalog.events`, and placed orders on `order.events`.
 
-use kafka_runtime::mongo::MongoHandler;
-use kafka_runtime::{HandlerError, Incoming, Outbox};
+use kafka_runtime::{HandlerError, Handlers, Handles, Incoming, Outbox};
 use mongodb::bson::doc;
 use mongodb::{ClientSession, Collection, Database};
 use shared_events::access::{may_act_on, Owner};
 use shared_events::messages::cart::{AddCartItem, ClearCart, RemoveCartItem, SetCartQuantity};
 use shared_events::messages::catalog::{ProductCreated, ProductDeactivated, ProductUpdated};
 use shared_events::messages::order::OrderPlaced;
-use shared_events::messages::reply::{CommandOutcome, Reply};
-use shared_events::{Message, Topic, Topics};
+use shared_events::messages::reply::{CommandOutcome, ReplyCode};
+use shared_events::Topic;
 use uuid::Uuid;
 
 use crate::domain::{Cart, Product, Refusal};
@@ -20,18 +19,28 @@ use crate::store::{self, CartDocument, ProductDocument};
 pub struct CartHandler {
     carts: Collection<CartDocument>,
     products: Collection<ProductDocument>,
-    catalog_events: String,
-    order_events: String,
+}
+
+impl Handles<ClientSession> for CartHandler {
+    fn handlers() -> Handlers<Self, ClientSession> {
+        Handlers::new()
+            .on(Topic::CartCommands, Self::add)
+            .on(Topic::CartCommands, Self::set)
+            .on(Topic::CartCommands, Self::remove)
+            .on(Topic::CartCommands, Self::clear)
+            .on(Topic::OrderEvents, Self::order_placed)
+            .on(Topic::CatalogEvents, Self::product_created)
+            .on(Topic::CatalogEvents, Self::product_updated)
+            .on(Topic::CatalogEvents, Self::product_deactivated)
+    }
 }
 
 impl CartHandler {
     /// A handler over the carts and products of `db`.
-    pub fn new(db: &Database, topics: &Topics) -> Self {
+    pub fn new(db: &Database) -> Self {
         Self {
             carts: store::carts(db),
             products: store::products(db),
-            catalog_events: topics.name(Topic::CatalogEvents),
-            order_events: topics.name(Topic::OrderEvents),
         }
     }
 
@@ -58,34 +67,32 @@ impl CartHandler {
         outbox: &mut Outbox,
         change: impl FnOnce(&mut Cart) -> Result<bool, Refusal>,
     ) -> Result<(), HandlerError> {
-        let correlation_id = message.envelope.correlation_id;
-        if !may_act_on(message.envelope.actor.as_ref(), Owner::Buyer(user_id)) {
-            let reply = Reply::failure(correlation_id, "forbidden", "a cart is its buyer's");
-            outbox.reply(&message.envelope, reply);
+        let command = &message.envelope;
+        if !may_act_on(command.actor.as_ref(), Owner::Buyer(user_id)) {
+            outbox.refuse(command, ReplyCode::Forbidden, "a cart is its buyer's");
             return Ok(());
         }
         let mut cart = store::load(&self.carts, user_id, session).await?;
-        let reply = match change(&mut cart) {
+        match change(&mut cart) {
             Ok(changed) => {
                 if changed {
                     store::save(&self.carts, user_id, &cart, session).await?;
                 }
                 let version = cart.version;
-                Reply::done(correlation_id, &CommandOutcome::Cart { user_id, version })
+                outbox.done(command, CommandOutcome::Cart { user_id, version });
             }
-            Err(refusal) => Reply::failure(correlation_id, refusal.code(), refusal.message()),
-        };
-        outbox.reply(&message.envelope, reply);
+            Err(refusal) => outbox.refuse(command, refusal.code(), refusal.message()),
+        }
         Ok(())
     }
 
     async fn add(
         &self,
         message: &Incoming,
+        command: AddCartItem,
         session: &mut ClientSession,
         outbox: &mut Outbox,
     ) -> Result<(), HandlerError> {
-        let command = message.data::<AddCartItem>()?;
         let product = self.product(command.product_id, session).await?;
         self.change_cart(message, command.user_id, session, outbox, |cart| {
             cart.add(command.product_id, command.quantity, product.as_ref())
@@ -96,10 +103,10 @@ impl CartHandler {
     async fn set(
         &self,
         message: &Incoming,
+        command: SetCartQuantity,
         session: &mut ClientSession,
         outbox: &mut Outbox,
     ) -> Result<(), HandlerError> {
-        let command = message.data::<SetCartQuantity>()?;
         let product = self.product(command.product_id, session).await?;
         self.change_cart(message, command.user_id, session, outbox, |cart| {
             cart.set(command.product_id, command.quantity, product.as_ref())
@@ -110,10 +117,11 @@ impl CartHandler {
     /// Empties the cart of what a checkout ordered, once that order exists.
     async fn order_placed(
         &self,
-        message: &Incoming,
+        _: &Incoming,
+        placed: OrderPlaced,
         session: &mut ClientSession,
+        _: &mut Outbox,
     ) -> Result<(), HandlerError> {
-        let placed = message.data::<OrderPlaced>()?;
         let Some(checked_out) = placed.cart_version else {
             return Ok(());
         };
@@ -131,10 +139,11 @@ impl CartHandler {
 
     async fn product_created(
         &self,
-        message: &Incoming,
+        _: &Incoming,
+        created: ProductCreated,
         session: &mut ClientSession,
+        _: &mut Outbox,
     ) -> Result<(), HandlerError> {
-        let created = message.data::<ProductCreated>()?;
         let product = ProductDocument::created(&created);
         self.products
             .replace_one(doc! { "_id": &product.product_id }, &product)
@@ -163,50 +172,53 @@ impl CartHandler {
         }
         Ok(())
     }
-}
 
-impl MongoHandler for CartHandler {
-    async fn handle(
+    async fn remove(
         &self,
         message: &Incoming,
+        command: RemoveCartItem,
         session: &mut ClientSession,
         outbox: &mut Outbox,
     ) -> Result<(), HandlerError> {
-        match message.envelope.kind.as_str() {
-            AddCartItem::TYPE => self.add(message, session, outbox).await,
-            SetCartQuantity::TYPE => self.set(message, session, outbox).await,
-            RemoveCartItem::TYPE => {
-                let command = message.data::<RemoveCartItem>()?;
-                self.change_cart(message, command.user_id, session, outbox, |cart| {
-                    Ok(cart.remove(command.product_id))
-                })
-                .await
-            }
-            ClearCart::TYPE => {
-                let command = message.data::<ClearCart>()?;
-                self.change_cart(message, command.user_id, session, outbox, |cart| {
-                    Ok(cart.clear())
-                })
-                .await
-            }
-            OrderPlaced::TYPE => self.order_placed(message, session).await,
-            ProductCreated::TYPE => self.product_created(message, session).await,
-            ProductUpdated::TYPE => {
-                let changed = message.data::<ProductUpdated>()?;
-                let update = store::product_changes(&changed);
-                self.product_changed(changed.product_id, update, session)
-                    .await
-            }
-            ProductDeactivated::TYPE => {
-                let gone = message.data::<ProductDeactivated>()?;
-                let update = doc! { "$set": { "active": false } };
-                self.product_changed(gone.product_id, update, session).await
-            }
-            // The rest of the saga and the catalog: not the cart's business.
-            _ if message.topic == self.order_events || message.topic == self.catalog_events => {
-                Ok(())
-            }
-            _ => Err(message.unknown_type()),
-        }
+        self.change_cart(message, command.user_id, session, outbox, |cart| {
+            Ok(cart.remove(command.product_id))
+        })
+        .await
+    }
+
+    async fn clear(
+        &self,
+        message: &Incoming,
+        command: ClearCart,
+        session: &mut ClientSession,
+        outbox: &mut Outbox,
+    ) -> Result<(), HandlerError> {
+        self.change_cart(message, command.user_id, session, outbox, |cart| {
+            Ok(cart.clear())
+        })
+        .await
+    }
+
+    async fn product_updated(
+        &self,
+        _: &Incoming,
+        changed: ProductUpdated,
+        session: &mut ClientSession,
+        _: &mut Outbox,
+    ) -> Result<(), HandlerError> {
+        let update = store::product_changes(&changed);
+        self.product_changed(changed.product_id, update, session)
+            .await
+    }
+
+    async fn product_deactivated(
+        &self,
+        _: &Incoming,
+        gone: ProductDeactivated,
+        session: &mut ClientSession,
+        _: &mut Outbox,
+    ) -> Result<(), HandlerError> {
+        let update = doc! { "$set": { "active": false } };
+        self.product_changed(gone.product_id, update, session).await
     }
 }

@@ -18,7 +18,6 @@ use kafka_runtime::mongo::{self, MongoProcessor};
 use kafka_runtime::{KafkaConfig, Service};
 use secrecy::SecretString;
 use shared_events::topics::Service as Name;
-use shared_events::Topic;
 
 /// Everything the cart reads from its environment (`cart --help` lists it).
 #[derive(Debug, Clone, clap::Parser)]
@@ -45,16 +44,9 @@ pub struct Config {
 pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let db = mongo::open(&config.mongodb_uri, Name::Cart, &shutdown).await?;
-    let handler = handler::CartHandler::new(&db, service.topics());
-    let processor = MongoProcessor::new(db.clone(), service.topics().clone(), handler);
-    service.consume(
-        &[
-            Topic::CartCommands,
-            Topic::CatalogEvents,
-            Topic::OrderEvents,
-        ],
-        processor,
-    );
-    service.answer(&[Topic::CartQueries], queries::CartQueries::new(&db));
+    let handler = handler::CartHandler::new(&db);
+    let topics = service.topics().clone();
+    service.consume(MongoProcessor::handling(db.clone(), topics, handler))?;
+    service.answer(queries::CartQueries::new(&db))?;
     service.run(Router::new()).await
 }

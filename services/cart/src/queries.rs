@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use kafka_runtime::query::QueryHandler;
-use kafka_runtime::{HandlerError, Incoming};
+use kafka_runtime::{Answers, Incoming, QueryError};
 use mongodb::bson::doc;
 use mongodb::{Collection, Database};
 use shared_events::access::{may_act_on, Owner};
-use shared_events::messages::cart::GetCart;
-use shared_events::messages::reply::Reply;
-use shared_events::Message;
+use shared_events::messages::cart::{CartView, GetCart};
+use shared_events::messages::reply::ReplyCode;
+use shared_events::Topic;
 use uuid::Uuid;
 
 use crate::store::{self, CartDocument, ProductDocument};
@@ -30,15 +30,10 @@ impl CartQueries {
         }
     }
 
-    async fn get(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        let wanted = query.data::<GetCart>()?;
-        let correlation_id = query.envelope.correlation_id;
+    async fn get(&self, query: &Incoming, wanted: GetCart) -> Result<CartView, QueryError> {
         if !may_act_on(query.envelope.actor.as_ref(), Owner::Buyer(wanted.user_id)) {
-            return Ok(Reply::failure(
-                correlation_id,
-                "forbidden",
-                "a cart is its buyer's",
-            ));
+            let text = "a cart is its buyer's";
+            return Err(QueryError::refused(ReplyCode::Forbidden, text));
         }
         let found = self
             .carts
@@ -58,16 +53,12 @@ impl CartQueries {
                 products.insert(id, product.product());
             }
         }
-        let answer = cart.view(wanted.user_id, &products);
-        Ok(Reply::answer::<GetCart>(correlation_id, &answer))
+        Ok(cart.view(wanted.user_id, &products))
     }
 }
 
 impl QueryHandler for CartQueries {
-    async fn answer(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        match query.envelope.kind.as_str() {
-            GetCart::TYPE => self.get(query).await,
-            _ => Err(query.unknown_type()),
-        }
+    fn answers() -> Answers<Self> {
+        Answers::new(Topic::CartQueries).on(Self::get)
     }
 }

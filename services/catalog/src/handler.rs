@@ -1,8 +1,7 @@
 //! What the catalog does with each message it consumes: seller commands on
 //! `catalog.commands`, and the stock inventory reports on `inventory.events`.
 
-use kafka_runtime::mongo::MongoHandler;
-use kafka_runtime::{HandlerError, Incoming, Outbox};
+use kafka_runtime::{HandlerError, Handlers, Handles, Incoming, Outbox};
 use mongodb::bson::doc;
 use mongodb::{ClientSession, Collection, Database};
 use shared_events::access::{may_act_on, Owner};
@@ -10,8 +9,8 @@ use shared_events::messages::catalog::{
     CreateProduct, DeactivateProduct, ProductCreated, ProductDeactivated, UpdateProduct,
 };
 use shared_events::messages::inventory::StockChanged;
-use shared_events::messages::reply::{CommandOutcome, Reply};
-use shared_events::{rules, Envelope, Message, Topic, Topics};
+use shared_events::messages::reply::{CommandOutcome, ReplyCode};
+use shared_events::{rules, Envelope, Topic};
 use uuid::Uuid;
 
 use crate::domain;
@@ -20,71 +19,49 @@ use crate::store::{self, ProductDocument};
 /// Applies the catalog's commands and keeps its stock projection.
 pub struct CatalogHandler {
     products: Collection<ProductDocument>,
-    inventory_events: String,
 }
 
 impl CatalogHandler {
     /// A handler over the products of `db`.
-    pub fn new(db: &Database, topics: &Topics) -> Self {
+    pub fn new(db: &Database) -> Self {
         Self {
             products: store::products(db),
-            inventory_events: topics.name(Topic::InventoryEvents),
         }
     }
 }
 
-impl MongoHandler for CatalogHandler {
-    async fn handle(
-        &self,
-        message: &Incoming,
-        session: &mut ClientSession,
-        outbox: &mut Outbox,
-    ) -> Result<(), HandlerError> {
-        let products = &self.products;
-        match message.envelope.kind.as_str() {
-            CreateProduct::TYPE => create(message, products, session, outbox).await,
-            UpdateProduct::TYPE => update(message, products, session, outbox).await,
-            DeactivateProduct::TYPE => deactivate(message, products, session, outbox).await,
-            StockChanged::TYPE => stock_changed(message, products, session).await,
-            // Reservations and the like: inventory's business, not the catalog's.
-            _ if message.topic == self.inventory_events => Ok(()),
-            _ => Err(message.unknown_type()),
-        }
+impl Handles<ClientSession> for CatalogHandler {
+    fn handlers() -> Handlers<Self, ClientSession> {
+        Handlers::new()
+            .on(Topic::CatalogCommands, create)
+            .on(Topic::CatalogCommands, update)
+            .on(Topic::CatalogCommands, deactivate)
+            .on(Topic::InventoryEvents, stock_changed)
     }
 }
 
 fn reply_ok(message: &Incoming, outbox: &mut Outbox, product_id: Uuid) {
-    let correlation_id = message.envelope.correlation_id;
-    let reply = Reply::done(correlation_id, &CommandOutcome::Product { product_id });
-    outbox.reply(&message.envelope, reply);
-}
-
-fn reply_failure(message: &Incoming, outbox: &mut Outbox, code: &str, text: &str) {
-    let reply = Reply::failure(message.envelope.correlation_id, code, text);
-    outbox.reply(&message.envelope, reply);
+    outbox.done(&message.envelope, CommandOutcome::Product { product_id });
 }
 
 /// Lists a product and announces it with its opening stock for inventory. A replay of
 /// the same product (same id and sku) succeeds again without a second event.
 async fn create(
+    catalog: &CatalogHandler,
     message: &Incoming,
-    products: &Collection<ProductDocument>,
+    command: CreateProduct,
     session: &mut ClientSession,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let command = message.data::<CreateProduct>()?;
+    let products = &catalog.products;
     rules::check_new_product(&command)
         .map_err(|problems| HandlerError::Rejected(rules::describe(&problems)))?;
     if !may_act_on(
         message.envelope.actor.as_ref(),
         Owner::Seller(command.seller_id),
     ) {
-        reply_failure(
-            message,
-            outbox,
-            "forbidden",
-            "only a seller lists products, for themselves",
-        );
+        let text = "only a seller lists products, for themselves";
+        outbox.refuse(&message.envelope, ReplyCode::Forbidden, text);
         return Ok(());
     }
     let product = ProductDocument::new(&command);
@@ -93,12 +70,8 @@ async fn create(
         if existing.sku == product.sku && existing.seller_id == product.seller_id {
             reply_ok(message, outbox, command.product_id);
         } else {
-            reply_failure(
-                message,
-                outbox,
-                "product_id_taken",
-                "another product has this id",
-            );
+            let text = "another product has this id";
+            outbox.refuse(&message.envelope, ReplyCode::ProductIdTaken, text);
         }
         return Ok(());
     }
@@ -109,7 +82,8 @@ async fn create(
         .await?
         .is_some()
     {
-        reply_failure(message, outbox, "sku_taken", "another product has this sku");
+        let text = "another product has this sku";
+        outbox.refuse(&message.envelope, ReplyCode::SkuTaken, text);
         return Ok(());
     }
     // A concurrent create of the same sku on another partition fails here with a
@@ -143,17 +117,13 @@ async fn load_for_edit(
 ) -> Result<Option<ProductDocument>, HandlerError> {
     let by_id = doc! { "_id": product_id.to_string() };
     let Some(product) = products.find_one(by_id).session(session).await? else {
-        reply_failure(message, outbox, "not_found", "no such product");
+        outbox.refuse(&message.envelope, ReplyCode::NotFound, "no such product");
         return Ok(None);
     };
     let owner = product.seller().unwrap_or_default();
     if !may_act_on(message.envelope.actor.as_ref(), Owner::Seller(owner)) {
-        reply_failure(
-            message,
-            outbox,
-            "forbidden",
-            "only the product's seller or an admin may change it",
-        );
+        let text = "only the product's seller or an admin may change it";
+        outbox.refuse(&message.envelope, ReplyCode::Forbidden, text);
         return Ok(None);
     }
     Ok(Some(product))
@@ -162,12 +132,13 @@ async fn load_for_edit(
 /// Changes what differs and announces exactly that; an update that changes nothing
 /// succeeds without an event.
 async fn update(
+    catalog: &CatalogHandler,
     message: &Incoming,
-    products: &Collection<ProductDocument>,
+    command: UpdateProduct,
     session: &mut ClientSession,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let command = message.data::<UpdateProduct>()?;
+    let products = &catalog.products;
     rules::check_product_update(&command)
         .map_err(|problems| HandlerError::Rejected(rules::describe(&problems)))?;
     let Some(product) =
@@ -194,12 +165,13 @@ async fn update(
 
 /// Hides a product from lists and announces it, once.
 async fn deactivate(
+    catalog: &CatalogHandler,
     message: &Incoming,
-    products: &Collection<ProductDocument>,
+    command: DeactivateProduct,
     session: &mut ClientSession,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let command = message.data::<DeactivateProduct>()?;
+    let products = &catalog.products;
     let Some(product) =
         load_for_edit(message, command.product_id, products, session, outbox).await?
     else {
@@ -224,11 +196,13 @@ async fn deactivate(
 /// Keeps `availableStock` as inventory reports it. Stock events of one product come
 /// in order (they are keyed by product), so the last one applied is the latest.
 async fn stock_changed(
-    message: &Incoming,
-    products: &Collection<ProductDocument>,
+    catalog: &CatalogHandler,
+    _: &Incoming,
+    stock: StockChanged,
     session: &mut ClientSession,
+    _: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let stock = message.data::<StockChanged>()?;
+    let products = &catalog.products;
     let set = doc! { "$set": { "availableStock": stock.available } };
     let updated = products
         .update_one(doc! { "_id": stock.product_id.to_string() }, set)

@@ -18,7 +18,6 @@ use kafka_runtime::mongo::{self, MongoProcessor};
 use kafka_runtime::{KafkaConfig, Service};
 use secrecy::SecretString;
 use shared_events::topics::Service as Name;
-use shared_events::Topic;
 
 /// Everything the catalog reads from its environment (`catalog --help` lists it).
 #[derive(Debug, Clone, clap::Parser)]
@@ -46,9 +45,9 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
     let shutdown = service.shutdown_token();
     let db = mongo::open(&config.mongodb_uri, Name::Catalog, &shutdown).await?;
     store::ensure_indexes(&db).await?;
-    let handler = handler::CatalogHandler::new(&db, service.topics());
-    let processor = MongoProcessor::new(db.clone(), service.topics().clone(), handler);
-    service.consume(&[Topic::CatalogCommands, Topic::InventoryEvents], processor);
-    service.answer(&[Topic::CatalogQueries], queries::CatalogQueries::new(&db));
+    let handler = handler::CatalogHandler::new(&db);
+    let topics = service.topics().clone();
+    service.consume(MongoProcessor::handling(db.clone(), topics, handler))?;
+    service.answer(queries::CatalogQueries::new(&db))?;
     service.run(Router::new()).await
 }

@@ -2,12 +2,12 @@
 //! Anyone may read the catalog, so queries need no actor.
 
 use kafka_runtime::query::QueryHandler;
-use kafka_runtime::{HandlerError, Incoming};
+use kafka_runtime::{Answers, Incoming, QueryError};
 use mongodb::bson::doc;
 use mongodb::Collection;
-use shared_events::messages::catalog::{GetProduct, ListProducts, ProductPage};
-use shared_events::messages::reply::Reply;
-use shared_events::Message;
+use shared_events::messages::catalog::{GetProduct, ListProducts, ProductPage, ProductView};
+use shared_events::messages::reply::ReplyCode;
+use shared_events::Topic;
 
 use crate::domain;
 use crate::store::{self, ProductDocument};
@@ -25,21 +25,18 @@ impl CatalogQueries {
         }
     }
 
-    async fn get(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        let wanted = query.data::<GetProduct>()?;
-        let correlation_id = query.envelope.correlation_id;
+    async fn get(&self, _: &Incoming, wanted: GetProduct) -> Result<ProductView, QueryError> {
         let found = self
             .products
             .find_one(doc! { "_id": wanted.product_id.to_string() })
             .await?;
-        Ok(match found.as_ref().and_then(ProductDocument::view) {
-            Some(product) => Reply::answer::<GetProduct>(correlation_id, &product),
-            None => Reply::failure(correlation_id, "not_found", "no such product"),
-        })
+        found
+            .as_ref()
+            .and_then(ProductDocument::view)
+            .ok_or_else(|| QueryError::refused(ReplyCode::NotFound, "no such product"))
     }
 
-    async fn list(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        let wanted = query.data::<ListProducts>()?;
+    async fn list(&self, _: &Incoming, wanted: ListProducts) -> Result<ProductPage, QueryError> {
         let (page, page_size) = domain::paging(wanted.page, wanted.page_size);
         let filter = store::list_filter(&wanted);
         let total = self.products.count_documents(filter.clone()).await?;
@@ -56,25 +53,19 @@ impl CatalogQueries {
                 items.push(product);
             }
         }
-        let answer = ProductPage {
+        Ok(ProductPage {
             items,
             page,
             page_size,
             total,
-        };
-        Ok(Reply::answer::<ListProducts>(
-            query.envelope.correlation_id,
-            &answer,
-        ))
+        })
     }
 }
 
 impl QueryHandler for CatalogQueries {
-    async fn answer(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        match query.envelope.kind.as_str() {
-            GetProduct::TYPE => self.get(query).await,
-            ListProducts::TYPE => self.list(query).await,
-            _ => Err(query.unknown_type()),
-        }
+    fn answers() -> Answers<Self> {
+        Answers::new(Topic::CatalogQueries)
+            .on(Self::get)
+            .on(Self::list)
     }
 }

@@ -8,7 +8,7 @@ use kafka_runtime::request_reply::RequestError;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
-use shared_events::messages::reply::ReplyError;
+use shared_events::messages::reply::{ReplyCode, ReplyError};
 use shared_events::rules::Problems;
 
 /// `Retry-After` for a status stream refused at the cap: streams end at a terminal
@@ -128,19 +128,23 @@ impl From<RequestError> for ApiError {
 impl From<ReplyError> for ApiError {
     /// A service's refusal, as the contract's status: the codes are the services'.
     fn from(error: ReplyError) -> Self {
-        match error.code.as_str() {
-            "not_found" => Self::NotFound,
-            "forbidden" => Self::Forbidden,
-            "invalid_credentials" => Self::Unauthorized("the email or password is wrong"),
-            code if code.ends_with("_taken") || code == "conflict" => Self::Conflict {
-                code: error.code,
+        use ReplyCode::*;
+        match error.code {
+            NotFound => Self::NotFound,
+            Forbidden => Self::Forbidden,
+            InvalidCredentials => Self::Unauthorized("the email or password is wrong"),
+            EmailTaken | SkuTaken | ProductIdTaken | OrderIdTaken => Self::Conflict {
+                code: error.code.to_string(),
                 message: error.message,
             },
-            _ => Self::Invalid {
-                code: "invalid_request",
-                message: error.message,
-                details: None,
-            },
+            Rejected | InvalidStatus | InsufficientStock | InvalidAddress | InvalidQuantity
+            | UnknownProduct | ProductInactive | MixedCurrency | TooManyLines | NotInCart => {
+                Self::Invalid {
+                    code: "invalid_request",
+                    message: error.message,
+                    details: None,
+                }
+            }
         }
     }
 }

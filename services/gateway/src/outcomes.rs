@@ -185,6 +185,7 @@ fn resource_of(outcome: &CommandOutcome) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared_events::messages::reply::ReplyCode;
 
     #[test]
     fn a_tracked_command_is_pending_until_its_reply_arrives() {
@@ -208,11 +209,11 @@ mod tests {
         outcomes.resolve(
             id,
             None,
-            Reply::failure(Uuid::nil(), "email_taken", "taken"),
+            Reply::failure(Uuid::nil(), ReplyCode::EmailTaken, "taken"),
         );
         let failed = outcomes.get(id).unwrap();
         assert_eq!(failed.status, Progress::Failed);
-        assert_eq!(failed.error.unwrap().code, "email_taken");
+        assert_eq!(failed.error.unwrap().code, ReplyCode::EmailTaken);
     }
 
     #[test]
@@ -249,7 +250,7 @@ mod tests {
         let resolver = outcomes.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let order = serde_json::json!({ "orderId": id, "status": "PENDING" });
+            let order = serde_json::json!({ "kind": "order", "orderId": id, "status": "PENDING" });
             resolver.resolve(id, None, Reply::success(Uuid::nil(), order));
         });
         let status = outcomes.wait(id, Duration::from_secs(10)).await;
@@ -264,15 +265,19 @@ mod tests {
             resource_of(&Reply::success(id, data).outcome().expect("an outcome"))
         };
         assert_eq!(
-            of(serde_json::json!({ "productId": id })),
+            of(serde_json::json!({ "kind": "product", "productId": id })),
             Some(format!("/api/products/{id}"))
         );
         assert_eq!(
             of(serde_json::json!({
-                "productId": id, "onHand": 3, "reserved": 0, "available": 3, "reorderPoint": 0
+                "kind": "stock", "productId": id, "onHand": 3, "reserved": 0, "available": 3,
+                "reorderPoint": 0
             })),
             Some(format!("/api/inventory/{id}"))
         );
-        assert_eq!(of(serde_json::json!({ "userId": id })), None);
+        assert_eq!(
+            of(serde_json::json!({ "kind": "user", "userId": id })),
+            None
+        );
     }
 }

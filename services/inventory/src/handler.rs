@@ -2,14 +2,13 @@
 //! `catalog.events`, stock commands on `inventory.commands`, and the saga's order
 //! events on `order.events` (see `reservations`).
 
-use kafka_runtime::postgres::PgHandler;
-use kafka_runtime::{HandlerError, Incoming, Outbox};
+use kafka_runtime::{HandlerError, Handlers, Handles, Incoming, Outbox};
 use shared_events::access::{may_act_on, Owner};
 use shared_events::messages::catalog::ProductCreated;
 use shared_events::messages::inventory::{AdjustStock, LowStock, SetReorderPoint};
 use shared_events::messages::order::{OrderCancelled, OrderConfirmed, OrderPlaced};
-use shared_events::messages::reply::{CommandOutcome, Reply};
-use shared_events::{rules, Envelope, Message, Topic, Topics};
+use shared_events::messages::reply::{CommandOutcome, ReplyCode};
+use shared_events::{rules, Envelope, Message, Topic};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -18,37 +17,17 @@ use crate::reservations;
 use crate::store::{self, Movement, Owned};
 
 /// Applies inventory's commands and opens stock for new products.
-pub struct InventoryHandler {
-    commands: String,
-}
+pub struct InventoryHandler;
 
-impl InventoryHandler {
-    /// A handler for the topics of `topics`.
-    pub fn new(topics: &Topics) -> Self {
-        Self {
-            commands: topics.name(Topic::InventoryCommands),
-        }
-    }
-}
-
-impl PgHandler for InventoryHandler {
-    async fn handle(
-        &self,
-        message: &Incoming,
-        tx: &mut PgConnection,
-        outbox: &mut Outbox,
-    ) -> Result<(), HandlerError> {
-        match message.envelope.kind.as_str() {
-            ProductCreated::TYPE => open_stock(message, tx, outbox).await,
-            AdjustStock::TYPE => adjust(message, tx, outbox).await,
-            SetReorderPoint::TYPE => set_reorder_point(message, tx, outbox).await,
-            OrderPlaced::TYPE => reservations::reserve(message, tx, outbox).await,
-            OrderConfirmed::TYPE => reservations::commit(message, tx, outbox).await,
-            OrderCancelled::TYPE => reservations::release(message, tx, outbox).await,
-            // Other events (product updates, order status changes) change no stock.
-            _ if message.topic != self.commands => Ok(()),
-            _ => Err(message.unknown_type()),
-        }
+impl Handles<PgConnection> for InventoryHandler {
+    fn handlers() -> Handlers<Self, PgConnection> {
+        Handlers::new()
+            .on(Topic::CatalogEvents, open_stock)
+            .on(Topic::InventoryCommands, adjust)
+            .on(Topic::InventoryCommands, set_reorder_point)
+            .on(Topic::OrderEvents, reservations::reserve)
+            .on(Topic::OrderEvents, reservations::commit)
+            .on(Topic::OrderEvents, reservations::release)
     }
 
     /// Orders share products across partitions: a batch takes the stock locks of all
@@ -95,14 +74,6 @@ fn touched(messages: &[&Incoming]) -> (Vec<Uuid>, Vec<Uuid>) {
     (products, orders)
 }
 
-fn reply(message: &Incoming, outbox: &mut Outbox, reply: Reply) {
-    outbox.reply(&message.envelope, reply);
-}
-
-fn failure(message: &Incoming, code: &str, text: &str) -> Reply {
-    Reply::failure(message.envelope.correlation_id, code, text)
-}
-
 /// Sends `stock_changed`, and `low_stock` when the change crossed the reorder point.
 /// Ids are labeled with the product, so one message may move several products.
 pub(crate) fn announce(
@@ -123,11 +94,12 @@ pub(crate) fn announce(
 /// Opens the stock of a new product with its initial units. A product whose stock is
 /// already open (a replayed create) changes nothing.
 async fn open_stock(
+    _: &InventoryHandler,
     message: &Incoming,
+    created: ProductCreated,
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let created = message.data::<ProductCreated>()?;
     let mut stock = Stock::opening(created.product_id, created.initial_stock);
     let low = stock.settle_low();
     if !store::open(tx, &stock, created.seller_id).await? {
@@ -155,20 +127,13 @@ async fn lock_for(
     outbox: &mut Outbox,
 ) -> Result<Option<Stock>, HandlerError> {
     let Some(Owned { stock, seller_id }) = store::lock(tx, product_id).await? else {
-        reply(
-            message,
-            outbox,
-            failure(message, "not_found", "no stock for this product"),
-        );
+        let text = "no stock for this product";
+        outbox.refuse(&message.envelope, ReplyCode::NotFound, text);
         return Ok(None);
     };
     if !may_act_on(message.envelope.actor.as_ref(), Owner::Seller(seller_id)) {
-        let refusal = failure(
-            message,
-            "forbidden",
-            "only the product's seller or an admin manages its stock",
-        );
-        reply(message, outbox, refusal);
+        let text = "only the product's seller or an admin manages its stock";
+        outbox.refuse(&message.envelope, ReplyCode::Forbidden, text);
         return Ok(None);
     }
     Ok(Some(stock))
@@ -177,11 +142,12 @@ async fn lock_for(
 /// Adds or removes units by hand; refused with `insufficient_stock` when fewer units
 /// would be held than are promised to orders.
 async fn adjust(
+    _: &InventoryHandler,
     message: &Incoming,
+    command: AdjustStock,
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let command = message.data::<AdjustStock>()?;
     rules::check_adjustment(&command)
         .map_err(|problems| HandlerError::Rejected(rules::describe(&problems)))?;
     let reason = command.reason.trim();
@@ -192,11 +158,7 @@ async fn adjust(
         Ok(next) => next,
         Err(Insufficient { available }) => {
             let text = format!("only {available} units are available");
-            reply(
-                message,
-                outbox,
-                failure(message, "insufficient_stock", &text),
-            );
+            outbox.refuse(&message.envelope, ReplyCode::InsufficientStock, text);
             return Ok(());
         }
     };
@@ -212,22 +174,18 @@ async fn adjust(
     };
     store::record(tx, next.product_id, &movement).await?;
     announce(message, outbox, &next, low);
-    let outcome = CommandOutcome::Stock(next.level());
-    reply(
-        message,
-        outbox,
-        Reply::done(message.envelope.correlation_id, &outcome),
-    );
+    outbox.done(&message.envelope, CommandOutcome::Stock(next.level()));
     Ok(())
 }
 
 /// Sets the level below which the product is low; crossing it this way counts too.
 async fn set_reorder_point(
+    _: &InventoryHandler,
     message: &Incoming,
+    command: SetReorderPoint,
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let command = message.data::<SetReorderPoint>()?;
     let reorder_point = i32::try_from(command.reorder_point)
         .map_err(|_| HandlerError::Rejected("reorderPoint is too large".into()))?;
     let Some(stock) = lock_for(message, command.product_id, tx, outbox).await? else {
@@ -242,11 +200,6 @@ async fn set_reorder_point(
         outbox.send(Topic::InventoryEvents, next.product_id, &event);
     }
     store::save(tx, &next).await?;
-    let outcome = CommandOutcome::Stock(next.level());
-    reply(
-        message,
-        outbox,
-        Reply::done(message.envelope.correlation_id, &outcome),
-    );
+    outbox.done(&message.envelope, CommandOutcome::Stock(next.level()));
     Ok(())
 }

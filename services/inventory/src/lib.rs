@@ -17,10 +17,10 @@ pub mod store;
 use std::net::SocketAddr;
 
 use axum::Router;
-use kafka_runtime::postgres::{self, PgProcessor};
+use kafka_runtime::postgres::{self, PgProcessor, ServiceProcessor};
 use kafka_runtime::{KafkaConfig, Service};
 use secrecy::SecretString;
-use shared_events::{Topic, Topics};
+use shared_events::Topics;
 
 /// Everything inventory reads from its environment (`inventory --help` lists it).
 #[derive(Debug, Clone, clap::Parser)]
@@ -54,9 +54,11 @@ pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateEr
 }
 
 /// Inventory's handler applying its messages in transactions on `pool`.
-pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::InventoryHandler> {
-    let handler = handler::InventoryHandler::new(&topics);
-    PgProcessor::new(pool, topics, handler)
+pub fn processor(
+    pool: sqlx::PgPool,
+    topics: Topics,
+) -> ServiceProcessor<handler::InventoryHandler> {
+    PgProcessor::handling(pool, topics, handler::InventoryHandler)
 }
 
 /// Connects to the database (waiting while it is away), migrates it, then consumes new
@@ -67,15 +69,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         .open(&config.database_url, &MIGRATIONS, &service.shutdown_token())
         .await?;
     let topics = service.topics().clone();
-    service.consume(
-        &[
-            Topic::InventoryCommands,
-            Topic::CatalogEvents,
-            Topic::OrderEvents,
-        ],
-        processor(pool.clone(), topics),
-    );
-    let queries = queries::InventoryQueries::new(pool);
-    service.answer(&[Topic::InventoryQueries], queries);
+    service.consume(processor(pool.clone(), topics))?;
+    service.answer(queries::InventoryQueries::new(pool))?;
     service.run(Router::new()).await
 }

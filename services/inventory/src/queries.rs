@@ -2,11 +2,11 @@
 //! an admin) and the products below their reorder point (admins).
 
 use kafka_runtime::query::QueryHandler;
-use kafka_runtime::{HandlerError, Incoming};
+use kafka_runtime::{Answers, Incoming, QueryError};
 use shared_events::access::{is_admin, may_act_on, Owner};
-use shared_events::messages::inventory::{GetStock, ListLowStock, LowStockList};
-use shared_events::messages::reply::Reply;
-use shared_events::Message;
+use shared_events::messages::inventory::{GetStock, ListLowStock, LowStockList, StockLevel};
+use shared_events::messages::reply::ReplyCode;
+use shared_events::Topic;
 use sqlx::PgPool;
 
 use crate::domain;
@@ -23,54 +23,38 @@ impl InventoryQueries {
         Self { pool }
     }
 
-    async fn get(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        let wanted = query.data::<GetStock>()?;
-        let correlation_id = query.envelope.correlation_id;
+    async fn get(&self, query: &Incoming, wanted: GetStock) -> Result<StockLevel, QueryError> {
         let Some(found) = store::find(&self.pool, wanted.product_id).await? else {
-            return Ok(Reply::failure(
-                correlation_id,
-                "not_found",
-                "no stock for this product",
-            ));
+            let text = "no stock for this product";
+            return Err(QueryError::refused(ReplyCode::NotFound, text));
         };
         if !may_act_on(
             query.envelope.actor.as_ref(),
             Owner::Seller(found.seller_id),
         ) {
-            return Ok(Reply::failure(
-                correlation_id,
-                "forbidden",
-                "only the product's seller or an admin sees its stock",
-            ));
+            let text = "only the product's seller or an admin sees its stock";
+            return Err(QueryError::refused(ReplyCode::Forbidden, text));
         }
-        Ok(Reply::answer::<GetStock>(
-            correlation_id,
-            &found.stock.level(),
-        ))
+        Ok(found.stock.level())
     }
 
-    async fn low(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        query.data::<ListLowStock>()?;
-        let correlation_id = query.envelope.correlation_id;
+    async fn low(&self, query: &Incoming, _: ListLowStock) -> Result<LowStockList, QueryError> {
         if !is_admin(query.envelope.actor.as_ref()) {
-            return Ok(Reply::failure(correlation_id, "forbidden", "admins only"));
+            return Err(QueryError::refused(ReplyCode::Forbidden, "admins only"));
         }
         let items = store::low(&self.pool)
             .await?
             .iter()
             .map(domain::Stock::level)
             .collect();
-        let answer = LowStockList { items };
-        Ok(Reply::answer::<ListLowStock>(correlation_id, &answer))
+        Ok(LowStockList { items })
     }
 }
 
 impl QueryHandler for InventoryQueries {
-    async fn answer(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        match query.envelope.kind.as_str() {
-            GetStock::TYPE => self.get(query).await,
-            ListLowStock::TYPE => self.low(query).await,
-            _ => Err(query.unknown_type()),
-        }
+    fn answers() -> Answers<Self> {
+        Answers::new(Topic::InventoryQueries)
+            .on(Self::get)
+            .on(Self::low)
     }
 }

@@ -17,7 +17,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::Stock;
-use crate::handler::announce;
+use crate::handler::{announce, InventoryHandler};
 use crate::store::{self, Movement};
 
 /// Where an order's reservation stands.
@@ -72,11 +72,12 @@ fn lines(order: &OrderPlaced) -> Vec<ReservedItem> {
 /// Reserves every line of a placed order, or none: `stock_reserved`, or
 /// `stock_reservation_failed` with every shortage.
 pub async fn reserve(
+    _: &InventoryHandler,
     message: &Incoming,
+    order: OrderPlaced,
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let order = message.data::<OrderPlaced>()?;
     let order_id = order.order_id;
     if lock(tx, order_id).await?.is_some() {
         return Ok(());
@@ -214,11 +215,13 @@ async fn move_lines(
 
 /// A confirmed order's held units are sold: `stock_committed`.
 pub async fn commit(
+    _: &InventoryHandler,
     message: &Incoming,
+    confirmed: OrderConfirmed,
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let order_id = message.data::<OrderConfirmed>()?.order_id;
+    let order_id = confirmed.order_id;
     let Some(reservation) = lock(tx, order_id).await?.filter(|r| r.status == "reserved") else {
         return Ok(());
     };
@@ -245,11 +248,12 @@ pub async fn commit(
 /// A cancelled order's units come back: held units are released, sold ones restocked;
 /// `stock_released`. An order whose reservation failed holds nothing to give back.
 pub async fn release(
+    _: &InventoryHandler,
     message: &Incoming,
+    cancelled: OrderCancelled,
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let cancelled = message.data::<OrderCancelled>()?;
     let order_id = cancelled.order_id;
     let Some(reservation) = lock(tx, order_id).await? else {
         return Ok(());

@@ -26,7 +26,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
-use shared_events::messages::reply::Reply;
+use shared_events::messages::reply::{Reply, ReplyCode};
 use shared_events::RawEnvelope;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -624,7 +624,11 @@ async fn close(consumer: Arc<RuntimeConsumer>) {
 /// The outcome for whoever waits on a dead-lettered message (`replyTo`): it failed,
 /// `rejected`, with the reason, so a client following it is not left waiting.
 pub(crate) fn rejected_reply(incoming: &Incoming, reason: &str) -> Option<Outgoing> {
-    let reply = Reply::failure(incoming.envelope.correlation_id, "rejected", reason);
+    let reply = Reply::failure(
+        incoming.envelope.correlation_id,
+        ReplyCode::Rejected,
+        reason,
+    );
     reply_to(&incoming.envelope, reply, &incoming.trace)
 }
 

@@ -14,6 +14,7 @@ pub mod consumer;
 pub mod dlq;
 pub mod error;
 pub mod follow;
+pub mod handlers;
 pub mod http;
 pub mod message;
 pub mod metrics;
@@ -31,6 +32,7 @@ pub mod tools;
 
 pub use config::KafkaConfig;
 pub use error::HandlerError;
+pub use handlers::{Answers, Handlers, Handles, QueryError};
 pub use message::{Incoming, Outbox, Outgoing};
 pub use processor::{Applied, Processor};
 pub use producer::Publisher;

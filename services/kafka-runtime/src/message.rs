@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-use shared_events::messages::reply::Reply;
+use shared_events::messages::reply::{CommandOutcome, Reply, ReplyCode};
 use shared_events::{Envelope, Message, RawEnvelope, Topic, Topics};
 use uuid::Uuid;
 
@@ -146,6 +146,19 @@ impl Outbox {
     /// Queues the outcome of `request` for whoever asked, when it asked (`replyTo`).
     pub fn reply(&mut self, request: &RawEnvelope, reply: Reply) {
         self.messages.extend(reply_to(request, reply, &self.trace));
+    }
+
+    /// Queues a command's success for whoever sent it: what it made or changed.
+    pub fn done(&mut self, command: &RawEnvelope, outcome: CommandOutcome) {
+        self.reply(command, Reply::done(command.correlation_id, &outcome));
+    }
+
+    /// Queues a command's refusal for whoever sent it: why, for programs and people.
+    pub fn refuse(&mut self, command: &RawEnvelope, code: ReplyCode, message: impl Into<String>) {
+        self.reply(
+            command,
+            Reply::failure(command.correlation_id, code, message),
+        );
     }
 
     /// The queued messages, in the order they were sent.

@@ -16,6 +16,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::HandlerError;
+use crate::handlers::{Handles, Reads, Table};
 use crate::message::{Incoming, Outbox, Outgoing};
 use crate::processor::{Applied, Processor};
 use crate::retry::Backoff;
@@ -42,6 +43,28 @@ pub trait MongoHandler: Send + Sync + 'static {
         session: &mut ClientSession,
         outbox: &mut Outbox,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// The topics and types it handles. A service's handler is a [`Table`], which says;
+    /// a bare handler (the runtime's own tests) reads whatever its consumer is given.
+    fn reads(&self) -> Reads {
+        Reads::default()
+    }
+}
+
+/// A service's table on MongoDB.
+impl<H: Handles<ClientSession>> MongoHandler for Table<H, ClientSession> {
+    async fn handle(
+        &self,
+        message: &Incoming,
+        session: &mut ClientSession,
+        outbox: &mut Outbox,
+    ) -> Result<(), HandlerError> {
+        Table::handle(self, message, session, outbox).await
+    }
+
+    fn reads(&self) -> Reads {
+        Table::reads(self).clone()
+    }
 }
 
 /// Connects to MongoDB, waiting with backoff until it answers a ping, and returns the
@@ -102,6 +125,17 @@ impl<H: MongoHandler> MongoProcessor<H> {
 
     fn outbox(&self) -> Collection<Document> {
         self.db.collection("runtime_outbox")
+    }
+}
+
+/// The processor of a service's handler table `H` on MongoDB.
+pub type ServiceProcessor<H> = MongoProcessor<Table<H, ClientSession>>;
+
+impl<T: Handles<ClientSession>> MongoProcessor<Table<T, ClientSession>> {
+    /// A processor over `db` applying the messages `handler`'s table lists.
+    pub fn handling(db: Database, topics: Topics, handler: T) -> Self {
+        let table = Table::new(handler, &topics);
+        Self::new(db, topics, table)
     }
 }
 
@@ -222,6 +256,10 @@ impl<H: MongoHandler> MongoProcessor<H> {
 }
 
 impl<H: MongoHandler> Processor for MongoProcessor<H> {
+    fn reads(&self) -> Reads {
+        self.handler.reads()
+    }
+
     async fn apply(&self, message: &Incoming) -> Result<Applied, HandlerError> {
         let mut applied = self.apply_in_transaction(&[message]).await?;
         Ok(applied.pop().expect("one result per message"))

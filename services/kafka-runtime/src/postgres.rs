@@ -15,6 +15,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::HandlerError;
+use crate::handlers::{Handles, Reads, Table};
 use crate::message::{Incoming, Outbox, Outgoing};
 use crate::processor::{Applied, Processor};
 use crate::retry::Backoff;
@@ -58,17 +59,44 @@ pub trait PgHandler: Send + Sync + 'static {
         outbox: &mut Outbox,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
-    /// Runs once at the start of a group commit, before any message of the batch.
-    /// A handler whose messages lock rows that other partitions' messages lock too
-    /// takes all of the batch's locks here, in one order, so that concurrent batches
-    /// queue behind each other instead of deadlocking (which PostgreSQL notices only
-    /// after `deadlock_timeout`, a second, and then rolls a batch back).
+    /// Runs once at the start of a group commit, before any message of the batch
+    /// (see [`Handles::lock_batch`]).
     fn lock_batch(
         &self,
         _messages: &[&Incoming],
         _tx: &mut PgConnection,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
         async { Ok(()) }
+    }
+
+    /// The topics and types it handles. A service's handler is a [`Table`], which says;
+    /// a bare handler (the runtime's own tests) reads whatever its consumer is given.
+    fn reads(&self) -> Reads {
+        Reads::default()
+    }
+}
+
+/// A service's table on PostgreSQL.
+impl<H: Handles<PgConnection>> PgHandler for Table<H, PgConnection> {
+    async fn handle(
+        &self,
+        message: &Incoming,
+        tx: &mut PgConnection,
+        outbox: &mut Outbox,
+    ) -> Result<(), HandlerError> {
+        Table::handle(self, message, tx, outbox).await
+    }
+
+    async fn lock_batch(
+        &self,
+        messages: &[&Incoming],
+        tx: &mut PgConnection,
+    ) -> Result<(), HandlerError> {
+        Table::lock_batch(self, messages, tx).await
+    }
+
+    fn reads(&self) -> Reads {
+        Table::reads(self).clone()
     }
 }
 
@@ -252,6 +280,9 @@ pub struct PgProcessor<H> {
     after_commit: Option<AfterCommit>,
 }
 
+/// The processor of a service's handler table `H` on PostgreSQL.
+pub type ServiceProcessor<H> = PgProcessor<Table<H, PgConnection>>;
+
 /// Called right after a transaction committed and before its messages are published.
 /// Tests use it to kill a process in exactly that gap.
 pub type AfterCommit = Arc<dyn Fn(&[Outgoing]) + Send + Sync>;
@@ -271,6 +302,14 @@ impl<H: PgHandler> PgProcessor<H> {
     pub fn with_after_commit(mut self, hook: AfterCommit) -> Self {
         self.after_commit = Some(hook);
         self
+    }
+}
+
+impl<T: Handles<PgConnection>> PgProcessor<Table<T, PgConnection>> {
+    /// A processor over `pool` applying the messages `handler`'s table lists.
+    pub fn handling(pool: PgPool, topics: Topics, handler: T) -> Self {
+        let table = Table::new(handler, &topics);
+        Self::new(pool, topics, table)
     }
 }
 
@@ -312,6 +351,10 @@ impl<H: PgHandler> PgProcessor<H> {
 }
 
 impl<H: PgHandler> Processor for PgProcessor<H> {
+    fn reads(&self) -> Reads {
+        self.handler.reads()
+    }
+
     async fn apply(&self, message: &Incoming) -> Result<Applied, HandlerError> {
         let mut tx = self.pool.begin().await?;
         let applied = self.apply_in(message, &mut tx).await?;

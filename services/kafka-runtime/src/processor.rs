@@ -7,6 +7,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::error::HandlerError;
+use crate::handlers::Reads;
 use crate::message::{Incoming, Outgoing};
 
 /// What applying a message did.
@@ -21,6 +22,9 @@ pub enum Applied {
 /// A store that applies messages transactionally with an inbox and an outbox.
 /// `PgProcessor` and `MongoProcessor` are the two there are.
 pub trait Processor: Send + Sync + 'static {
+    /// The topics and types its handler's table lists: what the service subscribes to.
+    fn reads(&self) -> Reads;
+
     /// Records the message id in the inbox, runs the handler and writes the outbox, all
     /// in one transaction.
     fn apply(

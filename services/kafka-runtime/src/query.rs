@@ -8,11 +8,9 @@
 //! skipped: whoever asked has stopped waiting, and answering a backlog after an outage
 //! would only delay the questions still being waited for.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared_events::messages::reply::Reply;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -20,6 +18,7 @@ use tracing::Instrument;
 use crate::config::KafkaConfig;
 use crate::consumer::{self, rejected_reply, ConsumerSpec, Lane, Record};
 use crate::error::HandlerError;
+use crate::handlers::Answers;
 use crate::message::{reply_to, Incoming, Outgoing};
 use crate::metrics::{InFlight, Metrics};
 use crate::producer::Publisher;
@@ -29,12 +28,13 @@ use crate::retry::Backoff;
 /// gateway gives up on a query well before (`REQUEST_TIMEOUT_MS`, 5 s by default).
 pub const MAX_AGE: Duration = Duration::from_secs(30);
 
-/// A service's answers to its queries.
-pub trait QueryHandler: Send + Sync + 'static {
-    /// Answers one query. `Rejected` dead-letters it; `Transient` retries it until it is
+/// A service's answers to its queries, declared by its table.
+pub trait QueryHandler: Sized + Send + Sync + 'static {
+    /// The table: each query type it answers and the function answering it. A function
+    /// failing with `Rejected` dead-letters the query; `Transient` retries it until it is
     /// older than `max_age` (then it is skipped) or fails past the retry budget (then it
     /// is parked in the DLQ).
-    fn answer(&self, query: &Incoming) -> impl Future<Output = Result<Reply, HandlerError>> + Send;
+    fn answers() -> Answers<Self>;
 }
 
 /// Answers the queries on `spec`'s topics with `handler` until `shutdown`, skipping those
@@ -51,6 +51,7 @@ pub async fn run<H: QueryHandler>(
     let lane = Lane::subscribe(kafka, spec, publisher, metrics, shutdown)?;
     let answerer = Arc::new(Answerer {
         lane: lane.clone(),
+        answers: H::answers(),
         handler,
         max_age,
     });
@@ -74,6 +75,7 @@ enum Outcome {
 /// A partition task's view of the query consumer.
 struct Answerer<H> {
     lane: Arc<Lane>,
+    answers: Answers<H>,
     handler: H,
     max_age: Duration,
 }
@@ -125,7 +127,7 @@ impl<H: QueryHandler> Answerer<H> {
                 self.processed(record);
                 return Outcome::Silent;
             }
-            let err = match self.handler.answer(query).await {
+            let err = match self.answers.answer(&self.handler, query).await {
                 Ok(reply) => {
                     self.processed(record);
                     tracing::debug!("query answered");

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::config::KafkaConfig;
 use crate::consumer::{self, ConsumerSpec};
+use crate::handlers::Reads;
 use crate::http::{self, ReadinessCheck};
 use crate::metrics::Metrics;
 use crate::processor::Processor;
@@ -115,9 +116,11 @@ impl Service {
         self.checks.push(check);
     }
 
-    /// Runs a consumer of `topics` in the service's group (named after the service and
-    /// prefixed like the topics), applying each message through `processor`.
-    pub fn consume<P: Processor>(&mut self, topics: &[Topic], processor: P) {
+    /// Runs a consumer in the service's group (named after the service and prefixed
+    /// like the topics) of the topics its handler's table lists, applying each message
+    /// through `processor`. A table that disagrees with the topology stops the start.
+    pub fn consume<P: Processor>(&mut self, processor: P) -> anyhow::Result<()> {
+        let topics = self.declared(processor.reads())?;
         let processor = Arc::new(processor);
         let probe = processor.clone();
         self.check_ready(ReadinessCheck::new("store", move || {
@@ -127,21 +130,24 @@ impl Service {
         let group = format!("{}{}", self.topics().prefix(), self.name.name());
         self.spawn_consumer(
             group,
-            topics,
+            &topics,
             |kafka, spec, publisher, metrics, shutdown| async move {
                 consumer::run(&kafka, spec, processor, publisher, metrics, shutdown).await
             },
         );
+        Ok(())
     }
 
-    /// Answers the queries on `topics` with `handler`, in a group of its own
-    /// (`<service>-queries`) so that reads never wait behind commands. Queries older
-    /// than [`query::MAX_AGE`] are skipped.
-    pub fn answer<H: QueryHandler>(&mut self, topics: &[Topic], handler: H) {
+    /// Answers the queries its handler's table lists with `handler`, in a group of its
+    /// own (`<service>-queries`) so that reads never wait behind commands. Queries older
+    /// than [`query::MAX_AGE`] are skipped. A table that disagrees with the topology
+    /// stops the start.
+    pub fn answer<H: QueryHandler>(&mut self, handler: H) -> anyhow::Result<()> {
+        let topics = self.declared(H::answers().reads())?;
         let group = format!("{}{}-queries", self.topics().prefix(), self.name.name());
         self.spawn_consumer(
             group,
-            topics,
+            &topics,
             |kafka, spec, publisher, metrics, shutdown| {
                 let max_age = query::MAX_AGE;
                 async move {
@@ -149,6 +155,20 @@ impl Service {
                 }
             },
         );
+        Ok(())
+    }
+
+    /// The topics a handler table lists, once the topology agrees with it.
+    fn declared(&self, reads: Reads) -> anyhow::Result<Vec<Topic>> {
+        anyhow::ensure!(
+            reads != Reads::default(),
+            "{}'s handler lists nothing to read: build it from a handler table",
+            self.name.name()
+        );
+        reads
+            .check_against_topology(self.name)
+            .map_err(anyhow::Error::msg)?;
+        Ok(reads.topics())
     }
 
     /// Runs `consumer` (the runtime's [`consumer::run`] or [`query::run`]) on `topics`

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use shared_events::messages::order::{
     FulfilmentStatus, OrderLine, OrderStatus, PricedLine, ShippingAddress,
 };
+use shared_events::messages::reply::ReplyCode;
 use shared_events::rules::{self, MAX_LINE_QUANTITY, MAX_ORDER_LINES};
 use uuid::Uuid;
 
@@ -52,40 +53,40 @@ pub fn merged(lines: &[OrderLine]) -> Vec<(Uuid, u64)> {
 
 /// The address as stored, or `invalid_address`: the gateway refuses such an address
 /// with 400, so only a command sent around it (a replay, a script) is rejected here.
-pub fn address(address: ShippingAddress) -> Result<ShippingAddress, &'static str> {
+pub fn address(address: ShippingAddress) -> Result<ShippingAddress, ReplyCode> {
     let address = rules::normalize_address(address);
     if rules::address_problems(&address).is_empty() {
         Ok(address)
     } else {
-        Err("invalid_address")
+        Err(ReplyCode::InvalidAddress)
     }
 }
 
 /// Prices an order against the product view, or says why it is rejected:
 /// `invalid_quantity` (no lines, more than 50, or a quantity outside 1 to 1,000),
 /// `unknown_product`, `product_inactive`, or `mixed_currency`.
-pub fn price(lines: &[OrderLine], products: &HashMap<Uuid, Known>) -> Result<Priced, &'static str> {
+pub fn price(lines: &[OrderLine], products: &HashMap<Uuid, Known>) -> Result<Priced, ReplyCode> {
     let merged = merged(lines);
     if merged.is_empty() || lines.len() > MAX_ORDER_LINES {
-        return Err("invalid_quantity");
+        return Err(ReplyCode::InvalidQuantity);
     }
     if merged
         .iter()
         .any(|(_, quantity)| !(1..=u64::from(MAX_LINE_QUANTITY)).contains(quantity))
     {
-        return Err("invalid_quantity");
+        return Err(ReplyCode::InvalidQuantity);
     }
     let mut items = Vec::with_capacity(merged.len());
     for (product_id, quantity) in merged {
-        let product = products.get(&product_id).ok_or("unknown_product")?;
+        let product = products.get(&product_id).ok_or(ReplyCode::UnknownProduct)?;
         if !product.active {
-            return Err("product_inactive");
+            return Err(ReplyCode::ProductInactive);
         }
         let quantity = quantity as u32;
         let line_total_cents = product
             .price_cents
             .checked_mul(i64::from(quantity))
-            .ok_or("invalid_quantity")?;
+            .ok_or(ReplyCode::InvalidQuantity)?;
         items.push((
             product.currency.clone(),
             PricedLine {
@@ -100,14 +101,14 @@ pub fn price(lines: &[OrderLine], products: &HashMap<Uuid, Known>) -> Result<Pri
     }
     let currency = items[0].0.clone();
     if items.iter().any(|(c, _)| *c != currency) {
-        return Err("mixed_currency");
+        return Err(ReplyCode::MixedCurrency);
     }
     let total_cents = items
         .iter()
         .try_fold(0_i64, |sum, (_, line)| {
             sum.checked_add(line.line_total_cents)
         })
-        .ok_or("invalid_quantity")?;
+        .ok_or(ReplyCode::InvalidQuantity)?;
     Ok(Priced {
         items: items.into_iter().map(|(_, line)| line).collect(),
         total_cents,
@@ -242,7 +243,7 @@ mod tests {
             name: "Ada\u{0}".into(),
             ..typed
         };
-        assert_eq!(address(nul), Err("invalid_address"));
+        assert_eq!(address(nul), Err(ReplyCode::InvalidAddress));
     }
 
     #[test]
@@ -253,27 +254,33 @@ mod tests {
             (b, known(100, "EUR", false)),
             (c, known(100, "USD", true)),
         ]);
-        assert_eq!(price(&[], &products), Err("invalid_quantity"));
-        assert_eq!(price(&[line(a, 0)], &products), Err("invalid_quantity"));
+        assert_eq!(price(&[], &products), Err(ReplyCode::InvalidQuantity));
+        assert_eq!(
+            price(&[line(a, 0)], &products),
+            Err(ReplyCode::InvalidQuantity)
+        );
         assert_eq!(
             price(&[line(a, 600), line(a, 401)], &products),
-            Err("invalid_quantity")
+            Err(ReplyCode::InvalidQuantity)
         );
         assert_eq!(
             price(&vec![line(a, 1); 51], &products),
-            Err("invalid_quantity")
+            Err(ReplyCode::InvalidQuantity)
         );
         assert_eq!(
             price(&[line(Uuid::new_v4(), 1)], &products),
-            Err("unknown_product")
+            Err(ReplyCode::UnknownProduct)
         );
-        assert_eq!(price(&[line(b, 1)], &products), Err("product_inactive"));
+        assert_eq!(
+            price(&[line(b, 1)], &products),
+            Err(ReplyCode::ProductInactive)
+        );
         assert_eq!(
             price(&[line(a, 1), line(c, 1)], &products),
-            Err("mixed_currency")
+            Err(ReplyCode::MixedCurrency)
         );
         let huge = HashMap::from([(a, known(i64::MAX / 2, "EUR", true))]);
-        assert_eq!(price(&[line(a, 3)], &huge), Err("invalid_quantity"));
+        assert_eq!(price(&[line(a, 3)], &huge), Err(ReplyCode::InvalidQuantity));
     }
 
     #[test]

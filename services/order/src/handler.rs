@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use kafka_runtime::postgres::PgHandler;
-use kafka_runtime::{HandlerError, Incoming, Outbox};
+use kafka_runtime::{HandlerError, Handlers, Handles, Incoming, Outbox};
 use shared_events::access::{is_admin, may_act_on, Owner};
 use shared_events::messages::catalog::{ProductCreated, ProductDeactivated, ProductUpdated};
 use shared_events::messages::inventory::{StockReservationFailed, StockReserved};
@@ -13,8 +12,8 @@ use shared_events::messages::order::{
     OrderRejected, OrderStatus, OrderStatusChanged, PlaceOrder,
 };
 use shared_events::messages::payment::{PaymentFailed, PaymentSucceeded};
-use shared_events::messages::reply::{CommandOutcome, Reply};
-use shared_events::{Envelope, Message, Topic, Topics};
+use shared_events::messages::reply::{CommandOutcome, ReplyCode};
+use shared_events::{Envelope, Topic};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -23,178 +22,164 @@ use crate::store::{self, NewOrder, SagaStep};
 
 /// Applies the order service's messages.
 pub struct OrderHandler {
-    commands: String,
     deadline: Duration,
 }
 
 impl OrderHandler {
-    /// A handler for the topics of `topics`, cancelling orders still PENDING
-    /// `deadline` after they were placed.
-    pub fn new(topics: &Topics, deadline: Duration) -> Self {
-        Self {
-            commands: topics.name(Topic::OrderCommands),
-            deadline,
-        }
+    /// A handler cancelling orders still PENDING `deadline` after they were placed.
+    pub fn new(deadline: Duration) -> Self {
+        Self { deadline }
     }
 }
 
-impl PgHandler for OrderHandler {
-    async fn handle(
-        &self,
-        message: &Incoming,
-        tx: &mut PgConnection,
-        outbox: &mut Outbox,
-    ) -> Result<(), HandlerError> {
-        match message.envelope.kind.as_str() {
-            PlaceOrder::TYPE => place(message, tx, outbox).await,
-            CancelOrder::TYPE => {
-                let command = message.data::<CancelOrder>()?;
-                let happening = Happening::Cancel(command.reason);
-                command_change(message, command.order_id, happening, tx, outbox).await
-            }
-            ExpireOrder::TYPE => {
-                let order_id = message.data::<ExpireOrder>()?.order_id;
-                self.expire(message, order_id, tx, outbox).await
-            }
-            AdvanceStatus::TYPE => {
-                let command = message.data::<AdvanceStatus>()?;
-                if !is_admin(message.envelope.actor.as_ref()) {
-                    reply_failure(
-                        message,
-                        outbox,
-                        "forbidden",
-                        "only an admin advances orders",
-                    );
-                    return Ok(());
-                }
-                let happening = Happening::Advance(command.status);
-                command_change(message, command.order_id, happening, tx, outbox).await
-            }
-            StockReserved::TYPE => {
-                let event = message.data::<StockReserved>()?;
-                let at = message.envelope.occurred_at;
-                store::record_step(tx, event.order_id, SagaStep::StockReserved, at).await?;
-                Ok(())
-            }
-            StockReservationFailed::TYPE => {
-                let event = message.data::<StockReservationFailed>()?;
-                saga_change(
-                    message,
-                    event.order_id,
-                    Happening::ReservationFailed,
-                    tx,
-                    outbox,
-                )
-                .await
-            }
-            PaymentSucceeded::TYPE => {
-                let event = message.data::<PaymentSucceeded>()?;
-                let at = message.envelope.occurred_at;
-                store::record_step(tx, event.order_id, SagaStep::Paid, at).await?;
-                saga_change(
-                    message,
-                    event.order_id,
-                    Happening::PaymentSucceeded,
-                    tx,
-                    outbox,
-                )
-                .await
-            }
-            PaymentFailed::TYPE => {
-                let event = message.data::<PaymentFailed>()?;
-                let happening = Happening::PaymentFailed(event.reason);
-                saga_change(message, event.order_id, happening, tx, outbox).await
-            }
-            ProductCreated::TYPE => product_created(message, tx).await,
-            ProductUpdated::TYPE => product_updated(message, tx).await,
-            ProductDeactivated::TYPE => {
-                let event = message.data::<ProductDeactivated>()?;
-                sqlx::query("UPDATE products SET active = false WHERE product_id = $1")
-                    .bind(event.product_id)
-                    .execute(tx)
-                    .await?;
-                Ok(())
-            }
-            // Other events on the topics the saga reads are not the order's business.
-            _ if message.topic != self.commands => Ok(()),
-            _ => Err(message.unknown_type()),
-        }
+impl Handles<PgConnection> for OrderHandler {
+    fn handlers() -> Handlers<Self, PgConnection> {
+        Handlers::new()
+            .on(Topic::OrderCommands, place)
+            .on(Topic::OrderCommands, cancel)
+            .on(Topic::OrderCommands, expire)
+            .on(Topic::OrderCommands, advance)
+            .on(Topic::InventoryEvents, stock_reserved)
+            .on(Topic::InventoryEvents, stock_reservation_failed)
+            .on(Topic::PaymentEvents, payment_succeeded)
+            .on(Topic::PaymentEvents, payment_failed)
+            .on(Topic::CatalogEvents, product_created)
+            .on(Topic::CatalogEvents, product_updated)
+            .on(Topic::CatalogEvents, product_deactivated)
     }
 }
 
-impl OrderHandler {
-    /// Cancels an order still PENDING at its deadline. The scheduler only sends the
-    /// command once the deadline passed; one that comes early (a replay, a hand-made
-    /// command) is dead-lettered, so the same id can still expire the order later.
-    async fn expire(
-        &self,
-        message: &Incoming,
-        order_id: Uuid,
-        tx: &mut PgConnection,
-        outbox: &mut Outbox,
-    ) -> Result<(), HandlerError> {
-        let Some((_, status)) = store::lock(tx, order_id).await? else {
-            return Err(HandlerError::Rejected(format!("no order {order_id}")));
-        };
-        let Some(transition) = domain::next(status, &Happening::DeadlinePassed)
-            .ok()
-            .flatten()
-        else {
-            return Ok(());
-        };
-        if !store::past_deadline(tx, order_id, self.deadline).await? {
-            return Err(HandlerError::Rejected(format!(
-                "order {order_id} is not past its deadline of {} s yet",
-                self.deadline.as_secs_f64()
-            )));
-        }
-        tracing::info!(%order_id, "order past its deadline cancelled");
-        apply(message, order_id, status, transition, tx, outbox).await
-    }
+async fn cancel(
+    _: &OrderHandler,
+    message: &Incoming,
+    command: CancelOrder,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    let happening = Happening::Cancel(command.reason);
+    command_change(message, command.order_id, happening, tx, outbox).await
 }
 
-fn reply_failure(message: &Incoming, outbox: &mut Outbox, code: &str, text: &str) {
-    let reply = Reply::failure(message.envelope.correlation_id, code, text);
-    outbox.reply(&message.envelope, reply);
+async fn advance(
+    _: &OrderHandler,
+    message: &Incoming,
+    command: AdvanceStatus,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    if !is_admin(message.envelope.actor.as_ref()) {
+        let text = "only an admin advances orders";
+        outbox.refuse(&message.envelope, ReplyCode::Forbidden, text);
+        return Ok(());
+    }
+    let happening = Happening::Advance(command.status);
+    command_change(message, command.order_id, happening, tx, outbox).await
+}
+
+async fn stock_reserved(
+    _: &OrderHandler,
+    message: &Incoming,
+    event: StockReserved,
+    tx: &mut PgConnection,
+    _: &mut Outbox,
+) -> Result<(), HandlerError> {
+    let at = message.envelope.occurred_at;
+    store::record_step(tx, event.order_id, SagaStep::StockReserved, at).await?;
+    Ok(())
+}
+
+async fn stock_reservation_failed(
+    _: &OrderHandler,
+    message: &Incoming,
+    event: StockReservationFailed,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    let happening = Happening::ReservationFailed;
+    saga_change(message, event.order_id, happening, tx, outbox).await
+}
+
+async fn payment_succeeded(
+    _: &OrderHandler,
+    message: &Incoming,
+    event: PaymentSucceeded,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    let at = message.envelope.occurred_at;
+    store::record_step(tx, event.order_id, SagaStep::Paid, at).await?;
+    let happening = Happening::PaymentSucceeded;
+    saga_change(message, event.order_id, happening, tx, outbox).await
+}
+
+async fn payment_failed(
+    _: &OrderHandler,
+    message: &Incoming,
+    event: PaymentFailed,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    let happening = Happening::PaymentFailed(event.reason);
+    saga_change(message, event.order_id, happening, tx, outbox).await
+}
+
+/// Cancels an order still PENDING at its deadline. The scheduler only sends the
+/// command once the deadline passed; one that comes early (a replay, a hand-made
+/// command) is dead-lettered, so the same id can still expire the order later.
+async fn expire(
+    handler: &OrderHandler,
+    message: &Incoming,
+    command: ExpireOrder,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    let order_id = command.order_id;
+    let Some((_, status)) = store::lock(tx, order_id).await? else {
+        return Err(HandlerError::Rejected(format!("no order {order_id}")));
+    };
+    let Some(transition) = domain::next(status, &Happening::DeadlinePassed)
+        .ok()
+        .flatten()
+    else {
+        return Ok(());
+    };
+    if !store::past_deadline(tx, order_id, handler.deadline).await? {
+        return Err(HandlerError::Rejected(format!(
+            "order {order_id} is not past its deadline of {} s yet",
+            handler.deadline.as_secs_f64()
+        )));
+    }
+    tracing::info!(%order_id, "order past its deadline cancelled");
+    apply(message, order_id, status, transition, tx, outbox).await
 }
 
 fn reply_ok(message: &Incoming, outbox: &mut Outbox, order_id: Uuid, status: OrderStatus) {
     let outcome = CommandOutcome::Order { order_id, status };
-    outbox.reply(
-        &message.envelope,
-        Reply::done(message.envelope.correlation_id, &outcome),
-    );
+    outbox.done(&message.envelope, outcome);
 }
 
 /// Prices the order against the product view and stores it PENDING with
 /// `order_placed`, or REJECTED with `order_rejected`. An order id that exists changes
 /// nothing: the same buyer's retry succeeds again, anyone else's is refused.
 async fn place(
+    _: &OrderHandler,
     message: &Incoming,
+    command: PlaceOrder,
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let command = message.data::<PlaceOrder>()?;
     let actor = message.envelope.actor.as_ref();
     if !may_act_on(actor, Owner::Buyer(command.user_id)) {
-        reply_failure(
-            message,
-            outbox,
-            "forbidden",
-            "orders are placed by their buyer",
-        );
+        let text = "orders are placed by their buyer";
+        outbox.refuse(&message.envelope, ReplyCode::Forbidden, text);
         return Ok(());
     }
     if let Some((owner, status)) = store::lock(tx, command.order_id).await? {
         if owner == command.user_id {
             reply_ok(message, outbox, command.order_id, status);
         } else {
-            reply_failure(
-                message,
-                outbox,
-                "order_id_taken",
-                "another order has this id",
-            );
+            let text = "another order has this id";
+            outbox.refuse(&message.envelope, ReplyCode::OrderIdTaken, text);
         }
         return Ok(());
     }
@@ -234,11 +219,12 @@ async fn place(
             reply_ok(message, outbox, order_id, OrderStatus::Pending);
         }
         Err(reason) => {
+            let stored_reason = reason.to_string();
             let order = NewOrder {
                 order_id,
                 user_id: command.user_id,
                 status: OrderStatus::Rejected,
-                reason: Some(reason),
+                reason: Some(&stored_reason),
                 items: &[],
                 total_cents: 0,
                 currency: None,
@@ -248,14 +234,14 @@ async fn place(
             store::insert(tx, &order).await?;
             let rejected = OrderRejected {
                 order_id,
-                reason: reason.to_string(),
+                reason: stored_reason,
             };
             outbox.send(
                 Topic::OrderEvents,
                 order_id,
                 &Envelope::caused_by(&message.envelope, rejected),
             );
-            reply_failure(message, outbox, reason, "the order was rejected");
+            outbox.refuse(&message.envelope, reason, "the order was rejected");
         }
     }
     Ok(())
@@ -274,7 +260,7 @@ async fn command_change(
     let found = store::lock(tx, order_id).await?;
     let Some((_, status)) = found.filter(|(buyer, _)| may_act_on(actor, Owner::Buyer(*buyer)))
     else {
-        reply_failure(message, outbox, "not_found", "no such order");
+        outbox.refuse(&message.envelope, ReplyCode::NotFound, "no such order");
         return Ok(());
     };
     match domain::next(status, &happening) {
@@ -285,7 +271,7 @@ async fn command_change(
         Ok(None) => reply_ok(message, outbox, order_id, status),
         Err(NotNow { status }) => {
             let text = format!("not possible while the order is {status}");
-            reply_failure(message, outbox, "invalid_status", &text);
+            outbox.refuse(&message.envelope, ReplyCode::InvalidStatus, text);
         }
     }
     Ok(())
@@ -369,8 +355,13 @@ async fn apply(
     Ok(())
 }
 
-async fn product_created(message: &Incoming, tx: &mut PgConnection) -> Result<(), HandlerError> {
-    let product = message.data::<ProductCreated>()?;
+async fn product_created(
+    _: &OrderHandler,
+    _: &Incoming,
+    product: ProductCreated,
+    tx: &mut PgConnection,
+    _: &mut Outbox,
+) -> Result<(), HandlerError> {
     sqlx::query(
         "INSERT INTO products (product_id, sku, name, price_cents, currency, active)
          VALUES ($1, $2, $3, $4, $5, true) ON CONFLICT (product_id) DO NOTHING",
@@ -385,8 +376,13 @@ async fn product_created(message: &Incoming, tx: &mut PgConnection) -> Result<()
     Ok(())
 }
 
-async fn product_updated(message: &Incoming, tx: &mut PgConnection) -> Result<(), HandlerError> {
-    let changed = message.data::<ProductUpdated>()?;
+async fn product_updated(
+    _: &OrderHandler,
+    _: &Incoming,
+    changed: ProductUpdated,
+    tx: &mut PgConnection,
+    _: &mut Outbox,
+) -> Result<(), HandlerError> {
     sqlx::query(
         "UPDATE products SET name = COALESCE($2, name), price_cents = COALESCE($3, price_cents),
          currency = COALESCE($4, currency) WHERE product_id = $1",
@@ -397,5 +393,19 @@ async fn product_updated(message: &Incoming, tx: &mut PgConnection) -> Result<()
     .bind(&changed.currency)
     .execute(tx)
     .await?;
+    Ok(())
+}
+
+async fn product_deactivated(
+    _: &OrderHandler,
+    _: &Incoming,
+    event: ProductDeactivated,
+    tx: &mut PgConnection,
+    _: &mut Outbox,
+) -> Result<(), HandlerError> {
+    sqlx::query("UPDATE products SET active = false WHERE product_id = $1")
+        .bind(event.product_id)
+        .execute(tx)
+        .await?;
     Ok(())
 }

@@ -17,11 +17,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::postgres::{self, PgProcessor};
+use kafka_runtime::postgres::{self, PgProcessor, ServiceProcessor};
 use kafka_runtime::settings::secs;
 use kafka_runtime::{KafkaConfig, Service};
 use secrecy::SecretString;
-use shared_events::{Topic, Topics};
+use shared_events::Topics;
 
 /// Everything the order service reads from its environment (`order --help` lists it).
 #[derive(Debug, Clone, clap::Parser)]
@@ -64,9 +64,8 @@ pub fn processor(
     pool: sqlx::PgPool,
     topics: Topics,
     deadline: Duration,
-) -> PgProcessor<handler::OrderHandler> {
-    let handler = handler::OrderHandler::new(&topics, deadline);
-    PgProcessor::new(pool, topics, handler)
+) -> ServiceProcessor<handler::OrderHandler> {
+    PgProcessor::handling(pool, topics, handler::OrderHandler::new(deadline))
 }
 
 /// Connects to the database (waiting while it is away), migrates it, then follows the
@@ -78,17 +77,8 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         .postgres
         .open(&config.database_url, &MIGRATIONS, &shutdown)
         .await?;
-    let consumed = [
-        Topic::OrderCommands,
-        Topic::CatalogEvents,
-        Topic::InventoryEvents,
-        Topic::PaymentEvents,
-    ];
     let topics = service.topics().clone();
-    service.consume(
-        &consumed,
-        processor(pool.clone(), topics.clone(), config.deadline),
-    );
+    service.consume(processor(pool.clone(), topics.clone(), config.deadline))?;
     service.spawn(deadline::run(
         pool.clone(),
         service.publisher().clone(),
@@ -96,8 +86,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         config.deadline,
         shutdown.clone(),
     ));
-    let queries = queries::OrderQueries::new(pool);
-    service.answer(&[Topic::OrderQueries], queries);
+    service.answer(queries::OrderQueries::new(pool))?;
     service.run(Router::new()).await
 }
 

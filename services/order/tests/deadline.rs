@@ -18,7 +18,7 @@ const DEADLINE: Duration = Duration::from_secs(2);
 
 struct Orders {
     bed: TestBed,
-    processor: kafka_runtime::postgres::PgProcessor<order::handler::OrderHandler>,
+    processor: kafka_runtime::postgres::ServiceProcessor<order::handler::OrderHandler>,
     product_id: Uuid,
 }
 

@@ -5,8 +5,7 @@
 //! only hands the order to the charger (`charger.rs`): no provider is ever called
 //! inside a transaction.
 
-use kafka_runtime::postgres::PgHandler;
-use kafka_runtime::{HandlerError, Incoming, Outbox};
+use kafka_runtime::{HandlerError, Handlers, Handles, Incoming, Outbox};
 use shared_events::messages::inventory::StockReserved;
 use shared_events::messages::order::{OrderCancelled, OrderPlaced};
 use shared_events::messages::payment::PaymentRefunded;
@@ -20,38 +19,59 @@ use crate::store::{self, Fact};
 /// Applies the saga's events to payments.
 pub struct PaymentHandler;
 
-impl PgHandler for PaymentHandler {
-    async fn handle(
-        &self,
-        message: &Incoming,
-        tx: &mut PgConnection,
-        outbox: &mut Outbox,
-    ) -> Result<(), HandlerError> {
-        let correlation_id = message.envelope.correlation_id;
-        let order_id = match message.envelope.kind.as_str() {
-            OrderPlaced::TYPE => {
-                let placed = message.data::<OrderPlaced>()?;
-                store::ensure_row(tx, placed.order_id, correlation_id).await?;
-                store::record_placed(tx, &placed).await?;
-                placed.order_id
-            }
-            StockReserved::TYPE => {
-                let order_id = message.data::<StockReserved>()?.order_id;
-                store::ensure_row(tx, order_id, correlation_id).await?;
-                store::record_fact(tx, order_id, Fact::StockReserved).await?;
-                order_id
-            }
-            OrderCancelled::TYPE => {
-                let order_id = message.data::<OrderCancelled>()?.order_id;
-                store::ensure_row(tx, order_id, correlation_id).await?;
-                store::record_fact(tx, order_id, Fact::Cancelled).await?;
-                order_id
-            }
-            // Every other event on the topics payment reads is not its business.
-            _ => return Ok(()),
-        };
-        settle(tx, outbox, order_id).await
+impl Handles<PgConnection> for PaymentHandler {
+    fn handlers() -> Handlers<Self, PgConnection> {
+        Handlers::new()
+            .on(Topic::OrderEvents, order_placed)
+            .on(Topic::InventoryEvents, stock_reserved)
+            .on(Topic::OrderEvents, order_cancelled)
     }
+}
+
+/// Learns the amount to charge once stock is reserved.
+async fn order_placed(
+    _: &PaymentHandler,
+    message: &Incoming,
+    placed: OrderPlaced,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    store::ensure_row(tx, placed.order_id, message.envelope.correlation_id).await?;
+    store::record_placed(tx, &placed).await?;
+    settle(tx, outbox, placed.order_id).await
+}
+
+async fn stock_reserved(
+    _: &PaymentHandler,
+    message: &Incoming,
+    reserved: StockReserved,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    record(message, reserved.order_id, Fact::StockReserved, tx, outbox).await
+}
+
+async fn order_cancelled(
+    _: &PaymentHandler,
+    message: &Incoming,
+    cancelled: OrderCancelled,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    record(message, cancelled.order_id, Fact::Cancelled, tx, outbox).await
+}
+
+/// Records `fact` on the order's row, then settles it.
+async fn record(
+    message: &Incoming,
+    order_id: Uuid,
+    fact: Fact,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    store::ensure_row(tx, order_id, message.envelope.correlation_id).await?;
+    store::record_fact(tx, order_id, fact).await?;
+    settle(tx, outbox, order_id).await
 }
 
 /// Does what the order's facts call for, under its row's lock: hand it to the charger,

@@ -20,12 +20,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use kafka_runtime::postgres::{self, PgProcessor};
+use kafka_runtime::postgres::{self, PgProcessor, ServiceProcessor};
 use kafka_runtime::settings::millis;
 use kafka_runtime::{KafkaConfig, Service};
 use provider::SimulatedProvider;
 use secrecy::SecretString;
-use shared_events::{Topic, Topics};
+use shared_events::Topics;
 
 /// Everything payment reads from its environment (`payment --help` lists it).
 #[derive(Debug, Clone, clap::Parser)]
@@ -67,8 +67,8 @@ pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateEr
 }
 
 /// Payment's handler applying the saga's events in transactions on `pool`.
-pub fn processor(pool: sqlx::PgPool, topics: Topics) -> PgProcessor<handler::PaymentHandler> {
-    PgProcessor::new(pool, topics, handler::PaymentHandler)
+pub fn processor(pool: sqlx::PgPool, topics: Topics) -> ServiceProcessor<handler::PaymentHandler> {
+    PgProcessor::handling(pool, topics, handler::PaymentHandler)
 }
 
 /// Connections the simulated provider keeps for itself, apart from payment's pool, so
@@ -89,7 +89,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         .connect_lazy_with((*pool.connect_options()).clone());
     let provider = SimulatedProvider::new(provider_pool).with_latency(config.provider_latency);
     let processor = processor(pool.clone(), service.topics().clone());
-    service.consume(&[Topic::OrderEvents, Topic::InventoryEvents], processor);
+    service.consume(processor)?;
     let charger = charger::Charger {
         pool: pool.clone(),
         provider,
@@ -98,6 +98,6 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         attempts: config.attempts,
     };
     service.spawn(charger.run(shutdown.clone()));
-    service.answer(&[Topic::PaymentQueries], queries::PaymentQueries::new(pool));
+    service.answer(queries::PaymentQueries::new(pool))?;
     service.run(Router::new()).await
 }

@@ -2,11 +2,11 @@
 //! admin (anyone else is told there is none).
 
 use kafka_runtime::query::QueryHandler;
-use kafka_runtime::{HandlerError, Incoming};
+use kafka_runtime::{Answers, Incoming, QueryError};
 use shared_events::access::{may_act_on, Owner};
 use shared_events::messages::payment::{GetPayment, PaymentView};
-use shared_events::messages::reply::Reply;
-use shared_events::Message;
+use shared_events::messages::reply::ReplyCode;
+use shared_events::Topic;
 use sqlx::PgPool;
 
 use crate::store;
@@ -22,9 +22,8 @@ impl PaymentQueries {
         Self { pool }
     }
 
-    async fn get(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        let order_id = query.data::<GetPayment>()?.order_id;
-        let correlation_id = query.envelope.correlation_id;
+    async fn get(&self, query: &Incoming, wanted: GetPayment) -> Result<PaymentView, QueryError> {
+        let order_id = wanted.order_id;
         let actor = query.envelope.actor.as_ref();
         let visible = store::settled(&self.pool, order_id)
             .await?
@@ -33,13 +32,10 @@ impl PaymentQueries {
                 may_act_on(actor, owner)
             });
         let Some(payment) = visible else {
-            return Ok(Reply::failure(
-                correlation_id,
-                "not_found",
-                "no payment for this order",
-            ));
+            let text = "no payment for this order";
+            return Err(QueryError::refused(ReplyCode::NotFound, text));
         };
-        let answer = PaymentView {
+        Ok(PaymentView {
             order_id,
             payment_id: payment.payment_id,
             status: payment.status,
@@ -47,16 +43,12 @@ impl PaymentQueries {
             currency: payment.currency,
             refunded_cents: payment.refunded_cents,
             failure_reason: payment.failure_reason,
-        };
-        Ok(Reply::answer::<GetPayment>(correlation_id, &answer))
+        })
     }
 }
 
 impl QueryHandler for PaymentQueries {
-    async fn answer(&self, query: &Incoming) -> Result<Reply, HandlerError> {
-        match query.envelope.kind.as_str() {
-            GetPayment::TYPE => self.get(query).await,
-            _ => Err(query.unknown_type()),
-        }
+    fn answers() -> Answers<Self> {
+        Answers::new(Topic::PaymentQueries).on(Self::get)
     }
 }

@@ -61,7 +61,7 @@ async fn status(pool: &PgPool, order_id: Uuid) -> (String, Option<String>) {
 
 struct Payment {
     bed: TestBed,
-    processor: kafka_runtime::postgres::PgProcessor<payment::handler::PaymentHandler>,
+    processor: kafka_runtime::postgres::ServiceProcessor<payment::handler::PaymentHandler>,
     charger: Charger,
     orders: String,
     inventory: String,

@@ -29,17 +29,71 @@ pub struct Reply {
 #[serde(rename_all = "camelCase")]
 pub struct ReplyError {
     /// Machine-readable, e.g. `email_taken`.
-    pub code: String,
+    pub code: ReplyCode,
     /// For people.
     pub message: String,
 }
 
+/// Why a service refused a command or a query: every code a reply can carry, one
+/// name each, the same on both sides of `gateway.replies` (snake_case on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyCode {
+    /// The message can never be applied: it breaks the contract's rules or names a type
+    /// nobody handles. The runtime answers it when it dead-letters a command.
+    Rejected,
+    /// No such thing, or not one the asker may see.
+    NotFound,
+    /// The asker's role or identity may not do this.
+    Forbidden,
+    /// The email or password at login is wrong.
+    InvalidCredentials,
+    /// Another user has this email.
+    EmailTaken,
+    /// Another product has this sku.
+    SkuTaken,
+    /// Another product has this id.
+    ProductIdTaken,
+    /// Another order has this id.
+    OrderIdTaken,
+    /// Not possible in the order's current status.
+    InvalidStatus,
+    /// Fewer units are available than the adjustment takes.
+    InsufficientStock,
+    /// An order's shipping address is incomplete or malformed.
+    InvalidAddress,
+    /// A quantity is zero, too large, or the order has no lines.
+    InvalidQuantity,
+    /// A product the catalog does not list.
+    UnknownProduct,
+    /// A product no longer sold.
+    ProductInactive,
+    /// An order's lines are priced in different currencies.
+    MixedCurrency,
+    /// A cart may hold only so many lines.
+    TooManyLines,
+    /// The cart has no line for this product.
+    NotInCart,
+}
+
+impl std::fmt::Display for ReplyCode {
+    /// The code as it stands on the wire, e.g. `sku_taken`: serde's name is its one home.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.serialize(f)
+    }
+}
+
 /// The `data` of a command's successful reply: what it made or changed, so that a
-/// client can be shown where to read it. On the wire it is the variant's fields alone.
+/// client can be shown where to read it. On the wire, the variant's fields beside a
+/// `kind` naming the variant: `{"kind": "order", "orderId": …, "status": …}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged, rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum CommandOutcome {
-    /// A stock command: the new stock level. First, because it names a product too.
+    /// A stock command: the new stock level.
     Stock(StockLevel),
     /// An order command: the order and its status after the command.
     Order {
@@ -53,8 +107,7 @@ pub enum CommandOutcome {
         /// The product.
         product_id: Uuid,
     },
-    /// A cart command: the cart's version after it. Before `User`, which it would
-    /// otherwise be read as.
+    /// A cart command: the cart's version after it.
     Cart {
         /// The buyer.
         user_id: Uuid,
@@ -110,15 +163,18 @@ impl Reply {
     }
 
     /// A failure with a code and message.
-    pub fn failure(
-        correlation_id: Uuid,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        let error = ReplyError {
-            code: code.into(),
-            message: message.into(),
-        };
+    pub fn failure(correlation_id: Uuid, code: ReplyCode, message: impl Into<String>) -> Self {
+        Self::refused(
+            correlation_id,
+            ReplyError {
+                code,
+                message: message.into(),
+            },
+        )
+    }
+
+    /// A failure saying `error`.
+    pub fn refused(correlation_id: Uuid, error: ReplyError) -> Self {
         Self {
             correlation_id,
             ok: false,
@@ -137,7 +193,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_stock_outcome_is_the_stock_level_itself_on_the_wire() {
+    fn a_stock_outcome_is_the_stock_level_beside_its_kind_on_the_wire() {
         let level = StockLevel {
             product_id: Uuid::nil(),
             on_hand: 5,
@@ -146,10 +202,9 @@ mod tests {
             reorder_point: 1,
         };
         let reply = Reply::done(Uuid::nil(), &CommandOutcome::Stock(level.clone()));
-        assert_eq!(
-            reply.data.as_ref().unwrap(),
-            &serde_json::to_value(&level).unwrap()
-        );
+        let mut expected = serde_json::to_value(&level).unwrap();
+        expected["kind"] = "stock".into();
+        assert_eq!(reply.data.as_ref().unwrap(), &expected);
         assert_eq!(reply.outcome().unwrap(), CommandOutcome::Stock(level));
     }
 
@@ -161,13 +216,27 @@ mod tests {
             status: OrderStatus::Pending,
         };
         let reply = Reply::done(id, &outcome);
-        let expected = serde_json::json!({ "orderId": id, "status": "PENDING" });
+        let expected = serde_json::json!({ "kind": "order", "orderId": id, "status": "PENDING" });
         assert_eq!(reply.data.as_ref().unwrap(), &expected);
         assert_eq!(reply.outcome().unwrap(), outcome);
-        let product = Reply::success(id, serde_json::json!({ "productId": id }));
-        assert_eq!(
-            product.outcome().unwrap(),
-            CommandOutcome::Product { product_id: id }
-        );
+    }
+
+    #[test]
+    fn an_outcome_without_its_kind_is_not_read_as_another() {
+        let id = Uuid::new_v4();
+        let untagged = Reply::success(id, serde_json::json!({ "userId": id, "version": 3 }));
+        assert!(untagged.outcome().is_err());
+    }
+
+    #[test]
+    fn reply_codes_are_their_snake_case_names_on_the_wire() {
+        for (code, name) in [
+            (ReplyCode::Rejected, "rejected"),
+            (ReplyCode::ProductIdTaken, "product_id_taken"),
+        ] {
+            let wire = serde_json::to_value(code).unwrap();
+            assert_eq!((&wire, code.to_string().as_str()), (&name.into(), name));
+            assert_eq!(serde_json::from_value::<ReplyCode>(wire).unwrap(), code);
+        }
     }
 }
