@@ -13,17 +13,14 @@ use shared_events::messages::cart::{
 };
 use shared_events::messages::order::{OrderLine, PlaceOrder, ShippingAddress};
 use shared_events::rules::{self, Problems};
-use shared_events::{derive_id, Envelope, Message, Role, Topic};
+use shared_events::{derive_id, Envelope, Message, Topic};
 use uuid::Uuid;
 
 use crate::dispatch::{Command, Correlation};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
-use crate::tokens::User;
+use crate::tokens::{User, BUYERS};
 use crate::AppState;
-
-/// Who has a cart.
-const BUYERS: &[Role] = &[Role::Buyer, Role::Admin];
 
 /// The body of `POST /api/cart/items`.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -11,17 +11,14 @@ use shared_events::messages::inventory::{
     AdjustStock, GetStock, ListLowStock, LowStockList, StockLevel,
 };
 use shared_events::rules::{self, Problems};
-use shared_events::{Envelope, Role, Topic};
+use shared_events::{Envelope, Topic};
 use uuid::Uuid;
 
 use crate::dispatch::{Command, Correlation};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
-use crate::tokens::User;
+use crate::tokens::{User, ADMINS, SELLERS};
 use crate::AppState;
-
-/// Who manages stock.
-const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
 
 /// The body of `POST /api/inventory/{productId}/adjustments`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -99,7 +96,7 @@ pub async fn low_stock(
     Correlation(correlation_id): Correlation,
     user: User,
 ) -> Result<Json<LowStockList>, ApiError> {
-    user.require(&[Role::Admin])?;
+    user.require(ADMINS)?;
     let query = Envelope::new(ListLowStock {}, correlation_id, Some(user.actor()));
     state
         .ask(Topic::InventoryQueries, correlation_id, query)
