@@ -14,24 +14,21 @@ use axum::Json;
 use futures::{Stream, StreamExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use shared_events::messages::order::{
     AdvanceStatus, CancelOrder, FulfilmentStatus, GetOrder, ListOrders, OrderLine, OrderPage,
     OrderStatus, OrderStatusChanged, OrderView, PlaceOrder, ShippingAddress,
 };
 use shared_events::messages::payment::{GetPayment, PaymentView};
 use shared_events::rules::{self, Problems};
-use shared_events::{derive_id, Envelope, Role, Topic};
+use shared_events::{derive_id, Envelope, Topic};
 use uuid::Uuid;
 
 use crate::dispatch::{Command, Correlation};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
-use crate::tokens::User;
+use crate::tokens::{User, ADMINS, BUYERS};
 use crate::AppState;
-
-/// Who places orders.
-const BUYERS: &[Role] = &[Role::Buyer, Role::Admin];
 
 /// The body of `POST /api/orders`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -41,7 +38,7 @@ pub struct NewOrder {
     #[schemars(length(min = 1, max = rules::MAX_ORDER_LINES))]
     items: Vec<NewLine>,
     /// A payment provider token (`tok_visa`, …), never a card number.
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = rules::MAX_PAYMENT_TOKEN))]
     payment_token: String,
     shipping_address: ShippingAddress,
 }
@@ -82,6 +79,9 @@ impl NewOrder {
     }
 }
 
+/// Longest `Idempotency-Key`, in bytes.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
 /// The order id for a request: new, or with `Idempotency-Key` the same for the same
 /// key from the same user, so a retried request names the order the first one made
 /// and the order service makes no second one.
@@ -92,11 +92,12 @@ pub fn order_id(user_id: Uuid, headers: &HeaderMap) -> Result<Uuid, ApiError> {
     let key = key
         .to_str()
         .ok()
-        .filter(|k| (1..=200).contains(&k.len()))
+        .filter(|k| (1..=MAX_IDEMPOTENCY_KEY).contains(&k.len()))
         .ok_or_else(|| {
-            ApiError::invalid(
-                json!({ "Idempotency-Key": "must be 1 to 200 visible ASCII characters" }),
-            )
+            ApiError::problems(Problems::from([(
+                "Idempotency-Key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+            )]))
         })?;
     Ok(derive_id(user_id, &format!("idempotency-key:{key}")))
 }
@@ -170,40 +171,31 @@ pub async fn list(
     user: User,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<OrderPage>, ApiError> {
-    let mut problems = Map::new();
+    let mut problems = Problems::new();
     let status = match params.get("status") {
         None => None,
         Some(s) => match s.to_uppercase().parse::<OrderStatus>() {
             Ok(status) => Some(status),
             Err(_) => {
-                problems.insert(
-                    "status".into(),
-                    "must be an order status, e.g. CONFIRMED".into(),
-                );
+                problems.insert("status", "must be an order status, e.g. CONFIRMED".into());
                 None
             }
         },
     };
-    let mut number = |name: &str, default: u32, max: u32| match params.get(name) {
+    let mut number = |name: &'static str, default: u32, max: u32| match params.get(name) {
         None => default,
         Some(raw) => match raw.parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => n,
             _ => {
-                problems.insert(
-                    name.into(),
-                    format!("must be a whole number from 1 to {max}").into(),
-                );
+                problems.insert(name, format!("must be a whole number from 1 to {max}"));
                 default
             }
         },
     };
-    let (page, page_size) = (number("page", 1, 1_000_000), number("pageSize", 20, 100));
+    let page = number("page", 1, rules::MAX_PAGE);
+    let page_size = number("pageSize", rules::DEFAULT_PAGE_SIZE, rules::MAX_PAGE_SIZE);
     if !problems.is_empty() {
-        return Err(ApiError::Invalid {
-            code: "invalid_query",
-            message: "the query parameters are invalid".into(),
-            details: Some(Value::Object(problems)),
-        });
+        return Err(ApiError::query_problems(problems));
     }
     let query = ListOrders {
         status,
@@ -261,7 +253,7 @@ pub async fn advance(
     user: User,
     Body(body): Body<NewStatus>,
 ) -> Result<Response, ApiError> {
-    user.require(&[Role::Admin])?;
+    user.require(ADMINS)?;
     get_order(&state, correlation_id, &user, order_id).await?;
     let command = AdvanceStatus {
         order_id,
