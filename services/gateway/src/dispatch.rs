@@ -9,7 +9,6 @@ use axum::Json;
 use kafka_runtime::telemetry::TraceParent;
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
 use shared_events::{Envelope, Message, Query, Topic};
 use uuid::Uuid;
 
@@ -34,8 +33,47 @@ impl<S: Send + Sync> FromRequestParts<S> for Correlation {
     }
 }
 
+/// Something a client can read, by its path: the one place the gateway spells the paths
+/// it points clients to, in `Location` headers and in command outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// What became of a command.
+    Command(Uuid),
+    /// A product.
+    Product(Uuid),
+    /// A product's stock.
+    Stock(Uuid),
+    /// An order.
+    Order(Uuid),
+    /// The caller's own cart.
+    Cart,
+}
+
+impl Resource {
+    /// Its path, as a `Location` names it.
+    pub fn path(self) -> String {
+        match self {
+            Self::Command(id) => format!("/api/commands/{id}"),
+            Self::Product(id) => format!("/api/products/{id}"),
+            Self::Stock(id) => format!("/api/inventory/{id}"),
+            Self::Order(id) => format!("/api/orders/{id}"),
+            Self::Cart => "/api/cart".into(),
+        }
+    }
+}
+
+/// What a 202's `Location` points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// The command's outcome, `/api/commands/{id}`.
+    Outcome,
+    /// The resource the command makes: a new product or order is worth following
+    /// itself, and its outcome names it too.
+    Resource,
+}
+
 /// A command on its way: where it goes and what the client is told.
-pub struct Command<T: Message> {
+pub struct Command<T: Message, B> {
     /// The topic it is sent to.
     pub topic: Topic,
     /// The aggregate id it is keyed by.
@@ -43,15 +81,33 @@ pub struct Command<T: Message> {
     /// The command.
     pub envelope: Envelope<T>,
     /// Where to read what it made once it succeeded (shown in its outcome).
-    pub resource: Option<String>,
-    /// The `Location` header: the resource, or the command's outcome.
-    pub location: String,
+    pub resource: Option<Resource>,
+    /// What `Location` points to.
+    pub follow: Follow,
     /// The 202 body.
-    pub body: Value,
+    pub body: B,
 }
 
-/// The 202 body of a registration. Like the two below, it names what the route's
-/// `json!` body holds, so `/api/openapi.json` can describe it.
+/// A command's 202 answer: its body, with a `Location` to follow.
+#[derive(Debug)]
+pub struct Accepted<B> {
+    /// The `Location` header.
+    pub location: Resource,
+    /// The body.
+    pub body: B,
+}
+
+impl<B: Serialize> IntoResponse for Accepted<B> {
+    fn into_response(self) -> Response {
+        let location = [(header::LOCATION, self.location.path())];
+        (StatusCode::ACCEPTED, location, Json(self.body)).into_response()
+    }
+}
+
+// The 202 bodies: the routes answer them (in `Accepted`) and the document describes
+// them, so what a client gets and what it is told it gets are one type.
+
+/// The 202 body of a registration.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserAccepted {
@@ -93,15 +149,22 @@ impl AppState {
     /// Sends a command and answers 202 with its `Location` once the broker acknowledged
     /// it, or 503 when the broker could not take it in time. Its outcome can be followed
     /// at `/api/commands/{id}`, by its actor only.
-    pub async fn accept<T: Message>(&self, command: Command<T>) -> Result<Response, ApiError> {
+    pub async fn accept<T: Message, B>(
+        &self,
+        command: Command<T, B>,
+    ) -> Result<Accepted<B>, ApiError> {
         let Command {
             topic,
             key,
             envelope,
             resource,
-            location,
+            follow,
             body,
         } = command;
+        let location = match (follow, resource) {
+            (Follow::Resource, Some(resource)) => resource,
+            _ => Resource::Command(envelope.id),
+        };
         let envelope = envelope.with_reply_to(self.requester.replies_topic());
         let actor = envelope.actor.as_ref().map(|actor| actor.user_id);
         self.outcomes.track(envelope.id, actor, resource);
@@ -116,12 +179,7 @@ impl AppState {
             %key,
             "command accepted"
         );
-        Ok((
-            StatusCode::ACCEPTED,
-            [(header::LOCATION, location)],
-            Json(body),
-        )
-            .into_response())
+        Ok(Accepted { location, body })
     }
 
     /// Sends a query and waits for its answer, or the service's refusal as an error;

@@ -5,17 +5,15 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 use shared_events::messages::auth::{GetUser, Login, RegisterUser, Session, UserProfile};
 use shared_events::rules::{self, Problems};
 use shared_events::{Envelope, Role, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Command, Correlation};
+use crate::dispatch::{Accepted, Command, Correlation, Follow, UserAccepted};
 use crate::error::ApiError;
 use crate::extract::Body;
 use crate::limits::retry_after_secs;
@@ -97,7 +95,7 @@ pub async fn register(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Correlation(correlation_id): Correlation,
     Body(request): Body<RegisterRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<UserAccepted>, ApiError> {
     let registration = request.validate().map_err(ApiError::problems)?;
     // Hashing is the gateway's costliest work: beyond the cores, shed load quickly
     // instead of building a queue that takes minutes to clear. The attempt is counted
@@ -141,8 +139,11 @@ pub async fn register(
             key: user_id,
             envelope,
             resource: None,
-            location: format!("/api/commands/{command_id}"),
-            body: json!({ "commandId": command_id, "userId": user_id }),
+            follow: Follow::Outcome,
+            body: UserAccepted {
+                command_id,
+                user_id,
+            },
         })
         .await
 }

@@ -3,11 +3,9 @@
 //! lines. The cart service empties the cart once that order exists.
 
 use axum::extract::State;
-use axum::response::Response;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 use shared_events::messages::cart::{
     AddCartItem, CartView, ClearCart, GetCart, RemoveCartItem, SetCartQuantity,
 };
@@ -16,7 +14,9 @@ use shared_events::rules::{self, Problems};
 use shared_events::{derive_id, Envelope, Message, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Command, Correlation};
+use crate::dispatch::{
+    Accepted, CartAccepted, Command, Correlation, Follow, OrderAccepted, Resource,
+};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
 use crate::tokens::{User, BUYERS};
@@ -69,7 +69,7 @@ async fn change<C: Message>(
     user: &User,
     correlation_id: Uuid,
     command: C,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CartAccepted>, ApiError> {
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
     let command_id = envelope.id;
     state
@@ -77,9 +77,9 @@ async fn change<C: Message>(
             topic: Topic::CartCommands,
             key: user.id,
             envelope,
-            resource: Some("/api/cart".into()),
-            location: format!("/api/commands/{command_id}"),
-            body: json!({ "commandId": command_id }),
+            resource: Some(Resource::Cart),
+            follow: Follow::Outcome,
+            body: CartAccepted { command_id },
         })
         .await
 }
@@ -108,7 +108,7 @@ pub async fn add(
     Correlation(correlation_id): Correlation,
     user: User,
     Body(body): Body<NewItem>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CartAccepted>, ApiError> {
     user.require(BUYERS)?;
     let command = AddCartItem {
         user_id: user.id,
@@ -126,7 +126,7 @@ pub async fn set(
     Id(product_id): Id,
     user: User,
     Body(body): Body<NewQuantity>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CartAccepted>, ApiError> {
     user.require(BUYERS)?;
     let command = SetCartQuantity {
         user_id: user.id,
@@ -142,7 +142,7 @@ pub async fn remove(
     Correlation(correlation_id): Correlation,
     Id(product_id): Id,
     user: User,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CartAccepted>, ApiError> {
     user.require(BUYERS)?;
     let command = RemoveCartItem {
         user_id: user.id,
@@ -156,7 +156,7 @@ pub async fn clear(
     State(state): State<AppState>,
     Correlation(correlation_id): Correlation,
     user: User,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CartAccepted>, ApiError> {
     user.require(BUYERS)?;
     let command = ClearCart { user_id: user.id };
     change(&state, &user, correlation_id, command).await
@@ -213,7 +213,7 @@ pub async fn checkout(
     Correlation(correlation_id): Correlation,
     user: User,
     Body(body): Body<Checkout>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     user.require(BUYERS)?;
     let cart = read(&state, &user, correlation_id).await?;
     let command = order_from(&cart, user.id, body)?;

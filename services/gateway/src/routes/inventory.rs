@@ -2,11 +2,9 @@
 //! stock levels are queries on `inventory.queries`, for the owning seller or an admin.
 
 use axum::extract::State;
-use axum::response::Response;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 use shared_events::messages::inventory::{
     AdjustStock, GetStock, ListLowStock, LowStockList, StockLevel,
 };
@@ -14,7 +12,7 @@ use shared_events::rules::{self, Problems};
 use shared_events::{Envelope, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Command, Correlation};
+use crate::dispatch::{Accepted, Command, Correlation, Follow, ProductAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
 use crate::tokens::{User, ADMINS, SELLERS};
@@ -54,7 +52,7 @@ pub async fn adjust(
     Id(product_id): Id,
     user: User,
     Body(body): Body<Adjustment>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ProductAccepted>, ApiError> {
     user.require(SELLERS)?;
     let command = body.command(product_id).map_err(ApiError::problems)?;
     let query = Envelope::new(GetStock { product_id }, correlation_id, Some(user.actor()));
@@ -68,9 +66,12 @@ pub async fn adjust(
             topic: Topic::InventoryCommands,
             key: product_id,
             envelope,
-            resource: Some(format!("/api/inventory/{product_id}")),
-            location: format!("/api/commands/{command_id}"),
-            body: json!({ "commandId": command_id, "productId": product_id }),
+            resource: Some(Resource::Stock(product_id)),
+            follow: Follow::Outcome,
+            body: ProductAccepted {
+                command_id,
+                product_id,
+            },
         })
         .await
 }

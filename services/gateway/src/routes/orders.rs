@@ -9,12 +9,10 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::Response;
 use axum::Json;
 use futures::{Stream, StreamExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use shared_events::messages::order::{
     AdvanceStatus, CancelOrder, FulfilmentStatus, GetOrder, ListOrders, OrderLine, OrderPage,
     OrderStatus, OrderStatusChanged, OrderView, PlaceOrder, ShippingAddress,
@@ -24,7 +22,7 @@ use shared_events::rules::{self, Problems};
 use shared_events::{derive_id, Envelope, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Command, Correlation};
+use crate::dispatch::{Accepted, Command, Correlation, Follow, OrderAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
 use crate::tokens::{User, ADMINS, BUYERS};
@@ -109,7 +107,7 @@ pub async fn place(
     user: User,
     headers: HeaderMap,
     Body(body): Body<NewOrder>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     user.require(BUYERS)?;
     let order_id = order_id(user.id, &headers)?;
     let command = body
@@ -124,19 +122,21 @@ pub async fn send_order(
     user: &User,
     correlation_id: Uuid,
     command: PlaceOrder,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     let order_id = command.order_id;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
     let command_id = envelope.id;
-    let location = format!("/api/orders/{order_id}");
     state
         .accept(Command {
             topic: Topic::OrderCommands,
             key: order_id,
             envelope,
-            resource: Some(location.clone()),
-            location,
-            body: json!({ "commandId": command_id, "orderId": order_id }),
+            resource: Some(Resource::Order(order_id)),
+            follow: Follow::Resource,
+            body: OrderAccepted {
+                command_id,
+                order_id,
+            },
         })
         .await
 }
@@ -216,7 +216,7 @@ pub async fn cancel(
     Correlation(correlation_id): Correlation,
     Id(order_id): Id,
     user: User,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     let order = get_order(&state, correlation_id, &user, order_id).await?;
     if !order.status.is_cancellable() {
         return Err(ApiError::Conflict {
@@ -252,7 +252,7 @@ pub async fn advance(
     Id(order_id): Id,
     user: User,
     Body(body): Body<NewStatus>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     user.require(ADMINS)?;
     get_order(&state, correlation_id, &user, order_id).await?;
     let command = AdvanceStatus {
@@ -268,7 +268,7 @@ async fn send_change<T: shared_events::Message>(
     user: &User,
     order_id: Uuid,
     command: T,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
     let command_id = envelope.id;
     state
@@ -276,9 +276,12 @@ async fn send_change<T: shared_events::Message>(
             topic: Topic::OrderCommands,
             key: order_id,
             envelope,
-            resource: Some(format!("/api/orders/{order_id}")),
-            location: format!("/api/commands/{command_id}"),
-            body: json!({ "commandId": command_id, "orderId": order_id }),
+            resource: Some(Resource::Order(order_id)),
+            follow: Follow::Outcome,
+            body: OrderAccepted {
+                command_id,
+                order_id,
+            },
         })
         .await
 }

@@ -5,11 +5,9 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::response::Response;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 use shared_events::access::Owner;
 use shared_events::messages::catalog::{
     CreateProduct, DeactivateProduct, GetProduct, ListProducts, ProductPage, ProductView,
@@ -19,7 +17,7 @@ use shared_events::rules::{self, Problems};
 use shared_events::{Envelope, Message, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Command, Correlation};
+use crate::dispatch::{Accepted, Command, Correlation, Follow, ProductAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
 use crate::tokens::{User, SELLERS};
@@ -90,7 +88,7 @@ pub async fn create(
     Correlation(correlation_id): Correlation,
     user: User,
     Body(body): Body<NewProduct>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ProductAccepted>, ApiError> {
     user.require(SELLERS)?;
     let product_id = Uuid::new_v4();
     let command = body
@@ -98,15 +96,17 @@ pub async fn create(
         .map_err(ApiError::problems)?;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
     let command_id = envelope.id;
-    let location = format!("/api/products/{product_id}");
     state
         .accept(Command {
             topic: Topic::CatalogCommands,
             key: product_id,
             envelope,
-            resource: Some(location.clone()),
-            location,
-            body: json!({ "commandId": command_id, "productId": product_id }),
+            resource: Some(Resource::Product(product_id)),
+            follow: Follow::Resource,
+            body: ProductAccepted {
+                command_id,
+                product_id,
+            },
         })
         .await
 }
@@ -178,7 +178,7 @@ async fn change<T: Message>(
     user: User,
     product_id: Uuid,
     command: T,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ProductAccepted>, ApiError> {
     check_owner(state, correlation_id, &user, product_id).await?;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
     let command_id = envelope.id;
@@ -187,9 +187,12 @@ async fn change<T: Message>(
             topic: Topic::CatalogCommands,
             key: product_id,
             envelope,
-            resource: Some(format!("/api/products/{product_id}")),
-            location: format!("/api/commands/{command_id}"),
-            body: json!({ "commandId": command_id, "productId": product_id }),
+            resource: Some(Resource::Product(product_id)),
+            follow: Follow::Outcome,
+            body: ProductAccepted {
+                command_id,
+                product_id,
+            },
         })
         .await
 }
@@ -201,7 +204,7 @@ pub async fn update(
     Id(product_id): Id,
     user: User,
     Body(body): Body<ProductChanges>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ProductAccepted>, ApiError> {
     user.require(SELLERS)?;
     let command = body.command(product_id).map_err(ApiError::problems)?;
     change(&state, correlation_id, user, product_id, command).await
@@ -213,7 +216,7 @@ pub async fn deactivate(
     Correlation(correlation_id): Correlation,
     Id(product_id): Id,
     user: User,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ProductAccepted>, ApiError> {
     user.require(SELLERS)?;
     let command = DeactivateProduct { product_id };
     change(&state, correlation_id, user, product_id, command).await
