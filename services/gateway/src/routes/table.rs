@@ -1,7 +1,9 @@
-//! The route table of the document: every operation the gateway serves, with the
-//! types its handler takes and answers. A test in `lib.rs` checks it against the
-//! router, both ways.
+//! The route table: every operation the gateway serves, with its handler and the types
+//! it takes and answers. The router ([`router`]) and the OpenAPI document
+//! (`super::openapi`) are both built from it, so a route cannot be served without being
+//! described, or described without being served.
 
+use axum::Router;
 use serde_json::json;
 use shared_events::messages::auth::{Session, UserProfile};
 use shared_events::messages::cart::CartView;
@@ -9,15 +11,17 @@ use shared_events::messages::catalog::{ProductPage, ProductView};
 use shared_events::messages::inventory::{LowStockList, StockLevel};
 use shared_events::messages::order::{OrderPage, OrderView};
 use shared_events::messages::payment::PaymentView;
+use shared_events::rules;
 
 use super::operation::Operation;
 use super::operation::Problem::{
     BadRequest, Forbidden, NotFound, RateLimited, Timeout, Unavailable,
 };
+use super::{auth, cart, commands, inventory, openapi, orders, products};
 use crate::dispatch::{CartAccepted, OrderAccepted, ProductAccepted, UserAccepted};
 use crate::outcomes::CommandStatus;
 use crate::routes::commands::MAX_WAIT_SECS;
-use crate::routes::{auth, cart, inventory, orders, products};
+use crate::AppState;
 
 /// The tags operations are grouped under, with what each holds, in reading order.
 pub const TAGS: [(&str, &str); 8] = [
@@ -43,20 +47,28 @@ pub const TAGS: [(&str, &str); 8] = [
 /// Where a command's outcome is followed.
 const COMMAND: &str = "/api/commands/{commandId}";
 
-/// Every operation, in the router's order.
+/// The gateway's own routes: the handler of every operation the runtime does not serve,
+/// on its path.
+pub fn router() -> Router<AppState> {
+    all()
+        .into_iter()
+        .filter_map(|operation| Some((operation.path, operation.handler?)))
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(path, handler)
+        })
+}
+
+/// Every operation, in the document's order.
 pub fn all() -> Vec<Operation> {
     vec![
-        Operation::get("/healthz", "service", "The process is up")
-            .by_runtime()
+        Operation::by_runtime("/healthz", "service", "The process is up")
             .ok_plain("Up"),
-        Operation::get("/readyz", "service", "Connected to the broker and knows a token key")
-            .by_runtime()
+        Operation::by_runtime("/readyz", "service", "Connected to the broker and knows a token key")
             .ok_plain("Ready")
             .answers(503, "Not ready, with the failing checks"),
-        Operation::get("/metrics", "service", "The process's metrics, for Prometheus")
-            .by_runtime()
+        Operation::by_runtime("/metrics", "service", "The process's metrics, for Prometheus")
             .ok_plain("The text exposition format"),
-        Operation::post("/api/auth/register", "auth", "Register a buyer or seller")
+        Operation::post("/api/auth/register", "auth", "Register a buyer or seller", auth::register)
             .body::<auth::RegisterRequest>()
             .accepted::<UserAccepted>(
                 "Accepted; follow Location for the outcome (email_taken fails it)",
@@ -69,20 +81,19 @@ pub fn all() -> Vec<Operation> {
                  or busy: every password hashing slot is taken (Retry-After: 1)",
                 true,
             ),
-        Operation::post("/api/auth/login", "auth", "Exchange email and password for a token")
+        Operation::post("/api/auth/login", "auth", "Exchange email and password for a token", auth::login)
             .body::<auth::LoginRequest>()
             .ok::<Session>("Signed in")
             .fails_with(401, "unauthorized: the email or password is wrong", false)
             .fails(&[RateLimited, Unavailable, Timeout]),
-        Operation::get("/api/me", "auth", "The signed-in user")
+        Operation::get("/api/me", "auth", "The signed-in user", auth::me)
             .token()
             .ok::<UserProfile>("The user")
             .fails(&[Timeout]),
         Operation::get(
             COMMAND,
             "commands",
-            "What became of a command; only its sender (or an admin) sees a command sent with a token",
-        )
+            "What became of a command; only its sender (or an admin) sees a command sent with a token", commands::command_status,)
         .token_optional()
         .query(
             "wait",
@@ -94,7 +105,7 @@ pub fn all() -> Vec<Operation> {
              another instance, or before this one started)",
         )
         .fails(&[BadRequest, NotFound]),
-        Operation::post("/api/products", "products", "List a product (seller, admin)")
+        Operation::post("/api/products", "products", "List a product (seller, admin)", products::create)
             .token()
             .body::<products::NewProduct>()
             .accepted::<ProductAccepted>(
@@ -103,11 +114,11 @@ pub fn all() -> Vec<Operation> {
             )
             .fails(&[Forbidden, Unavailable]),
         paged(
-            Operation::get("/api/products", "products", "A page of active products, newest first")
+            Operation::get("/api/products", "products", "A page of active products, newest first", products::list)
                 .query(
                     "q",
                     "Every word must begin a word of the name, description or sku",
-                    json!({ "type": "string", "maxLength": 200 }),
+                    json!({ "type": "string", "maxLength": rules::MAX_SEARCH_TEXT }),
                 )
                 .query("category", "Exact category", json!({ "type": "string" }))
                 .query(
@@ -133,14 +144,13 @@ pub fn all() -> Vec<Operation> {
         )
         .ok::<ProductPage>("The page")
         .fails(&[BadRequest, Timeout]),
-        Operation::get("/api/products/{productId}", "products", "One product with its available stock")
+        Operation::get("/api/products/{productId}", "products", "One product with its available stock", products::get)
             .ok::<ProductView>("The product")
             .fails(&[NotFound, Timeout]),
         Operation::patch(
             "/api/products/{productId}",
             "products",
-            "Change some fields (owning seller, admin)",
-        )
+            "Change some fields (owning seller, admin)", products::update,)
         .token()
         .body::<products::ProductChanges>()
         .accepted::<ProductAccepted>("Accepted", COMMAND)
@@ -148,24 +158,22 @@ pub fn all() -> Vec<Operation> {
         Operation::delete(
             "/api/products/{productId}",
             "products",
-            "Deactivate: hidden from lists, still readable (owning seller, admin)",
-        )
+            "Deactivate: hidden from lists, still readable (owning seller, admin)", products::deactivate,)
         .token()
         .accepted::<ProductAccepted>("Accepted", COMMAND)
         .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
-        Operation::get("/api/inventory/low-stock", "inventory", "Products below their reorder point (admin)")
+        Operation::get("/api/inventory/low-stock", "inventory", "Products below their reorder point (admin)", inventory::low_stock)
             .token()
             .ok::<LowStockList>("The list")
             .fails(&[Forbidden, Timeout]),
-        Operation::get("/api/inventory/{productId}", "inventory", "A product's stock (owning seller, admin)")
+        Operation::get("/api/inventory/{productId}", "inventory", "A product's stock (owning seller, admin)", inventory::stock)
             .token()
             .ok::<StockLevel>("The stock")
             .fails(&[Forbidden, NotFound, Timeout]),
         Operation::post(
             "/api/inventory/{productId}/adjustments",
             "inventory",
-            "Add or remove units (owning seller, admin)",
-        )
+            "Add or remove units (owning seller, admin)", inventory::adjust,)
         .token()
         .body::<inventory::Adjustment>()
         .accepted::<ProductAccepted>(
@@ -173,12 +181,12 @@ pub fn all() -> Vec<Operation> {
             COMMAND,
         )
         .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
-        Operation::post("/api/orders", "orders", "Place an order (buyer, admin)")
+        Operation::post("/api/orders", "orders", "Place an order (buyer, admin)", orders::place)
             .token()
             .header(
                 "Idempotency-Key",
                 "The same key from the same user names the same order; no second order is made",
-                json!({ "type": "string", "minLength": 1, "maxLength": 200 }),
+                json!({ "type": "string", "minLength": 1, "maxLength": orders::MAX_IDEMPOTENCY_KEY }),
             )
             .body::<orders::NewOrder>()
             .accepted::<OrderAccepted>(
@@ -190,8 +198,7 @@ pub fn all() -> Vec<Operation> {
             Operation::get(
                 "/api/orders",
                 "orders",
-                "A page of the user's orders (admin: all), newest first",
-            )
+                "A page of the user's orders (admin: all), newest first", orders::list,)
             .token()
             .query(
                 "status",
@@ -202,7 +209,7 @@ pub fn all() -> Vec<Operation> {
         )
         .ok::<OrderPage>("The page (orders without history)")
         .fails(&[BadRequest, Timeout]),
-        Operation::get("/api/orders/{orderId}", "orders", "One order (its buyer, admin)")
+        Operation::get("/api/orders/{orderId}", "orders", "One order (its buyer, admin)", orders::get)
             .token()
             .ok::<OrderView>("The order")
             .fails(&[NotFound, Timeout]),
@@ -210,8 +217,7 @@ pub fn all() -> Vec<Operation> {
             "/api/orders/{orderId}/events",
             "orders",
             "Server-Sent Events: `event: status` with the current status, then each change; \
-             closes once the order ended",
-        )
+             closes once the order ended", orders::events,)
         .token()
         .ok_stream(
             "text/event-stream: event status with {orderId, status, cancelReason?, \
@@ -228,8 +234,7 @@ pub fn all() -> Vec<Operation> {
         Operation::post(
             "/api/orders/{orderId}/cancel",
             "orders",
-            "Cancel while PENDING or CONFIRMED (its buyer, admin)",
-        )
+            "Cancel while PENDING or CONFIRMED (its buyer, admin)", orders::cancel,)
         .token()
         .accepted::<OrderAccepted>("Accepted", COMMAND)
         .fails(&[NotFound, Unavailable, Timeout])
@@ -237,8 +242,7 @@ pub fn all() -> Vec<Operation> {
         Operation::post(
             "/api/orders/{orderId}/status",
             "orders",
-            "Advance fulfilment: CONFIRMED → SHIPPED → DELIVERED (admin)",
-        )
+            "Advance fulfilment: CONFIRMED → SHIPPED → DELIVERED (admin)", orders::advance,)
         .token()
         .body::<orders::NewStatus>()
         .accepted::<OrderAccepted>(
@@ -246,19 +250,19 @@ pub fn all() -> Vec<Operation> {
             COMMAND,
         )
         .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
-        Operation::get("/api/payments/{orderId}", "payments", "The order's payment (its buyer, admin)")
+        Operation::get("/api/payments/{orderId}", "payments", "The order's payment (its buyer, admin)", orders::payment)
             .token()
             .ok::<PaymentView>("The payment")
             .fails(&[NotFound, Timeout]),
-        Operation::get("/api/cart", "cart", "The buyer's cart, priced today (buyer, admin)")
+        Operation::get("/api/cart", "cart", "The buyer's cart, priced today (buyer, admin)", cart::get)
             .token()
             .ok::<CartView>("The cart; empty at version 0 when there is none")
             .fails(&[Forbidden, Timeout]),
-        Operation::delete("/api/cart", "cart", "Empty the cart (buyer, admin)")
+        Operation::delete("/api/cart", "cart", "Empty the cart (buyer, admin)", cart::clear)
             .token()
             .accepted::<CartAccepted>("Accepted", COMMAND)
             .fails(&[Forbidden, Unavailable]),
-        Operation::post("/api/cart/items", "cart", "Put units of a product in the cart")
+        Operation::post("/api/cart/items", "cart", "Put units of a product in the cart", cart::add)
             .token()
             .body::<cart::NewItem>()
             .accepted::<CartAccepted>(
@@ -267,7 +271,7 @@ pub fn all() -> Vec<Operation> {
                 COMMAND,
             )
             .fails(&[Forbidden, Unavailable]),
-        Operation::patch("/api/cart/items/{productId}", "cart", "Set a line's quantity")
+        Operation::patch("/api/cart/items/{productId}", "cart", "Set a line's quantity", cart::set)
             .token()
             .body::<cart::NewQuantity>()
             .accepted::<CartAccepted>(
@@ -275,15 +279,14 @@ pub fn all() -> Vec<Operation> {
                 COMMAND,
             )
             .fails(&[Forbidden, Unavailable]),
-        Operation::delete("/api/cart/items/{productId}", "cart", "Take a line out of the cart")
+        Operation::delete("/api/cart/items/{productId}", "cart", "Take a line out of the cart", cart::remove)
             .token()
             .accepted::<CartAccepted>("Accepted", COMMAND)
             .fails(&[Forbidden, Unavailable]),
         Operation::post(
             "/api/cart/checkout",
             "cart",
-            "Place an order of the cart's lines; the cart empties once the order exists",
-        )
+            "Place an order of the cart's lines; the cart empties once the order exists", cart::checkout,)
         .token()
         .body::<cart::Checkout>()
         .accepted::<OrderAccepted>(
@@ -296,7 +299,7 @@ pub fn all() -> Vec<Operation> {
             "cart_empty, or cart_has_inactive_products: remove them first",
             false,
         ),
-        Operation::get("/api/openapi.json", "service", "This document")
+        Operation::get("/api/openapi.json", "service", "This document", openapi::document)
             .ok_plain("OpenAPI 3.1, generated from the route table and the request and answer types"),
     ]
 }
@@ -307,11 +310,36 @@ fn paged(operation: Operation) -> Operation {
         .query(
             "page",
             "1-based",
-            json!({ "type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1 }),
+            json!({ "type": "integer", "minimum": 1, "maximum": rules::MAX_PAGE, "default": 1 }),
         )
         .query(
             "pageSize",
             "Items per page",
-            json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 20 }),
+            json!({
+                "type": "integer",
+                "minimum": 1,
+                "maximum": rules::MAX_PAGE_SIZE,
+                "default": rules::DEFAULT_PAGE_SIZE,
+            }),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_operation_is_one_method_on_one_path_and_the_router_mounts_them_all() {
+        let mut seen = BTreeSet::new();
+        for operation in super::all() {
+            assert!(
+                seen.insert((operation.path, operation.method)),
+                "{} {} is in the table twice",
+                operation.method,
+                operation.path
+            );
+        }
+        // axum refuses (panics on) a method mounted twice on one path.
+        let _ = super::router();
+    }
 }

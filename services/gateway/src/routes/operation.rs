@@ -1,11 +1,15 @@
-//! One operation of the document as a value: the route table in
-//! [`super::operations`] is a list of them, and each turns itself into OpenAPI JSON,
-//! its types' schemas going into the shared components.
+//! One row of the route table ([`super::table`]): a method on a path, the handler that
+//! serves it, and what it takes and answers. The router mounts the handler; the
+//! document turns the rest into OpenAPI JSON, its types' schemas going into the shared
+//! components.
 
+use axum::handler::Handler;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::error::ErrorBody;
+use crate::AppState;
 
 /// Puts `T`'s schema into the components and answers a reference to it.
 type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
@@ -176,15 +180,15 @@ impl Response {
     }
 }
 
-/// An operation: a method on a path, what it takes and what it answers.
+/// An operation: a method on a path, what serves it, what it takes and what it answers.
 pub struct Operation {
     /// Lower case, as OpenAPI names it.
     pub method: &'static str,
     /// The route as the router has it, `{name}` for a path parameter.
     pub path: &'static str,
-    /// Served by the shared runtime (`kafka_runtime::http`) rather than the gateway's
-    /// router.
-    pub by_runtime: bool,
+    /// The handler on its method; `None` for a route the shared runtime
+    /// (`kafka_runtime::http`) serves rather than the gateway's router.
+    pub handler: Option<MethodRouter<AppState>>,
     tag: &'static str,
     summary: &'static str,
     access: Access,
@@ -199,11 +203,12 @@ impl Operation {
         path: &'static str,
         tag: &'static str,
         summary: &'static str,
+        handler: Option<MethodRouter<AppState>>,
     ) -> Self {
         Self {
             method,
             path,
-            by_runtime: false,
+            handler,
             tag,
             summary,
             access: Access::Anyone,
@@ -213,30 +218,74 @@ impl Operation {
         }
     }
 
-    /// `GET path`, under `tag`.
-    pub fn get(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
-        Self::new("get", path, tag, summary)
+    /// `GET path`, served by `handler`, under `tag`.
+    pub fn get<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        tag: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(
+            "get",
+            path,
+            tag,
+            summary,
+            Some(on(MethodFilter::GET, handler)),
+        )
     }
 
-    /// `POST path`, under `tag`.
-    pub fn post(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
-        Self::new("post", path, tag, summary)
+    /// `POST path`, served by `handler`, under `tag`.
+    pub fn post<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        tag: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(
+            "post",
+            path,
+            tag,
+            summary,
+            Some(on(MethodFilter::POST, handler)),
+        )
     }
 
-    /// `PATCH path`, under `tag`.
-    pub fn patch(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
-        Self::new("patch", path, tag, summary)
+    /// `PATCH path`, served by `handler`, under `tag`.
+    pub fn patch<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        tag: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(
+            "patch",
+            path,
+            tag,
+            summary,
+            Some(on(MethodFilter::PATCH, handler)),
+        )
     }
 
-    /// `DELETE path`, under `tag`.
-    pub fn delete(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
-        Self::new("delete", path, tag, summary)
+    /// `DELETE path`, served by `handler`, under `tag`.
+    pub fn delete<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        tag: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(
+            "delete",
+            path,
+            tag,
+            summary,
+            Some(on(MethodFilter::DELETE, handler)),
+        )
     }
 
-    /// Served by the shared runtime, not the gateway's router.
-    pub fn by_runtime(mut self) -> Self {
-        self.by_runtime = true;
-        self
+    /// `GET path`, served by the shared runtime rather than the gateway's router:
+    /// described here, mounted there.
+    pub fn by_runtime(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
+        Self::new("get", path, tag, summary, None)
     }
 
     /// Needs a bearer token (so may answer 401).
