@@ -61,31 +61,48 @@ pub fn router() -> Router<AppState> {
 /// Every operation, in the document's order.
 pub fn all() -> Vec<Operation> {
     vec![
-        Operation::by_runtime("/healthz", "service", "The process is up")
-            .ok_plain("Up"),
-        Operation::by_runtime("/readyz", "service", "Connected to the broker and knows a token key")
-            .ok_plain("Ready")
-            .answers(503, "Not ready, with the failing checks"),
-        Operation::by_runtime("/metrics", "service", "The process's metrics, for Prometheus")
-            .ok_plain("The text exposition format"),
-        Operation::post("/api/auth/register", "auth", "Register a buyer or seller", auth::register)
-            .body::<auth::RegisterRequest>()
-            .accepted::<UserAccepted>(
-                "Accepted; follow Location for the outcome (email_taken fails it)",
-                COMMAND,
-            )
-            .fails(&[RateLimited])
-            .fails_with(
-                503,
-                "broker_unavailable: the broker did not take the command within about 5 s; \
+        Operation::by_runtime("/healthz", "service", "The process is up").ok_plain("Up"),
+        Operation::by_runtime(
+            "/readyz",
+            "service",
+            "Connected to the broker and knows a token key",
+        )
+        .ok_plain("Ready")
+        .answers(503, "Not ready, with the failing checks"),
+        Operation::by_runtime(
+            "/metrics",
+            "service",
+            "The process's metrics, for Prometheus",
+        )
+        .ok_plain("The text exposition format"),
+        Operation::post(
+            "/api/auth/register",
+            "auth",
+            "Register a buyer or seller",
+            auth::register,
+        )
+        .body::<auth::RegisterRequest>()
+        .accepted::<UserAccepted>(
+            "Accepted; follow Location for the outcome (email_taken fails it)",
+            COMMAND,
+        )
+        .fails(&[RateLimited])
+        .fails_with(
+            503,
+            "broker_unavailable: the broker did not take the command within about 5 s; \
                  or busy: every password hashing slot is taken (Retry-After: 1)",
-                true,
-            ),
-        Operation::post("/api/auth/login", "auth", "Exchange email and password for a token", auth::login)
-            .body::<auth::LoginRequest>()
-            .ok::<Session>("Signed in")
-            .fails_with(401, "unauthorized: the email or password is wrong", false)
-            .fails(&[RateLimited, Unavailable, Timeout]),
+            true,
+        ),
+        Operation::post(
+            "/api/auth/login",
+            "auth",
+            "Exchange email and password for a token",
+            auth::login,
+        )
+        .body::<auth::LoginRequest>()
+        .ok::<Session>("Signed in")
+        .fails_with(401, "unauthorized: the email or password is wrong", false)
+        .fails(&[RateLimited, Unavailable, Timeout]),
         Operation::get("/api/me", "auth", "The signed-in user", auth::me)
             .token()
             .ok::<UserProfile>("The user")
@@ -93,7 +110,10 @@ pub fn all() -> Vec<Operation> {
         Operation::get(
             COMMAND,
             "commands",
-            "What became of a command; only its sender (or an admin) sees a command sent with a token", commands::command_status,)
+            "What became of a command; only its sender (or an admin) sees a command sent \
+             with a token",
+            commands::command_status,
+        )
         .token_optional()
         .query(
             "wait",
@@ -105,52 +125,69 @@ pub fn all() -> Vec<Operation> {
              another instance, or before this one started)",
         )
         .fails(&[BadRequest, NotFound]),
-        Operation::post("/api/products", "products", "List a product (seller, admin)", products::create)
-            .token()
-            .body::<products::NewProduct>()
-            .accepted::<ProductAccepted>(
-                "Accepted; the outcome fails with sku_taken for a duplicate sku",
-                "/api/products/{productId}",
-            )
-            .fails(&[Forbidden, Unavailable]),
+        Operation::post(
+            "/api/products",
+            "products",
+            "List a product (seller, admin)",
+            products::create,
+        )
+        .token()
+        .body::<products::NewProduct>()
+        .accepted::<ProductAccepted>(
+            "Accepted; the outcome fails with sku_taken for a duplicate sku",
+            "/api/products/{productId}",
+        )
+        .fails(&[Forbidden, Unavailable]),
         paged(
-            Operation::get("/api/products", "products", "A page of active products, newest first", products::list)
-                .query(
-                    "q",
-                    "Every word must begin a word of the name, description or sku",
-                    json!({ "type": "string", "maxLength": rules::MAX_SEARCH_TEXT }),
-                )
-                .query("category", "Exact category", json!({ "type": "string" }))
-                .query(
-                    "minPrice",
-                    "Lowest unit price in minor units, inclusive",
-                    json!({ "type": "integer", "minimum": 0 }),
-                )
-                .query(
-                    "maxPrice",
-                    "Highest unit price in minor units, inclusive; not below minPrice",
-                    json!({ "type": "integer", "minimum": 0 }),
-                )
-                .query(
-                    "inStock",
-                    "Only products with available stock (true) or without (false)",
-                    json!({ "type": "boolean" }),
-                )
-                .query(
-                    "sellerId",
-                    "Only this seller's products",
-                    json!({ "type": "string", "format": "uuid" }),
-                ),
+            Operation::get(
+                "/api/products",
+                "products",
+                "A page of active products, newest first",
+                products::list,
+            )
+            .query(
+                "q",
+                "Every word must begin a word of the name, description or sku",
+                json!({ "type": "string", "maxLength": rules::MAX_SEARCH_TEXT }),
+            )
+            .query("category", "Exact category", json!({ "type": "string" }))
+            .query(
+                "minPrice",
+                "Lowest unit price in minor units, inclusive",
+                json!({ "type": "integer", "minimum": 0 }),
+            )
+            .query(
+                "maxPrice",
+                "Highest unit price in minor units, inclusive; not below minPrice",
+                json!({ "type": "integer", "minimum": 0 }),
+            )
+            .query(
+                "inStock",
+                "Only products with available stock (true) or without (false)",
+                json!({ "type": "boolean" }),
+            )
+            .query(
+                "sellerId",
+                "Only this seller's products",
+                json!({ "type": "string", "format": "uuid" }),
+            ),
         )
         .ok::<ProductPage>("The page")
         .fails(&[BadRequest, Timeout]),
-        Operation::get("/api/products/{productId}", "products", "One product with its available stock", products::get)
-            .ok::<ProductView>("The product")
-            .fails(&[NotFound, Timeout]),
+        Operation::get(
+            "/api/products/{productId}",
+            "products",
+            "One product with its available stock",
+            products::get,
+        )
+        .ok::<ProductView>("The product")
+        .fails(&[NotFound, Timeout]),
         Operation::patch(
             "/api/products/{productId}",
             "products",
-            "Change some fields (owning seller, admin)", products::update,)
+            "Change some fields (owning seller, admin)",
+            products::update,
+        )
         .token()
         .body::<products::ProductChanges>()
         .accepted::<ProductAccepted>("Accepted", COMMAND)
@@ -158,22 +195,36 @@ pub fn all() -> Vec<Operation> {
         Operation::delete(
             "/api/products/{productId}",
             "products",
-            "Deactivate: hidden from lists, still readable (owning seller, admin)", products::deactivate,)
+            "Deactivate: hidden from lists, still readable (owning seller, admin)",
+            products::deactivate,
+        )
         .token()
         .accepted::<ProductAccepted>("Accepted", COMMAND)
         .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
-        Operation::get("/api/inventory/low-stock", "inventory", "Products below their reorder point (admin)", inventory::low_stock)
-            .token()
-            .ok::<LowStockList>("The list")
-            .fails(&[Forbidden, Timeout]),
-        Operation::get("/api/inventory/{productId}", "inventory", "A product's stock (owning seller, admin)", inventory::stock)
-            .token()
-            .ok::<StockLevel>("The stock")
-            .fails(&[Forbidden, NotFound, Timeout]),
+        Operation::get(
+            "/api/inventory/low-stock",
+            "inventory",
+            "Products below their reorder point (admin)",
+            inventory::low_stock,
+        )
+        .token()
+        .ok::<LowStockList>("The list")
+        .fails(&[Forbidden, Timeout]),
+        Operation::get(
+            "/api/inventory/{productId}",
+            "inventory",
+            "A product's stock (owning seller, admin)",
+            inventory::stock,
+        )
+        .token()
+        .ok::<StockLevel>("The stock")
+        .fails(&[Forbidden, NotFound, Timeout]),
         Operation::post(
             "/api/inventory/{productId}/adjustments",
             "inventory",
-            "Add or remove units (owning seller, admin)", inventory::adjust,)
+            "Add or remove units (owning seller, admin)",
+            inventory::adjust,
+        )
         .token()
         .body::<inventory::Adjustment>()
         .accepted::<ProductAccepted>(
@@ -181,24 +232,31 @@ pub fn all() -> Vec<Operation> {
             COMMAND,
         )
         .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
-        Operation::post("/api/orders", "orders", "Place an order (buyer, admin)", orders::place)
-            .token()
-            .header(
-                "Idempotency-Key",
-                "The same key from the same user names the same order; no second order is made",
-                json!({ "type": "string", "minLength": 1, "maxLength": orders::MAX_IDEMPOTENCY_KEY }),
-            )
-            .body::<orders::NewOrder>()
-            .accepted::<OrderAccepted>(
-                "Accepted; follow the order (GET or its events)",
-                "/api/orders/{orderId}",
-            )
-            .fails(&[Forbidden, Unavailable]),
+        Operation::post(
+            "/api/orders",
+            "orders",
+            "Place an order (buyer, admin)",
+            orders::place,
+        )
+        .token()
+        .header(
+            "Idempotency-Key",
+            "The same key from the same user names the same order; no second order is made",
+            json!({ "type": "string", "minLength": 1, "maxLength": orders::MAX_IDEMPOTENCY_KEY }),
+        )
+        .body::<orders::NewOrder>()
+        .accepted::<OrderAccepted>(
+            "Accepted; follow the order (GET or its events)",
+            "/api/orders/{orderId}",
+        )
+        .fails(&[Forbidden, Unavailable]),
         paged(
             Operation::get(
                 "/api/orders",
                 "orders",
-                "A page of the user's orders (admin: all), newest first", orders::list,)
+                "A page of the user's orders (admin: all), newest first",
+                orders::list,
+            )
             .token()
             .query(
                 "status",
@@ -209,15 +267,22 @@ pub fn all() -> Vec<Operation> {
         )
         .ok::<OrderPage>("The page (orders without history)")
         .fails(&[BadRequest, Timeout]),
-        Operation::get("/api/orders/{orderId}", "orders", "One order (its buyer, admin)", orders::get)
-            .token()
-            .ok::<OrderView>("The order")
-            .fails(&[NotFound, Timeout]),
+        Operation::get(
+            "/api/orders/{orderId}",
+            "orders",
+            "One order (its buyer, admin)",
+            orders::get,
+        )
+        .token()
+        .ok::<OrderView>("The order")
+        .fails(&[NotFound, Timeout]),
         Operation::get(
             "/api/orders/{orderId}/events",
             "orders",
             "Server-Sent Events: `event: status` with the current status, then each change; \
-             closes once the order ended", orders::events,)
+             closes once the order ended",
+            orders::events,
+        )
         .token()
         .ok_stream(
             "text/event-stream: event status with {orderId, status, cancelReason?, \
@@ -234,15 +299,23 @@ pub fn all() -> Vec<Operation> {
         Operation::post(
             "/api/orders/{orderId}/cancel",
             "orders",
-            "Cancel while PENDING or CONFIRMED (its buyer, admin)", orders::cancel,)
+            "Cancel while PENDING or CONFIRMED (its buyer, admin)",
+            orders::cancel,
+        )
         .token()
         .accepted::<OrderAccepted>("Accepted", COMMAND)
         .fails(&[NotFound, Unavailable, Timeout])
-        .fails_with(409, "order_not_cancellable: the order is past CONFIRMED", false),
+        .fails_with(
+            409,
+            "order_not_cancellable: the order is past CONFIRMED",
+            false,
+        ),
         Operation::post(
             "/api/orders/{orderId}/status",
             "orders",
-            "Advance fulfilment: CONFIRMED → SHIPPED → DELIVERED (admin)", orders::advance,)
+            "Advance fulfilment: CONFIRMED → SHIPPED → DELIVERED (admin)",
+            orders::advance,
+        )
         .token()
         .body::<orders::NewStatus>()
         .accepted::<OrderAccepted>(
@@ -250,43 +323,75 @@ pub fn all() -> Vec<Operation> {
             COMMAND,
         )
         .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
-        Operation::get("/api/payments/{orderId}", "payments", "The order's payment (its buyer, admin)", orders::payment)
-            .token()
-            .ok::<PaymentView>("The payment")
-            .fails(&[NotFound, Timeout]),
-        Operation::get("/api/cart", "cart", "The buyer's cart, priced today (buyer, admin)", cart::get)
-            .token()
-            .ok::<CartView>("The cart; empty at version 0 when there is none")
-            .fails(&[Forbidden, Timeout]),
-        Operation::delete("/api/cart", "cart", "Empty the cart (buyer, admin)", cart::clear)
-            .token()
-            .accepted::<CartAccepted>("Accepted", COMMAND)
-            .fails(&[Forbidden, Unavailable]),
-        Operation::post("/api/cart/items", "cart", "Put units of a product in the cart", cart::add)
-            .token()
-            .body::<cart::NewItem>()
-            .accepted::<CartAccepted>(
-                "Accepted; the outcome fails unknown_product, product_inactive, \
+        Operation::get(
+            "/api/payments/{orderId}",
+            "payments",
+            "The order's payment (its buyer, admin)",
+            orders::payment,
+        )
+        .token()
+        .ok::<PaymentView>("The payment")
+        .fails(&[NotFound, Timeout]),
+        Operation::get(
+            "/api/cart",
+            "cart",
+            "The buyer's cart, priced today (buyer, admin)",
+            cart::get,
+        )
+        .token()
+        .ok::<CartView>("The cart; empty at version 0 when there is none")
+        .fails(&[Forbidden, Timeout]),
+        Operation::delete(
+            "/api/cart",
+            "cart",
+            "Empty the cart (buyer, admin)",
+            cart::clear,
+        )
+        .token()
+        .accepted::<CartAccepted>("Accepted", COMMAND)
+        .fails(&[Forbidden, Unavailable]),
+        Operation::post(
+            "/api/cart/items",
+            "cart",
+            "Put units of a product in the cart",
+            cart::add,
+        )
+        .token()
+        .body::<cart::NewItem>()
+        .accepted::<CartAccepted>(
+            "Accepted; the outcome fails unknown_product, product_inactive, \
                  invalid_quantity or too_many_lines",
-                COMMAND,
-            )
-            .fails(&[Forbidden, Unavailable]),
-        Operation::patch("/api/cart/items/{productId}", "cart", "Set a line's quantity", cart::set)
-            .token()
-            .body::<cart::NewQuantity>()
-            .accepted::<CartAccepted>(
-                "Accepted; the outcome fails not_in_cart or product_inactive",
-                COMMAND,
-            )
-            .fails(&[Forbidden, Unavailable]),
-        Operation::delete("/api/cart/items/{productId}", "cart", "Take a line out of the cart", cart::remove)
-            .token()
-            .accepted::<CartAccepted>("Accepted", COMMAND)
-            .fails(&[Forbidden, Unavailable]),
+            COMMAND,
+        )
+        .fails(&[Forbidden, Unavailable]),
+        Operation::patch(
+            "/api/cart/items/{productId}",
+            "cart",
+            "Set a line's quantity",
+            cart::set,
+        )
+        .token()
+        .body::<cart::NewQuantity>()
+        .accepted::<CartAccepted>(
+            "Accepted; the outcome fails not_in_cart or product_inactive",
+            COMMAND,
+        )
+        .fails(&[Forbidden, Unavailable]),
+        Operation::delete(
+            "/api/cart/items/{productId}",
+            "cart",
+            "Take a line out of the cart",
+            cart::remove,
+        )
+        .token()
+        .accepted::<CartAccepted>("Accepted", COMMAND)
+        .fails(&[Forbidden, Unavailable]),
         Operation::post(
             "/api/cart/checkout",
             "cart",
-            "Place an order of the cart's lines; the cart empties once the order exists", cart::checkout,)
+            "Place an order of the cart's lines; the cart empties once the order exists",
+            cart::checkout,
+        )
         .token()
         .body::<cart::Checkout>()
         .accepted::<OrderAccepted>(
@@ -299,8 +404,16 @@ pub fn all() -> Vec<Operation> {
             "cart_empty, or cart_has_inactive_products: remove them first",
             false,
         ),
-        Operation::get("/api/openapi.json", "service", "This document", openapi::document)
-            .ok_plain("OpenAPI 3.1, generated from the route table and the request and answer types"),
+        Operation::get(
+            "/api/openapi.json",
+            "service",
+            "This document",
+            openapi::document,
+        )
+        .ok_plain(
+            "OpenAPI 3.1, generated from the route table and the request and answer \
+                 types",
+        ),
     ]
 }
 
