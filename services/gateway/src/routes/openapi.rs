@@ -37,7 +37,7 @@ pub fn generate() -> Value {
     let mut paths = Map::new();
     for operation in table::all() {
         let item = paths.entry(operation.path).or_insert_with(|| json!({}));
-        item[operation.method] = operation.to_json(&mut generator);
+        item[operation.method.name()] = operation.to_json(&mut generator);
     }
     let responses: Map<String, Value> = Problem::ALL
         .iter()

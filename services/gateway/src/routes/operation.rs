@@ -18,6 +18,40 @@ fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     generator.subschema_for::<T>()
 }
 
+/// A method the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl Method {
+    /// Its name as OpenAPI writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+            Self::Patch => MethodFilter::PATCH,
+            Self::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
@@ -182,14 +216,15 @@ impl Response {
 
 /// An operation: a method on a path, what serves it, what it takes and what it answers.
 pub struct Operation {
-    /// Lower case, as OpenAPI names it.
-    pub method: &'static str,
+    /// The method it answers.
+    pub method: Method,
     /// The route as the router has it, `{name}` for a path parameter.
     pub path: &'static str,
     /// The handler on its method; `None` for a route the shared runtime
     /// (`kafka_runtime::http`) serves rather than the gateway's router.
     pub handler: Option<MethodRouter<AppState>>,
-    tag: &'static str,
+    /// The tag it is grouped under.
+    pub tag: &'static str,
     summary: &'static str,
     access: Access,
     parameters: Vec<Value>,
@@ -198,19 +233,13 @@ pub struct Operation {
 }
 
 impl Operation {
-    fn new(
-        method: &'static str,
-        path: &'static str,
-        tag: &'static str,
-        summary: &'static str,
-        handler: Option<MethodRouter<AppState>>,
-    ) -> Self {
+    fn row(method: Method, path: &'static str, handler: Option<MethodRouter<AppState>>) -> Self {
         Self {
             method,
             path,
             handler,
-            tag,
-            summary,
+            tag: "",
+            summary: "",
             access: Access::Anyone,
             parameters: Vec::new(),
             body: None,
@@ -218,74 +247,27 @@ impl Operation {
         }
     }
 
-    /// `GET path`, served by `handler`, under `tag`.
-    pub fn get<H: Handler<T, AppState>, T: 'static>(
+    /// `method path`, served by `handler`; [`Operation::about`] says what it is.
+    pub fn new<H: Handler<T, AppState>, T: 'static>(
+        method: Method,
         path: &'static str,
-        tag: &'static str,
-        summary: &'static str,
         handler: H,
     ) -> Self {
-        Self::new(
-            "get",
-            path,
-            tag,
-            summary,
-            Some(on(MethodFilter::GET, handler)),
-        )
-    }
-
-    /// `POST path`, served by `handler`, under `tag`.
-    pub fn post<H: Handler<T, AppState>, T: 'static>(
-        path: &'static str,
-        tag: &'static str,
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        Self::new(
-            "post",
-            path,
-            tag,
-            summary,
-            Some(on(MethodFilter::POST, handler)),
-        )
-    }
-
-    /// `PATCH path`, served by `handler`, under `tag`.
-    pub fn patch<H: Handler<T, AppState>, T: 'static>(
-        path: &'static str,
-        tag: &'static str,
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        Self::new(
-            "patch",
-            path,
-            tag,
-            summary,
-            Some(on(MethodFilter::PATCH, handler)),
-        )
-    }
-
-    /// `DELETE path`, served by `handler`, under `tag`.
-    pub fn delete<H: Handler<T, AppState>, T: 'static>(
-        path: &'static str,
-        tag: &'static str,
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        Self::new(
-            "delete",
-            path,
-            tag,
-            summary,
-            Some(on(MethodFilter::DELETE, handler)),
-        )
+        let handler = on(method.filter(), handler);
+        Self::row(method, path, Some(handler))
     }
 
     /// `GET path`, served by the shared runtime rather than the gateway's router:
     /// described here, mounted there.
-    pub fn by_runtime(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
-        Self::new("get", path, tag, summary, None)
+    pub fn by_runtime(path: &'static str) -> Self {
+        Self::row(Method::Get, path, None)
+    }
+
+    /// Its tag (one of `table::TAGS`) and a one-line summary.
+    pub fn about(mut self, tag: &'static str, summary: &'static str) -> Self {
+        self.tag = tag;
+        self.summary = summary;
+        self
     }
 
     /// Needs a bearer token (so may answer 401).

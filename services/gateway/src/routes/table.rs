@@ -13,6 +13,7 @@ use shared_events::messages::order::{OrderPage, OrderView};
 use shared_events::messages::payment::PaymentView;
 use shared_events::rules;
 
+use super::operation::Method::{Delete, Get, Patch, Post};
 use super::operation::Operation;
 use super::operation::Problem::{
     BadRequest, Forbidden, NotFound, RateLimited, Timeout, Unavailable,
@@ -61,359 +62,286 @@ pub fn router() -> Router<AppState> {
 /// Every operation, in the document's order.
 pub fn all() -> Vec<Operation> {
     vec![
-        Operation::by_runtime("/healthz", "service", "The process is up").ok_plain("Up"),
-        Operation::by_runtime(
-            "/readyz",
-            "service",
-            "Connected to the broker and knows a token key",
-        )
-        .ok_plain("Ready")
-        .answers(503, "Not ready, with the failing checks"),
-        Operation::by_runtime(
-            "/metrics",
-            "service",
-            "The process's metrics, for Prometheus",
-        )
-        .ok_plain("The text exposition format"),
-        Operation::post(
-            "/api/auth/register",
-            "auth",
-            "Register a buyer or seller",
-            auth::register,
-        )
-        .body::<auth::RegisterRequest>()
-        .accepted::<UserAccepted>(
-            "Accepted; follow Location for the outcome (email_taken fails it)",
-            COMMAND,
-        )
-        .fails(&[RateLimited])
-        .fails_with(
-            503,
-            "broker_unavailable: the broker did not take the command within about 5 s; \
+        Operation::by_runtime("/healthz")
+            .about("service", "The process is up")
+            .ok_plain("Up"),
+        Operation::by_runtime("/readyz")
+            .about("service", "Connected to the broker and knows a token key")
+            .ok_plain("Ready")
+            .answers(503, "Not ready, with the failing checks"),
+        Operation::by_runtime("/metrics")
+            .about("service", "The process's metrics, for Prometheus")
+            .ok_plain("The text exposition format"),
+        Operation::new(Post, "/api/auth/register", auth::register)
+            .about("auth", "Register a buyer or seller")
+            .body::<auth::RegisterRequest>()
+            .accepted::<UserAccepted>(
+                "Accepted; follow Location for the outcome (email_taken fails it)",
+                COMMAND,
+            )
+            .fails(&[RateLimited])
+            .fails_with(
+                503,
+                "broker_unavailable: the broker did not take the command within about 5 s; \
                  or busy: every password hashing slot is taken (Retry-After: 1)",
-            true,
-        ),
-        Operation::post(
-            "/api/auth/login",
-            "auth",
-            "Exchange email and password for a token",
-            auth::login,
-        )
-        .body::<auth::LoginRequest>()
-        .ok::<Session>("Signed in")
-        .fails_with(401, "unauthorized: the email or password is wrong", false)
-        .fails(&[RateLimited, Unavailable, Timeout]),
-        Operation::get("/api/me", "auth", "The signed-in user", auth::me)
+                true,
+            ),
+        Operation::new(Post, "/api/auth/login", auth::login)
+            .about("auth", "Exchange email and password for a token")
+            .body::<auth::LoginRequest>()
+            .ok::<Session>("Signed in")
+            .fails_with(401, "unauthorized: the email or password is wrong", false)
+            .fails(&[RateLimited, Unavailable, Timeout]),
+        Operation::new(Get, "/api/me", auth::me)
+            .about("auth", "The signed-in user")
             .token()
             .ok::<UserProfile>("The user")
             .fails(&[Timeout]),
-        Operation::get(
-            COMMAND,
-            "commands",
-            "What became of a command; only its sender (or an admin) sees a command sent \
-             with a token",
-            commands::command_status,
-        )
-        .token_optional()
-        .query(
-            "wait",
-            "Whole seconds to long-poll while pending; anything else is 400",
-            json!({ "type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECS }),
-        )
-        .ok::<CommandStatus>(
-            "The status; pending for a command no reply has named yet (sent through \
+        Operation::new(Get, COMMAND, commands::command_status)
+            .about(
+                "commands",
+                "What became of a command; only its sender (or an admin) sees a command \
+             sent with a token",
+            )
+            .token_optional()
+            .query(
+                "wait",
+                "Whole seconds to long-poll while pending; anything else is 400",
+                json!({ "type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECS }),
+            )
+            .ok::<CommandStatus>(
+                "The status; pending for a command no reply has named yet (sent through \
              another instance, or before this one started)",
-        )
-        .fails(&[BadRequest, NotFound]),
-        Operation::post(
-            "/api/products",
-            "products",
-            "List a product (seller, admin)",
-            products::create,
-        )
-        .token()
-        .body::<products::NewProduct>()
-        .accepted::<ProductAccepted>(
-            "Accepted; the outcome fails with sku_taken for a duplicate sku",
-            "/api/products/{productId}",
-        )
-        .fails(&[Forbidden, Unavailable]),
+            )
+            .fails(&[BadRequest, NotFound]),
+        Operation::new(Post, "/api/products", products::create)
+            .about("products", "List a product (seller, admin)")
+            .token()
+            .body::<products::NewProduct>()
+            .accepted::<ProductAccepted>(
+                "Accepted; the outcome fails with sku_taken for a duplicate sku",
+                "/api/products/{productId}",
+            )
+            .fails(&[Forbidden, Unavailable]),
         paged(
-            Operation::get(
-                "/api/products",
-                "products",
-                "A page of active products, newest first",
-                products::list,
-            )
-            .query(
-                "q",
-                "Every word must begin a word of the name, description or sku",
-                json!({ "type": "string", "maxLength": rules::MAX_SEARCH_TEXT }),
-            )
-            .query("category", "Exact category", json!({ "type": "string" }))
-            .query(
-                "minPrice",
-                "Lowest unit price in minor units, inclusive",
-                json!({ "type": "integer", "minimum": 0 }),
-            )
-            .query(
-                "maxPrice",
-                "Highest unit price in minor units, inclusive; not below minPrice",
-                json!({ "type": "integer", "minimum": 0 }),
-            )
-            .query(
-                "inStock",
-                "Only products with available stock (true) or without (false)",
-                json!({ "type": "boolean" }),
-            )
-            .query(
-                "sellerId",
-                "Only this seller's products",
-                json!({ "type": "string", "format": "uuid" }),
-            ),
+            Operation::new(Get, "/api/products", products::list)
+                .about("products", "A page of active products, newest first")
+                .query(
+                    "q",
+                    "Every word must begin a word of the name, description or sku",
+                    json!({ "type": "string", "maxLength": rules::MAX_SEARCH_TEXT }),
+                )
+                .query("category", "Exact category", json!({ "type": "string" }))
+                .query(
+                    "minPrice",
+                    "Lowest unit price in minor units, inclusive",
+                    json!({ "type": "integer", "minimum": 0 }),
+                )
+                .query(
+                    "maxPrice",
+                    "Highest unit price in minor units, inclusive; not below minPrice",
+                    json!({ "type": "integer", "minimum": 0 }),
+                )
+                .query(
+                    "inStock",
+                    "Only products with available stock (true) or without (false)",
+                    json!({ "type": "boolean" }),
+                )
+                .query(
+                    "sellerId",
+                    "Only this seller's products",
+                    json!({ "type": "string", "format": "uuid" }),
+                ),
         )
         .ok::<ProductPage>("The page")
         .fails(&[BadRequest, Timeout]),
-        Operation::get(
-            "/api/products/{productId}",
-            "products",
-            "One product with its available stock",
-            products::get,
-        )
-        .ok::<ProductView>("The product")
-        .fails(&[NotFound, Timeout]),
-        Operation::patch(
-            "/api/products/{productId}",
-            "products",
-            "Change some fields (owning seller, admin)",
-            products::update,
-        )
-        .token()
-        .body::<products::ProductChanges>()
-        .accepted::<ProductAccepted>("Accepted", COMMAND)
-        .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
-        Operation::delete(
-            "/api/products/{productId}",
-            "products",
-            "Deactivate: hidden from lists, still readable (owning seller, admin)",
-            products::deactivate,
-        )
-        .token()
-        .accepted::<ProductAccepted>("Accepted", COMMAND)
-        .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
-        Operation::get(
-            "/api/inventory/low-stock",
-            "inventory",
-            "Products below their reorder point (admin)",
-            inventory::low_stock,
-        )
-        .token()
-        .ok::<LowStockList>("The list")
-        .fails(&[Forbidden, Timeout]),
-        Operation::get(
-            "/api/inventory/{productId}",
-            "inventory",
-            "A product's stock (owning seller, admin)",
-            inventory::stock,
-        )
-        .token()
-        .ok::<StockLevel>("The stock")
-        .fails(&[Forbidden, NotFound, Timeout]),
-        Operation::post(
+        Operation::new(Get, "/api/products/{productId}", products::get)
+            .about("products", "One product with its available stock")
+            .ok::<ProductView>("The product")
+            .fails(&[NotFound, Timeout]),
+        Operation::new(Patch, "/api/products/{productId}", products::update)
+            .about("products", "Change some fields (owning seller, admin)")
+            .token()
+            .body::<products::ProductChanges>()
+            .accepted::<ProductAccepted>("Accepted", COMMAND)
+            .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
+        Operation::new(Delete, "/api/products/{productId}", products::deactivate)
+            .about(
+                "products",
+                "Deactivate: hidden from lists, still readable (owning seller, admin)",
+            )
+            .token()
+            .accepted::<ProductAccepted>("Accepted", COMMAND)
+            .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
+        Operation::new(Get, "/api/inventory/low-stock", inventory::low_stock)
+            .about("inventory", "Products below their reorder point (admin)")
+            .token()
+            .ok::<LowStockList>("The list")
+            .fails(&[Forbidden, Timeout]),
+        Operation::new(Get, "/api/inventory/{productId}", inventory::stock)
+            .about("inventory", "A product's stock (owning seller, admin)")
+            .token()
+            .ok::<StockLevel>("The stock")
+            .fails(&[Forbidden, NotFound, Timeout]),
+        Operation::new(
+            Post,
             "/api/inventory/{productId}/adjustments",
-            "inventory",
-            "Add or remove units (owning seller, admin)",
             inventory::adjust,
         )
+        .about("inventory", "Add or remove units (owning seller, admin)")
         .token()
         .body::<inventory::Adjustment>()
         .accepted::<ProductAccepted>(
-            "Accepted; the outcome fails with insufficient_stock when available would go below 0",
+            "Accepted; the outcome fails with insufficient_stock when available would go \
+             below 0",
             COMMAND,
         )
         .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
-        Operation::post(
-            "/api/orders",
-            "orders",
-            "Place an order (buyer, admin)",
-            orders::place,
-        )
-        .token()
-        .header(
-            "Idempotency-Key",
-            "The same key from the same user names the same order; no second order is made",
-            json!({ "type": "string", "minLength": 1, "maxLength": orders::MAX_IDEMPOTENCY_KEY }),
-        )
-        .body::<orders::NewOrder>()
-        .accepted::<OrderAccepted>(
-            "Accepted; follow the order (GET or its events)",
-            "/api/orders/{orderId}",
-        )
-        .fails(&[Forbidden, Unavailable]),
-        paged(
-            Operation::get(
-                "/api/orders",
-                "orders",
-                "A page of the user's orders (admin: all), newest first",
-                orders::list,
-            )
+        Operation::new(Post, "/api/orders", orders::place)
+            .about("orders", "Place an order (buyer, admin)")
             .token()
-            .query(
-                "status",
-                "Only orders in this status (PENDING, CONFIRMED, SHIPPED, DELIVERED, \
+            .header(
+                "Idempotency-Key",
+                "The same key from the same user names the same order; no second order is made",
+                json!({
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": orders::MAX_IDEMPOTENCY_KEY,
+                }),
+            )
+            .body::<orders::NewOrder>()
+            .accepted::<OrderAccepted>(
+                "Accepted; follow the order (GET or its events)",
+                "/api/orders/{orderId}",
+            )
+            .fails(&[Forbidden, Unavailable]),
+        paged(
+            Operation::new(Get, "/api/orders", orders::list)
+                .about(
+                    "orders",
+                    "A page of the user's orders (admin: all), newest first",
+                )
+                .token()
+                .query(
+                    "status",
+                    "Only orders in this status (PENDING, CONFIRMED, SHIPPED, DELIVERED, \
                  CANCELLED, REJECTED), in any case",
-                json!({ "type": "string" }),
-            ),
+                    json!({ "type": "string" }),
+                ),
         )
         .ok::<OrderPage>("The page (orders without history)")
         .fails(&[BadRequest, Timeout]),
-        Operation::get(
-            "/api/orders/{orderId}",
-            "orders",
-            "One order (its buyer, admin)",
-            orders::get,
-        )
-        .token()
-        .ok::<OrderView>("The order")
-        .fails(&[NotFound, Timeout]),
-        Operation::get(
-            "/api/orders/{orderId}/events",
-            "orders",
-            "Server-Sent Events: `event: status` with the current status, then each change; \
-             closes once the order ended",
-            orders::events,
-        )
-        .token()
-        .ok_stream(
-            "text/event-stream: event status with {orderId, status, cancelReason?, \
+        Operation::new(Get, "/api/orders/{orderId}", orders::get)
+            .about("orders", "One order (its buyer, admin)")
+            .token()
+            .ok::<OrderView>("The order")
+            .fails(&[NotFound, Timeout]),
+        Operation::new(Get, "/api/orders/{orderId}/events", orders::events)
+            .about(
+                "orders",
+                "Server-Sent Events: `event: status` with the current status, then each \
+             change; closes once the order ended",
+            )
+            .token()
+            .ok_stream(
+                "text/event-stream: event status with {orderId, status, cancelReason?, \
              rejectReason?}, the current status first, then each change; closes at \
              DELIVERED, CANCELLED or REJECTED, or with a comment at the stream's maximum \
              lifetime (STREAM_MAX_LIFETIME_SECS)",
-        )
-        .fails(&[NotFound, Timeout])
-        .fails_with(
-            503,
-            "too_many_streams: STREAM_MAX_CONCURRENT streams are open",
-            true,
-        ),
-        Operation::post(
-            "/api/orders/{orderId}/cancel",
-            "orders",
-            "Cancel while PENDING or CONFIRMED (its buyer, admin)",
-            orders::cancel,
-        )
-        .token()
-        .accepted::<OrderAccepted>("Accepted", COMMAND)
-        .fails(&[NotFound, Unavailable, Timeout])
-        .fails_with(
-            409,
-            "order_not_cancellable: the order is past CONFIRMED",
-            false,
-        ),
-        Operation::post(
-            "/api/orders/{orderId}/status",
-            "orders",
-            "Advance fulfilment: CONFIRMED → SHIPPED → DELIVERED (admin)",
-            orders::advance,
-        )
-        .token()
-        .body::<orders::NewStatus>()
-        .accepted::<OrderAccepted>(
-            "Accepted; the outcome fails with invalid_status out of order",
-            COMMAND,
-        )
-        .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
-        Operation::get(
-            "/api/payments/{orderId}",
-            "payments",
-            "The order's payment (its buyer, admin)",
-            orders::payment,
-        )
-        .token()
-        .ok::<PaymentView>("The payment")
-        .fails(&[NotFound, Timeout]),
-        Operation::get(
-            "/api/cart",
-            "cart",
-            "The buyer's cart, priced today (buyer, admin)",
-            cart::get,
-        )
-        .token()
-        .ok::<CartView>("The cart; empty at version 0 when there is none")
-        .fails(&[Forbidden, Timeout]),
-        Operation::delete(
-            "/api/cart",
-            "cart",
-            "Empty the cart (buyer, admin)",
-            cart::clear,
-        )
-        .token()
-        .accepted::<CartAccepted>("Accepted", COMMAND)
-        .fails(&[Forbidden, Unavailable]),
-        Operation::post(
-            "/api/cart/items",
-            "cart",
-            "Put units of a product in the cart",
-            cart::add,
-        )
-        .token()
-        .body::<cart::NewItem>()
-        .accepted::<CartAccepted>(
-            "Accepted; the outcome fails unknown_product, product_inactive, \
+            )
+            .fails(&[NotFound, Timeout])
+            .fails_with(
+                503,
+                "too_many_streams: STREAM_MAX_CONCURRENT streams are open",
+                true,
+            ),
+        Operation::new(Post, "/api/orders/{orderId}/cancel", orders::cancel)
+            .about(
+                "orders",
+                "Cancel while PENDING or CONFIRMED (its buyer, admin)",
+            )
+            .token()
+            .accepted::<OrderAccepted>("Accepted", COMMAND)
+            .fails(&[NotFound, Unavailable, Timeout])
+            .fails_with(
+                409,
+                "order_not_cancellable: the order is past CONFIRMED",
+                false,
+            ),
+        Operation::new(Post, "/api/orders/{orderId}/status", orders::advance)
+            .about(
+                "orders",
+                "Advance fulfilment: CONFIRMED → SHIPPED → DELIVERED (admin)",
+            )
+            .token()
+            .body::<orders::NewStatus>()
+            .accepted::<OrderAccepted>(
+                "Accepted; the outcome fails with invalid_status out of order",
+                COMMAND,
+            )
+            .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
+        Operation::new(Get, "/api/payments/{orderId}", orders::payment)
+            .about("payments", "The order's payment (its buyer, admin)")
+            .token()
+            .ok::<PaymentView>("The payment")
+            .fails(&[NotFound, Timeout]),
+        Operation::new(Get, "/api/cart", cart::get)
+            .about("cart", "The buyer's cart, priced today (buyer, admin)")
+            .token()
+            .ok::<CartView>("The cart; empty at version 0 when there is none")
+            .fails(&[Forbidden, Timeout]),
+        Operation::new(Delete, "/api/cart", cart::clear)
+            .about("cart", "Empty the cart (buyer, admin)")
+            .token()
+            .accepted::<CartAccepted>("Accepted", COMMAND)
+            .fails(&[Forbidden, Unavailable]),
+        Operation::new(Post, "/api/cart/items", cart::add)
+            .about("cart", "Put units of a product in the cart")
+            .token()
+            .body::<cart::NewItem>()
+            .accepted::<CartAccepted>(
+                "Accepted; the outcome fails unknown_product, product_inactive, \
                  invalid_quantity or too_many_lines",
-            COMMAND,
-        )
-        .fails(&[Forbidden, Unavailable]),
-        Operation::patch(
-            "/api/cart/items/{productId}",
-            "cart",
-            "Set a line's quantity",
-            cart::set,
-        )
-        .token()
-        .body::<cart::NewQuantity>()
-        .accepted::<CartAccepted>(
-            "Accepted; the outcome fails not_in_cart or product_inactive",
-            COMMAND,
-        )
-        .fails(&[Forbidden, Unavailable]),
-        Operation::delete(
-            "/api/cart/items/{productId}",
-            "cart",
-            "Take a line out of the cart",
-            cart::remove,
-        )
-        .token()
-        .accepted::<CartAccepted>("Accepted", COMMAND)
-        .fails(&[Forbidden, Unavailable]),
-        Operation::post(
-            "/api/cart/checkout",
-            "cart",
-            "Place an order of the cart's lines; the cart empties once the order exists",
-            cart::checkout,
-        )
-        .token()
-        .body::<cart::Checkout>()
-        .accepted::<OrderAccepted>(
-            "Accepted; follow the order. The same cart version names the same order",
-            "/api/orders/{orderId}",
-        )
-        .fails(&[Forbidden, Unavailable, Timeout])
-        .fails_with(
-            409,
-            "cart_empty, or cart_has_inactive_products: remove them first",
-            false,
-        ),
-        Operation::get(
-            "/api/openapi.json",
-            "service",
-            "This document",
-            openapi::document,
-        )
-        .ok_plain(
-            "OpenAPI 3.1, generated from the route table and the request and answer \
+                COMMAND,
+            )
+            .fails(&[Forbidden, Unavailable]),
+        Operation::new(Patch, "/api/cart/items/{productId}", cart::set)
+            .about("cart", "Set a line's quantity")
+            .token()
+            .body::<cart::NewQuantity>()
+            .accepted::<CartAccepted>(
+                "Accepted; the outcome fails not_in_cart or product_inactive",
+                COMMAND,
+            )
+            .fails(&[Forbidden, Unavailable]),
+        Operation::new(Delete, "/api/cart/items/{productId}", cart::remove)
+            .about("cart", "Take a line out of the cart")
+            .token()
+            .accepted::<CartAccepted>("Accepted", COMMAND)
+            .fails(&[Forbidden, Unavailable]),
+        Operation::new(Post, "/api/cart/checkout", cart::checkout)
+            .about(
+                "cart",
+                "Place an order of the cart's lines; the cart empties once the order exists",
+            )
+            .token()
+            .body::<cart::Checkout>()
+            .accepted::<OrderAccepted>(
+                "Accepted; follow the order. The same cart version names the same order",
+                "/api/orders/{orderId}",
+            )
+            .fails(&[Forbidden, Unavailable, Timeout])
+            .fails_with(
+                409,
+                "cart_empty, or cart_has_inactive_products: remove them first",
+                false,
+            ),
+        Operation::new(Get, "/api/openapi.json", openapi::document)
+            .about("service", "This document")
+            .ok_plain(
+                "OpenAPI 3.1, generated from the route table and the request and answer \
                  types",
-        ),
+            ),
     ]
 }
 
@@ -423,7 +351,12 @@ fn paged(operation: Operation) -> Operation {
         .query(
             "page",
             "1-based",
-            json!({ "type": "integer", "minimum": 1, "maximum": rules::MAX_PAGE, "default": 1 }),
+            json!({
+                "type": "integer",
+                "minimum": 1,
+                "maximum": rules::MAX_PAGE,
+                "default": 1,
+            }),
         )
         .query(
             "pageSize",
@@ -448,7 +381,16 @@ mod tests {
             assert!(
                 seen.insert((operation.path, operation.method)),
                 "{} {} is in the table twice",
-                operation.method,
+                operation.method.name(),
+                operation.path
+            );
+        }
+        let tags: BTreeSet<&str> = super::TAGS.iter().map(|(tag, _)| *tag).collect();
+        for operation in super::all() {
+            assert!(
+                tags.contains(operation.tag),
+                "{} {} has no known tag",
+                operation.method.name(),
                 operation.path
             );
         }
