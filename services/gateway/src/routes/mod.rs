@@ -9,4 +9,5 @@ pub mod openapi;
 pub mod operation;
 pub mod orders;
 pub mod products;
+pub mod signature;
 pub mod table;

@@ -8,7 +8,7 @@
 use std::sync::LazyLock;
 
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
@@ -19,11 +19,12 @@ use super::table;
 static DOCUMENT: LazyLock<String> = LazyLock::new(render);
 
 /// Serves the document.
-pub async fn document() -> impl IntoResponse {
+pub async fn document() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
         DOCUMENT.as_str(),
     )
+        .into_response()
 }
 
 /// The OpenAPI 3.1 document.

@@ -5,18 +5,12 @@
 
 use axum::handler::Handler;
 use axum::routing::{on, MethodFilter, MethodRouter};
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
+use super::signature::{schema_of, Access, Described, SchemaOf, Signature, Success};
 use crate::error::ErrorBody;
 use crate::AppState;
-
-/// Puts `T`'s schema into the components and answers a reference to it.
-type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
-
-fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
-    generator.subschema_for::<T>()
-}
 
 /// A method the gateway serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,17 +44,6 @@ impl Method {
             Self::Delete => MethodFilter::DELETE,
         }
     }
-}
-
-/// Who may call an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    /// Anyone, without a token.
-    Anyone,
-    /// Anyone; with a token, what the user may see.
-    TokenOptional,
-    /// Only with a bearer token.
-    TokenRequired,
 }
 
 /// An error answer routes share, described once in `components.responses`.
@@ -229,6 +212,7 @@ pub struct Operation {
     access: Access,
     parameters: Vec<Value>,
     body: Option<SchemaOf>,
+    success: Option<Success>,
     responses: Vec<(u16, Response)>,
 }
 
@@ -243,18 +227,31 @@ impl Operation {
             access: Access::Anyone,
             parameters: Vec::new(),
             body: None,
+            success: None,
             responses: Vec::new(),
         }
     }
 
-    /// `method path`, served by `handler`; [`Operation::about`] says what it is.
-    pub fn new<H: Handler<T, AppState>, T: 'static>(
-        method: Method,
-        path: &'static str,
-        handler: H,
-    ) -> Self {
+    /// `method path`, served by `handler`; [`Operation::about`] says what it is. The
+    /// handler's signature says what it takes (a token, a body) and what type it
+    /// answers on success.
+    pub fn new<H, T>(method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState> + Described<T>,
+        T: 'static,
+    {
+        let Signature {
+            access,
+            body,
+            success,
+        } = H::signature();
         let handler = on(method.filter(), handler);
-        Self::row(method, path, Some(handler))
+        Self {
+            access,
+            body,
+            success,
+            ..Self::row(method, path, Some(handler))
+        }
     }
 
     /// `GET path`, served by the shared runtime rather than the gateway's router:
@@ -267,18 +264,6 @@ impl Operation {
     pub fn about(mut self, tag: &'static str, summary: &'static str) -> Self {
         self.tag = tag;
         self.summary = summary;
-        self
-    }
-
-    /// Needs a bearer token (so may answer 401).
-    pub fn token(mut self) -> Self {
-        self.access = Access::TokenRequired;
-        self
-    }
-
-    /// Takes a bearer token when there is one (a bad one is still 401).
-    pub fn token_optional(mut self) -> Self {
-        self.access = Access::TokenOptional;
         self
     }
 
@@ -301,22 +286,9 @@ impl Operation {
         self
     }
 
-    /// A JSON body of type `T` (so may answer 400, 413 and 415).
-    pub fn body<T: JsonSchema>(mut self) -> Self {
-        self.body = Some(schema_of::<T>);
-        self
-    }
-
-    /// 200 with a `T`.
-    pub fn ok<T: JsonSchema>(self, description: &'static str) -> Self {
-        self.answer(
-            200,
-            Response::Json {
-                description,
-                schema: schema_of::<T>,
-                location: None,
-            },
-        )
+    /// The handler's success: its status and type.
+    pub fn ok(self, description: &'static str) -> Self {
+        self.success(description, None)
     }
 
     /// 200 with nothing to describe.
@@ -329,20 +301,23 @@ impl Operation {
         self.answer(200, Response::EventStream { description })
     }
 
-    /// 202 with a `T` and a `Location` to follow.
-    pub fn accepted<T: JsonSchema>(
-        self,
-        description: &'static str,
-        location: &'static str,
-    ) -> Self {
-        self.answer(
-            202,
-            Response::Json {
-                description,
-                schema: schema_of::<T>,
-                location: Some(location),
-            },
-        )
+    /// The handler's success (a 202) with a `Location` to follow.
+    pub fn accepted(self, description: &'static str, location: &'static str) -> Self {
+        self.success(description, Some(location))
+    }
+
+    fn success(self, description: &'static str, location: Option<&'static str>) -> Self {
+        match self.success {
+            Some(Success { status, schema }) => self.answer(
+                status,
+                Response::Json {
+                    description,
+                    schema,
+                    location,
+                },
+            ),
+            None => self.answer(200, Response::Plain { description }),
+        }
     }
 
     /// Any other answer without a body worth describing.

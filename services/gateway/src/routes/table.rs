@@ -1,16 +1,11 @@
-//! The route table: every operation the gateway serves, with its handler and the types
-//! it takes and answers. The router ([`router`]) and the OpenAPI document
+//! The route table: every operation the gateway serves, with its handler, what it is
+//! and what it may answer. The router ([`router`]) and the OpenAPI document
 //! (`super::openapi`) are both built from it, so a route cannot be served without being
-//! described, or described without being served.
+//! described, or described without being served; the types it takes and answers come
+//! from the handler's signature (`super::signature`).
 
 use axum::Router;
 use serde_json::json;
-use shared_events::messages::auth::{Session, UserProfile};
-use shared_events::messages::cart::CartView;
-use shared_events::messages::catalog::{ProductPage, ProductView};
-use shared_events::messages::inventory::{LowStockList, StockLevel};
-use shared_events::messages::order::{OrderPage, OrderView};
-use shared_events::messages::payment::PaymentView;
 use shared_events::rules;
 
 use super::operation::Method::{Delete, Get, Patch, Post};
@@ -19,8 +14,6 @@ use super::operation::Problem::{
     BadRequest, Forbidden, NotFound, RateLimited, Timeout, Unavailable,
 };
 use super::{auth, cart, commands, inventory, openapi, orders, products};
-use crate::dispatch::{CartAccepted, OrderAccepted, ProductAccepted, UserAccepted};
-use crate::outcomes::CommandStatus;
 use crate::routes::commands::MAX_WAIT_SECS;
 use crate::AppState;
 
@@ -74,8 +67,7 @@ pub fn all() -> Vec<Operation> {
             .ok_plain("The text exposition format"),
         Operation::new(Post, "/api/auth/register", auth::register)
             .about("auth", "Register a buyer or seller")
-            .body::<auth::RegisterRequest>()
-            .accepted::<UserAccepted>(
+            .accepted(
                 "Accepted; follow Location for the outcome (email_taken fails it)",
                 COMMAND,
             )
@@ -88,14 +80,12 @@ pub fn all() -> Vec<Operation> {
             ),
         Operation::new(Post, "/api/auth/login", auth::login)
             .about("auth", "Exchange email and password for a token")
-            .body::<auth::LoginRequest>()
-            .ok::<Session>("Signed in")
+            .ok("Signed in")
             .fails_with(401, "unauthorized: the email or password is wrong", false)
             .fails(&[RateLimited, Unavailable, Timeout]),
         Operation::new(Get, "/api/me", auth::me)
             .about("auth", "The signed-in user")
-            .token()
-            .ok::<UserProfile>("The user")
+            .ok("The user")
             .fails(&[Timeout]),
         Operation::new(Get, COMMAND, commands::command_status)
             .about(
@@ -103,22 +93,19 @@ pub fn all() -> Vec<Operation> {
                 "What became of a command; only its sender (or an admin) sees a command \
              sent with a token",
             )
-            .token_optional()
             .query(
                 "wait",
                 "Whole seconds to long-poll while pending; anything else is 400",
                 json!({ "type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECS }),
             )
-            .ok::<CommandStatus>(
+            .ok(
                 "The status; pending for a command no reply has named yet (sent through \
              another instance, or before this one started)",
             )
             .fails(&[BadRequest, NotFound]),
         Operation::new(Post, "/api/products", products::create)
             .about("products", "List a product (seller, admin)")
-            .token()
-            .body::<products::NewProduct>()
-            .accepted::<ProductAccepted>(
+            .accepted(
                 "Accepted; the outcome fails with sku_taken for a duplicate sku",
                 "/api/products/{productId}",
             )
@@ -153,35 +140,30 @@ pub fn all() -> Vec<Operation> {
                     json!({ "type": "string", "format": "uuid" }),
                 ),
         )
-        .ok::<ProductPage>("The page")
+        .ok("The page")
         .fails(&[BadRequest, Timeout]),
         Operation::new(Get, "/api/products/{productId}", products::get)
             .about("products", "One product with its available stock")
-            .ok::<ProductView>("The product")
+            .ok("The product")
             .fails(&[NotFound, Timeout]),
         Operation::new(Patch, "/api/products/{productId}", products::update)
             .about("products", "Change some fields (owning seller, admin)")
-            .token()
-            .body::<products::ProductChanges>()
-            .accepted::<ProductAccepted>("Accepted", COMMAND)
+            .accepted("Accepted", COMMAND)
             .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
         Operation::new(Delete, "/api/products/{productId}", products::deactivate)
             .about(
                 "products",
                 "Deactivate: hidden from lists, still readable (owning seller, admin)",
             )
-            .token()
-            .accepted::<ProductAccepted>("Accepted", COMMAND)
+            .accepted("Accepted", COMMAND)
             .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
         Operation::new(Get, "/api/inventory/low-stock", inventory::low_stock)
             .about("inventory", "Products below their reorder point (admin)")
-            .token()
-            .ok::<LowStockList>("The list")
+            .ok("The list")
             .fails(&[Forbidden, Timeout]),
         Operation::new(Get, "/api/inventory/{productId}", inventory::stock)
             .about("inventory", "A product's stock (owning seller, admin)")
-            .token()
-            .ok::<StockLevel>("The stock")
+            .ok("The stock")
             .fails(&[Forbidden, NotFound, Timeout]),
         Operation::new(
             Post,
@@ -189,9 +171,7 @@ pub fn all() -> Vec<Operation> {
             inventory::adjust,
         )
         .about("inventory", "Add or remove units (owning seller, admin)")
-        .token()
-        .body::<inventory::Adjustment>()
-        .accepted::<ProductAccepted>(
+        .accepted(
             "Accepted; the outcome fails with insufficient_stock when available would go \
              below 0",
             COMMAND,
@@ -199,7 +179,6 @@ pub fn all() -> Vec<Operation> {
         .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
         Operation::new(Post, "/api/orders", orders::place)
             .about("orders", "Place an order (buyer, admin)")
-            .token()
             .header(
                 "Idempotency-Key",
                 "The same key from the same user names the same order; no second order is made",
@@ -209,8 +188,7 @@ pub fn all() -> Vec<Operation> {
                     "maxLength": orders::MAX_IDEMPOTENCY_KEY,
                 }),
             )
-            .body::<orders::NewOrder>()
-            .accepted::<OrderAccepted>(
+            .accepted(
                 "Accepted; follow the order (GET or its events)",
                 "/api/orders/{orderId}",
             )
@@ -221,7 +199,6 @@ pub fn all() -> Vec<Operation> {
                     "orders",
                     "A page of the user's orders (admin: all), newest first",
                 )
-                .token()
                 .query(
                     "status",
                     "Only orders in this status (PENDING, CONFIRMED, SHIPPED, DELIVERED, \
@@ -229,12 +206,11 @@ pub fn all() -> Vec<Operation> {
                     json!({ "type": "string" }),
                 ),
         )
-        .ok::<OrderPage>("The page (orders without history)")
+        .ok("The page (orders without history)")
         .fails(&[BadRequest, Timeout]),
         Operation::new(Get, "/api/orders/{orderId}", orders::get)
             .about("orders", "One order (its buyer, admin)")
-            .token()
-            .ok::<OrderView>("The order")
+            .ok("The order")
             .fails(&[NotFound, Timeout]),
         Operation::new(Get, "/api/orders/{orderId}/events", orders::events)
             .about(
@@ -242,7 +218,6 @@ pub fn all() -> Vec<Operation> {
                 "Server-Sent Events: `event: status` with the current status, then each \
              change; closes once the order ended",
             )
-            .token()
             .ok_stream(
                 "text/event-stream: event status with {orderId, status, cancelReason?, \
              rejectReason?}, the current status first, then each change; closes at \
@@ -260,8 +235,7 @@ pub fn all() -> Vec<Operation> {
                 "orders",
                 "Cancel while PENDING or CONFIRMED (its buyer, admin)",
             )
-            .token()
-            .accepted::<OrderAccepted>("Accepted", COMMAND)
+            .accepted("Accepted", COMMAND)
             .fails(&[NotFound, Unavailable, Timeout])
             .fails_with(
                 409,
@@ -273,33 +247,26 @@ pub fn all() -> Vec<Operation> {
                 "orders",
                 "Advance fulfilment: CONFIRMED → SHIPPED → DELIVERED (admin)",
             )
-            .token()
-            .body::<orders::NewStatus>()
-            .accepted::<OrderAccepted>(
+            .accepted(
                 "Accepted; the outcome fails with invalid_status out of order",
                 COMMAND,
             )
             .fails(&[Forbidden, NotFound, Unavailable, Timeout]),
         Operation::new(Get, "/api/payments/{orderId}", orders::payment)
             .about("payments", "The order's payment (its buyer, admin)")
-            .token()
-            .ok::<PaymentView>("The payment")
+            .ok("The payment")
             .fails(&[NotFound, Timeout]),
         Operation::new(Get, "/api/cart", cart::get)
             .about("cart", "The buyer's cart, priced today (buyer, admin)")
-            .token()
-            .ok::<CartView>("The cart; empty at version 0 when there is none")
+            .ok("The cart; empty at version 0 when there is none")
             .fails(&[Forbidden, Timeout]),
         Operation::new(Delete, "/api/cart", cart::clear)
             .about("cart", "Empty the cart (buyer, admin)")
-            .token()
-            .accepted::<CartAccepted>("Accepted", COMMAND)
+            .accepted("Accepted", COMMAND)
             .fails(&[Forbidden, Unavailable]),
         Operation::new(Post, "/api/cart/items", cart::add)
             .about("cart", "Put units of a product in the cart")
-            .token()
-            .body::<cart::NewItem>()
-            .accepted::<CartAccepted>(
+            .accepted(
                 "Accepted; the outcome fails unknown_product, product_inactive, \
                  invalid_quantity or too_many_lines",
                 COMMAND,
@@ -307,26 +274,21 @@ pub fn all() -> Vec<Operation> {
             .fails(&[Forbidden, Unavailable]),
         Operation::new(Patch, "/api/cart/items/{productId}", cart::set)
             .about("cart", "Set a line's quantity")
-            .token()
-            .body::<cart::NewQuantity>()
-            .accepted::<CartAccepted>(
+            .accepted(
                 "Accepted; the outcome fails not_in_cart or product_inactive",
                 COMMAND,
             )
             .fails(&[Forbidden, Unavailable]),
         Operation::new(Delete, "/api/cart/items/{productId}", cart::remove)
             .about("cart", "Take a line out of the cart")
-            .token()
-            .accepted::<CartAccepted>("Accepted", COMMAND)
+            .accepted("Accepted", COMMAND)
             .fails(&[Forbidden, Unavailable]),
         Operation::new(Post, "/api/cart/checkout", cart::checkout)
             .about(
                 "cart",
                 "Place an order of the cart's lines; the cart empties once the order exists",
             )
-            .token()
-            .body::<cart::Checkout>()
-            .accepted::<OrderAccepted>(
+            .accepted(
                 "Accepted; follow the order. The same cart version names the same order",
                 "/api/orders/{orderId}",
             )
