@@ -62,30 +62,42 @@ impl Resource {
     }
 }
 
-/// What a 202's `Location` points to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Follow {
-    /// The command's outcome, `/api/commands/{id}`.
-    Outcome,
-    /// The resource the command makes: a new product or order is worth following
-    /// itself, and its outcome names it too.
-    Resource,
+/// A command on its way: where it goes, and what it makes or changes.
+pub struct Command<T: Message> {
+    topic: Topic,
+    key: Uuid,
+    envelope: Envelope<T>,
+    /// Where to read what it made or changed once it succeeded (shown in its outcome).
+    resource: Option<Resource>,
+    /// Whether the 202's `Location` names the resource rather than the command's outcome.
+    locate_resource: bool,
 }
 
-/// A command on its way: where it goes and what the client is told.
-pub struct Command<T: Message, B> {
-    /// The topic it is sent to.
-    pub topic: Topic,
-    /// The aggregate id it is keyed by.
-    pub key: Uuid,
-    /// The command.
-    pub envelope: Envelope<T>,
-    /// Where to read what it made once it succeeded (shown in its outcome).
-    pub resource: Option<Resource>,
-    /// What `Location` points to.
-    pub follow: Follow,
-    /// The 202 body.
-    pub body: B,
+impl<T: Message> Command<T> {
+    /// `envelope` for `topic`, keyed by `key`; its 202 points to its outcome.
+    pub fn new(topic: Topic, key: Uuid, envelope: Envelope<T>) -> Self {
+        Self {
+            topic,
+            key,
+            envelope,
+            resource: None,
+            locate_resource: false,
+        }
+    }
+
+    /// It changes `resource`, which its outcome names once it succeeded.
+    pub fn changes(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// It makes `resource`: a new product or order is worth following itself, so the
+    /// 202 points to it at once (and its outcome names it too).
+    pub fn makes(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self.locate_resource = true;
+        self
+    }
 }
 
 /// A command's 202 answer: its body, with a `Location` to follow.
@@ -117,6 +129,16 @@ pub struct UserAccepted {
     pub user_id: Uuid,
 }
 
+impl UserAccepted {
+    /// The body of a command that makes `user_id`, from the command's id.
+    pub fn of(user_id: Uuid) -> impl FnOnce(Uuid) -> Self {
+        move |command_id| Self {
+            command_id,
+            user_id,
+        }
+    }
+}
+
 /// The 202 body of a product or stock command.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -125,6 +147,16 @@ pub struct ProductAccepted {
     pub command_id: Uuid,
     /// The product it is about.
     pub product_id: Uuid,
+}
+
+impl ProductAccepted {
+    /// The body of a command about `product_id`, from the command's id.
+    pub fn of(product_id: Uuid) -> impl FnOnce(Uuid) -> Self {
+        move |command_id| Self {
+            command_id,
+            product_id,
+        }
+    }
 }
 
 /// The 202 body of a cart command.
@@ -145,26 +177,37 @@ pub struct OrderAccepted {
     pub order_id: Uuid,
 }
 
+impl OrderAccepted {
+    /// The body of a command about `order_id`, from the command's id.
+    pub fn of(order_id: Uuid) -> impl FnOnce(Uuid) -> Self {
+        move |command_id| Self {
+            command_id,
+            order_id,
+        }
+    }
+}
+
 impl AppState {
-    /// Sends a command and answers 202 with its `Location` once the broker acknowledged
-    /// it, or 503 when the broker could not take it in time. Its outcome can be followed
-    /// at `/api/commands/{id}`, by its actor only.
+    /// Sends a command and answers 202 with its `Location` and the body `body` makes of
+    /// its id once the broker acknowledged it, or 503 when the broker could not take it
+    /// in time. Its outcome can be followed at `/api/commands/{id}`, by its actor only.
     pub async fn accept<T: Message, B>(
         &self,
-        command: Command<T, B>,
+        command: Command<T>,
+        body: impl FnOnce(Uuid) -> B,
     ) -> Result<Accepted<B>, ApiError> {
         let Command {
             topic,
             key,
             envelope,
             resource,
-            follow,
-            body,
+            locate_resource,
         } = command;
-        let location = match (follow, resource) {
-            (Follow::Resource, Some(resource)) => resource,
+        let location = match resource {
+            Some(resource) if locate_resource => resource,
             _ => Resource::Command(envelope.id),
         };
+        let body = body(envelope.id);
         let envelope = envelope.with_reply_to(self.requester.replies_topic());
         let actor = envelope.actor.as_ref().map(|actor| actor.user_id);
         self.outcomes.track(envelope.id, actor, resource);

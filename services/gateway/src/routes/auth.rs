@@ -13,7 +13,7 @@ use shared_events::rules::{self, Problems};
 use shared_events::{Envelope, Role, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Accepted, Command, Correlation, Follow, UserAccepted};
+use crate::dispatch::{Accepted, Command, Correlation, UserAccepted};
 use crate::error::ApiError;
 use crate::extract::Body;
 use crate::limits::retry_after_secs;
@@ -132,20 +132,8 @@ pub async fn register(
         password_hash,
     };
     let envelope = Envelope::new(command, correlation_id, None);
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::AuthCommands,
-            key: user_id,
-            envelope,
-            resource: None,
-            follow: Follow::Outcome,
-            body: UserAccepted {
-                command_id,
-                user_id,
-            },
-        })
-        .await
+    let command = Command::new(Topic::AuthCommands, user_id, envelope);
+    state.accept(command, UserAccepted::of(user_id)).await
 }
 
 /// The login body.

@@ -14,9 +14,7 @@ use shared_events::rules::{self, Problems};
 use shared_events::{derive_id, Envelope, Message, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{
-    Accepted, CartAccepted, Command, Correlation, Follow, OrderAccepted, Resource,
-};
+use crate::dispatch::{Accepted, CartAccepted, Command, Correlation, OrderAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
 use crate::tokens::{User, BUYERS};
@@ -71,17 +69,9 @@ async fn change<C: Message>(
     command: C,
 ) -> Result<Accepted<CartAccepted>, ApiError> {
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::CartCommands,
-            key: user.id,
-            envelope,
-            resource: Some(Resource::Cart),
-            follow: Follow::Outcome,
-            body: CartAccepted { command_id },
-        })
-        .await
+    let command = Command::new(Topic::CartCommands, user.id, envelope).changes(Resource::Cart);
+    let body = |command_id| CartAccepted { command_id };
+    state.accept(command, body).await
 }
 
 /// `GET /api/cart`: the signed-in buyer's cart, priced today; empty at version 0 when

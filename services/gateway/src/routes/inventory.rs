@@ -12,7 +12,7 @@ use shared_events::rules::{self, Problems};
 use shared_events::{Envelope, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Accepted, Command, Correlation, Follow, ProductAccepted, Resource};
+use crate::dispatch::{Accepted, Command, Correlation, ProductAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
 use crate::tokens::{User, ADMINS, SELLERS};
@@ -60,20 +60,9 @@ pub async fn adjust(
         .ask(Topic::InventoryQueries, product_id, query)
         .await?;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::InventoryCommands,
-            key: product_id,
-            envelope,
-            resource: Some(Resource::Stock(product_id)),
-            follow: Follow::Outcome,
-            body: ProductAccepted {
-                command_id,
-                product_id,
-            },
-        })
-        .await
+    let command = Command::new(Topic::InventoryCommands, product_id, envelope)
+        .changes(Resource::Stock(product_id));
+    state.accept(command, ProductAccepted::of(product_id)).await
 }
 
 /// `GET /api/inventory/{productId}`: on hand, reserved, available and reorder point.

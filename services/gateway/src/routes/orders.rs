@@ -22,7 +22,7 @@ use shared_events::rules::{self, Problems};
 use shared_events::{derive_id, Envelope, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Accepted, Command, Correlation, Follow, OrderAccepted, Resource};
+use crate::dispatch::{Accepted, Command, Correlation, OrderAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
 use crate::tokens::{User, ADMINS, BUYERS};
@@ -125,20 +125,9 @@ pub async fn send_order(
 ) -> Result<Accepted<OrderAccepted>, ApiError> {
     let order_id = command.order_id;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::OrderCommands,
-            key: order_id,
-            envelope,
-            resource: Some(Resource::Order(order_id)),
-            follow: Follow::Resource,
-            body: OrderAccepted {
-                command_id,
-                order_id,
-            },
-        })
-        .await
+    let command =
+        Command::new(Topic::OrderCommands, order_id, envelope).makes(Resource::Order(order_id));
+    state.accept(command, OrderAccepted::of(order_id)).await
 }
 
 async fn get_order(
@@ -233,7 +222,7 @@ pub async fn cancel(
         order_id,
         reason: reason.into(),
     };
-    send_change(&state, correlation_id, &user, order_id, command).await
+    change(&state, correlation_id, &user, order_id, command).await
 }
 
 /// The body of `POST /api/orders/{id}/status`.
@@ -259,10 +248,11 @@ pub async fn advance(
         order_id,
         status: body.status,
     };
-    send_change(&state, correlation_id, &user, order_id, command).await
+    change(&state, correlation_id, &user, order_id, command).await
 }
 
-async fn send_change<T: shared_events::Message>(
+/// Sends a change to an existing order; 202 with its outcome to follow.
+async fn change<T: shared_events::Message>(
     state: &AppState,
     correlation_id: Uuid,
     user: &User,
@@ -270,20 +260,9 @@ async fn send_change<T: shared_events::Message>(
     command: T,
 ) -> Result<Accepted<OrderAccepted>, ApiError> {
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::OrderCommands,
-            key: order_id,
-            envelope,
-            resource: Some(Resource::Order(order_id)),
-            follow: Follow::Outcome,
-            body: OrderAccepted {
-                command_id,
-                order_id,
-            },
-        })
-        .await
+    let command =
+        Command::new(Topic::OrderCommands, order_id, envelope).changes(Resource::Order(order_id));
+    state.accept(command, OrderAccepted::of(order_id)).await
 }
 
 /// `GET /api/payments/{orderId}`: the order's payment, for its buyer or an admin.

@@ -17,7 +17,7 @@ use shared_events::rules::{self, Problems};
 use shared_events::{Envelope, Message, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Accepted, Command, Correlation, Follow, ProductAccepted, Resource};
+use crate::dispatch::{Accepted, Command, Correlation, ProductAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
 use crate::tokens::{User, SELLERS};
@@ -95,20 +95,9 @@ pub async fn create(
         .command(product_id, user.id)
         .map_err(ApiError::problems)?;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::CatalogCommands,
-            key: product_id,
-            envelope,
-            resource: Some(Resource::Product(product_id)),
-            follow: Follow::Resource,
-            body: ProductAccepted {
-                command_id,
-                product_id,
-            },
-        })
-        .await
+    let command = Command::new(Topic::CatalogCommands, product_id, envelope)
+        .makes(Resource::Product(product_id));
+    state.accept(command, ProductAccepted::of(product_id)).await
 }
 
 /// The body of `PATCH /api/products/{id}`: the fields to change, at least one.
@@ -181,20 +170,9 @@ async fn change<T: Message>(
 ) -> Result<Accepted<ProductAccepted>, ApiError> {
     check_owner(state, correlation_id, &user, product_id).await?;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::CatalogCommands,
-            key: product_id,
-            envelope,
-            resource: Some(Resource::Product(product_id)),
-            follow: Follow::Outcome,
-            body: ProductAccepted {
-                command_id,
-                product_id,
-            },
-        })
-        .await
+    let command = Command::new(Topic::CatalogCommands, product_id, envelope)
+        .changes(Resource::Product(product_id));
+    state.accept(command, ProductAccepted::of(product_id)).await
 }
 
 /// `PATCH /api/products/{id}`: the owning seller or an admin changes some fields.

@@ -98,23 +98,21 @@ pub trait Output {
     fn success() -> Option<Success>;
 }
 
+/// A `status` with a JSON `T`.
+fn json<T: JsonSchema>(status: u16) -> Option<Success> {
+    let schema = schema_of::<T>;
+    Some(Success { status, schema })
+}
+
 impl<T: JsonSchema> Output for Result<Json<T>, ApiError> {
     fn success() -> Option<Success> {
-        let schema = schema_of::<T>;
-        Some(Success {
-            status: 200,
-            schema,
-        })
+        json::<T>(200)
     }
 }
 
 impl<B: JsonSchema> Output for Result<Accepted<B>, ApiError> {
     fn success() -> Option<Success> {
-        let schema = schema_of::<B>;
-        Some(Success {
-            status: 202,
-            schema,
-        })
+        json::<B>(202)
     }
 }
 
