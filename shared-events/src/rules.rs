@@ -8,8 +8,41 @@ use crate::messages::catalog::{CreateProduct, UpdateProduct};
 use crate::messages::inventory::AdjustStock;
 use crate::messages::order::{PlaceOrder, ShippingAddress};
 
-/// Field name → what is wrong with it.
+/// Field name → what is wrong with it: the `details` of every 400 the gateway answers,
+/// and what a service reports when a replayed command breaks the rules.
 pub type Problems = BTreeMap<&'static str, String>;
+
+// The limits of the contract, in one place: the checks below, the gateway's request
+// schemas (`#[schemars(length(max = ..))]`) and its login route all read them.
+
+/// Longest sku, in characters.
+pub const MAX_SKU: usize = 64;
+/// Longest product name, in characters.
+pub const MAX_PRODUCT_NAME: usize = 200;
+/// Longest product description, in characters.
+pub const MAX_DESCRIPTION: usize = 5000;
+/// Longest category, in characters.
+pub const MAX_CATEGORY: usize = 100;
+/// Longest email address, in bytes (RFC 5321's path limit).
+pub const MAX_EMAIL: usize = 254;
+/// Shortest password, in characters.
+pub const MIN_PASSWORD: usize = 8;
+/// Longest password, in bytes: bcrypt reads no more, so a longer one would be cut.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+/// Longest payment provider token, in bytes.
+pub const MAX_PAYMENT_TOKEN: usize = 100;
+/// Longest line of a shipping address (its name, line1, line2), in characters.
+pub const MAX_ADDRESS_LINE: usize = 200;
+/// Longest city of a shipping address, in characters.
+pub const MAX_CITY: usize = 100;
+/// Longest catalog search text, in characters.
+pub const MAX_SEARCH_TEXT: usize = 200;
+/// Highest page number of a list.
+pub const MAX_PAGE: u32 = 1_000_000;
+/// Most items on one page of a list.
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// Items on a page when the client does not say.
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
 
 /// ISO 4217 codes of the currencies in circulation.
 const CURRENCIES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD \
@@ -45,7 +78,7 @@ pub fn line_problem(text: &str, max: usize) -> Option<String> {
 }
 
 fn check_name(name: &str, problems: &mut Problems) {
-    if let Some(problem) = line_problem(name, 200) {
+    if let Some(problem) = line_problem(name, MAX_PRODUCT_NAME) {
         problems.insert("name", problem);
     }
 }
@@ -56,13 +89,13 @@ fn check_description(description: &str, problems: &mut Problems) {
             "description",
             "must not contain control characters other than line breaks and tabs".into(),
         );
-    } else if description.chars().count() > 5000 {
+    } else if description.chars().count() > MAX_DESCRIPTION {
         problems.insert("description", "must be at most 5,000 characters".into());
     }
 }
 
 fn check_category(category: &str, problems: &mut Problems) {
-    if let Some(problem) = line_problem(category, 100) {
+    if let Some(problem) = line_problem(category, MAX_CATEGORY) {
         problems.insert("category", problem);
     }
 }
@@ -111,10 +144,13 @@ pub fn check_new_product(product: &CreateProduct) -> Result<(), Problems> {
     let mut problems = Problems::new();
     let sku = product.sku.trim();
     if sku.is_empty()
-        || sku.chars().count() > 64
+        || sku.chars().count() > MAX_SKU
         || sku.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        problems.insert("sku", "must be 1 to 64 characters without spaces".into());
+        problems.insert(
+            "sku",
+            format!("must be 1 to {MAX_SKU} characters without spaces"),
+        );
     }
     check_name(&product.name, &mut problems);
     check_description(&product.description, &mut problems);
@@ -197,8 +233,8 @@ pub const MAX_USER_NAME: usize = 100;
 pub const MAX_ADJUSTMENT_REASON: usize = 200;
 
 /// An email address trimmed and lower-cased (the form it is stored and compared in),
-/// if it is one: one `@`, a non-empty local part, a dotted domain, at most 254
-/// characters, no whitespace or control characters.
+/// if it is one: one `@`, a non-empty local part, a dotted domain, at most
+/// [`MAX_EMAIL`] bytes, no whitespace or control characters.
 pub fn normalize_email(raw: &str) -> Option<String> {
     let email = raw.trim().to_lowercase();
     let (local, domain) = email.split_once('@')?;
@@ -207,16 +243,15 @@ pub fn normalize_email(raw: &str) -> Option<String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
-        && email.len() <= 254
+        && email.len() <= MAX_EMAIL
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     well_formed.then_some(email)
 }
 
-/// The problem with a new password, if any. bcrypt reads at most 72 bytes, so a longer
-/// password would be silently cut.
+/// The problem with a new password, if any: [`MIN_PASSWORD`] to [`MAX_PASSWORD_BYTES`].
 pub fn password_problem(password: &str) -> Option<String> {
-    (password.chars().count() < 8 || password.len() > 72)
-        .then(|| "must be 8 to 72 bytes long".into())
+    (password.chars().count() < MIN_PASSWORD || password.len() > MAX_PASSWORD_BYTES)
+        .then(|| format!("must be {MIN_PASSWORD} to {MAX_PASSWORD_BYTES} bytes long"))
 }
 
 /// Checks an order's lines and payment token: 1 to 50 lines of 1 to 1,000 units, and
@@ -276,10 +311,22 @@ pub fn normalize_address(address: ShippingAddress) -> ShippingAddress {
 pub fn address_problems(address: &ShippingAddress) -> Problems {
     let mut problems = Problems::new();
     let lines = [
-        ("shippingAddress.name", Some(&address.name), 200),
-        ("shippingAddress.line1", Some(&address.line1), 200),
-        ("shippingAddress.city", Some(&address.city), 100),
-        ("shippingAddress.line2", address.line2.as_ref(), 200),
+        (
+            "shippingAddress.name",
+            Some(&address.name),
+            MAX_ADDRESS_LINE,
+        ),
+        (
+            "shippingAddress.line1",
+            Some(&address.line1),
+            MAX_ADDRESS_LINE,
+        ),
+        ("shippingAddress.city", Some(&address.city), MAX_CITY),
+        (
+            "shippingAddress.line2",
+            address.line2.as_ref(),
+            MAX_ADDRESS_LINE,
+        ),
     ];
     for (field, text, max) in lines {
         if let Some(problem) = text.and_then(|text| line_problem(text, max)) {
@@ -306,12 +353,12 @@ pub fn address_problems(address: &ShippingAddress) -> Problems {
     problems
 }
 
-/// Whether `token` is shaped like a provider token: 1 to 100 letters, digits, `_` and
+/// Whether `token` is shaped like a provider token: 1 to [`MAX_PAYMENT_TOKEN`] letters, digits, `_` and
 /// `-`, and not 12 or more digits (a card number typed where a token belongs).
 pub fn is_payment_token(token: &str) -> bool {
     let looks_like_a_card = token.len() >= 12 && token.chars().all(|c| c.is_ascii_digit());
     let token_shaped = !token.is_empty()
-        && token.len() <= 100
+        && token.len() <= MAX_PAYMENT_TOKEN
         && token
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -319,7 +366,7 @@ pub fn is_payment_token(token: &str) -> bool {
 }
 
 /// Checks a stock adjustment: a non-zero delta within [`MAX_ADJUSTMENT`] and a reason
-/// of 1 to 200 characters on one line.
+/// of 1 to [`MAX_ADJUSTMENT_REASON`] characters on one line.
 pub fn check_adjustment(adjustment: &AdjustStock) -> Result<(), Problems> {
     let mut problems = Problems::new();
     if !is_adjustment(adjustment.delta) {

@@ -1,9 +1,11 @@
-//! Reads the deployment files and the services' sources for the tests in `tests/`,
-//! which hold the one to the other: what the services read, where they listen, which
-//! topics and consumer groups they use, which metrics they export.
+//! Reads the deployment files and the services for the tests in `tests/`, which hold
+//! the one to the other: what the services read, where they listen, which topics and
+//! consumer groups they use, which metrics they export.
 //!
-//! Everything is derived from the sources rather than listed by hand, so that a new
-//! setting, port, topic or group makes a test fail until the deployment follows.
+//! Everything is derived from the services rather than listed by hand, so that a new
+//! setting, port, topic or group makes a test fail until the deployment follows. The
+//! settings come from clap's own description of each service's `Config`
+//! ([`command_of`]), not from its source text.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -54,7 +56,7 @@ pub enum Fallback {
     Portable,
 }
 
-/// A variable a service reads: a field of its settings with `#[arg(env = "NAME", ..)]`.
+/// A variable a service reads: an argument of its settings with `env = "NAME"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
     /// The variable's name.
@@ -88,178 +90,68 @@ pub fn service_sources(service: &str) -> Vec<(PathBuf, String)> {
     rust_sources(&repo_root().join("services").join(service).join("src"))
 }
 
-/// The string literal at the start of `text` (after whitespace), and the rest.
-fn leading_string_literal(text: &str) -> Option<(&str, &str)> {
-    let text = text.trim_start().strip_prefix('"')?;
-    let end = text.find('"')?;
-    Some((&text[..end], &text[end + 1..]))
-}
-
-/// The text up to the parenthesis that closes the call whose arguments start `text`.
-fn until_closing_paren(text: &str) -> &str {
-    let mut depth = 0usize;
-    for (index, ch) in text.char_indices() {
-        match ch {
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' if depth == 0 => return &text[..index],
-            ')' | ']' | '}' => depth -= 1,
-            _ => {}
-        }
-    }
-    text
-}
-
-/// The items of an attribute's arguments (`long, env = "X", default_value_t = f(1, 2)`)
-/// as (key, value), the value empty for a bare key.
-fn attribute_items(arguments: &str) -> Vec<(&str, &str)> {
-    let mut items = Vec::new();
-    let (mut depth, mut quote, mut start) = (0usize, None, 0);
-    for (index, ch) in arguments.char_indices() {
-        match (quote, ch) {
-            (Some(open), _) if ch == open => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(ch),
-            (None, '(' | '[' | '{') => depth += 1,
-            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
-            (None, ',') if depth == 0 => {
-                items.push(&arguments[start..index]);
-                start = index + 1;
-            }
-            _ => {}
-        }
-    }
-    items.push(&arguments[start..]);
-    items
-        .into_iter()
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(|item| match item.split_once('=') {
-            Some((key, value)) => (key.trim(), value.trim()),
-            None => (item, ""),
-        })
-        .collect()
-}
-
-/// The type of the field declared after an attribute: `pub name: Type,` on the first
-/// line that is not another attribute or a comment.
-fn field_type(after_attribute: &str) -> &str {
-    after_attribute
-        .trim_start_matches([')', ']'])
-        .lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with("//"))
-        .and_then(|line| line.split_once(':'))
-        .map_or("", |(_, ty)| ty.trim().trim_end_matches(','))
-}
-
-/// Whether a default, as written in the source, names this machine.
+/// Whether a default names this machine.
 fn names_loopback(default: &str) -> bool {
-    let compact: String = default.chars().filter(|c| !c.is_whitespace()).collect();
-    compact.contains("127.0.0.1")
-        || compact.contains("[127,0,0,1]")
-        || compact.contains("localhost")
-        || compact.contains("LOCALHOST")
+    default.contains("127.0.0.1") || default.contains("localhost")
 }
 
-/// The settings declared in `sources`: each `#[arg(..)]` with `env = "NAME"`, falling
-/// back to the `default_value` or `default_value_t` beside it, or, without one, to
-/// nothing (see [`Fallback`], which the field's type decides).
-pub fn settings_in(sources: &[(PathBuf, String)]) -> Vec<Setting> {
-    let mut settings = Vec::new();
-    for (_, text) in sources {
-        for (at, opening) in text.match_indices("#[arg(") {
-            let arguments = until_closing_paren(&text[at + opening.len()..]);
-            let items = attribute_items(arguments);
-            let value = |wanted: &str| items.iter().find(|(key, _)| *key == wanted);
-            let Some((name, _)) = value("env").and_then(|(_, v)| leading_string_literal(v)) else {
-                continue;
-            };
-            let default = ["default_value", "default_value_t"]
-                .into_iter()
-                .find_map(|key| value(key).map(|(_, v)| *v));
-            let ty = field_type(&text[at + opening.len() + arguments.len()..]);
-            let optional = ty.starts_with("Option<") || ty.starts_with("Vec<");
-            let fallback = match default {
-                Some(default) if names_loopback(default) => Fallback::Loopback,
-                Some(_) => Fallback::Portable,
-                None if optional && !ty.contains("Secret") => Fallback::Portable,
-                None => Fallback::None,
-            };
-            settings.push(Setting {
-                name: name.to_string(),
-                fallback,
-            });
-        }
+/// A service's settings as clap sees them: its `Config`, with the runtime's structs it
+/// flattens into it (the Kafka settings, the PostgreSQL pool) and theirs in turn.
+pub fn command_of(service: &str) -> clap::Command {
+    use clap::CommandFactory;
+    match service {
+        "gateway" => gateway::Config::command(),
+        "auth" => auth::Config::command(),
+        "catalog" => catalog::Config::command(),
+        "order" => order::Config::command(),
+        "inventory" => inventory::Config::command(),
+        "payment" => payment::Config::command(),
+        "cart" => cart::Config::command(),
+        other => panic!("{other} is not one of the services"),
     }
+}
+
+/// The settings `command` declares: each argument with an `env` name, falling back to
+/// its default, or, without one, to nothing (see [`Fallback`]): a required value or a
+/// secret (`hide_env_values`) has no fallback; an optional one leaves what it
+/// configures off.
+pub fn settings_in(command: &clap::Command) -> Vec<Setting> {
+    let mut settings: Vec<Setting> = command
+        .get_arguments()
+        .filter_map(|argument| {
+            let name = argument.get_env()?.to_string_lossy().into_owned();
+            let defaults = argument.get_default_values();
+            let fallback = if !defaults.is_empty() {
+                let loopback = defaults
+                    .iter()
+                    .any(|default| names_loopback(&default.to_string_lossy()));
+                if loopback {
+                    Fallback::Loopback
+                } else {
+                    Fallback::Portable
+                }
+            } else if argument.is_required_set() || argument.is_hide_env_values_set() {
+                Fallback::None
+            } else {
+                Fallback::Portable
+            };
+            Some(Setting { name, fallback })
+        })
+        .collect();
     settings.sort_by(|a, b| a.name.cmp(&b.name));
     settings.dedup_by(|a, b| a.name == b.name);
     settings
 }
 
-/// The types `text` flattens into a settings struct (`#[command(flatten)]`), by name.
-fn flattened_types(text: &str) -> Vec<String> {
-    text.match_indices("#[command(flatten)]")
-        .map(|(at, attribute)| field_type(&text[at + attribute.len()..]))
-        .map(|ty| ty.rsplit("::").next().unwrap_or(ty).to_string())
-        .collect()
-}
-
-/// The definition of `struct name` in `text`, up to its closing brace.
-fn struct_definition<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let marker = format!("struct {name}");
-    let (at, _) = text.match_indices(&marker).find(|(at, _)| {
-        let next = text[at + marker.len()..].chars().next();
-        next.is_some_and(|c| !(c.is_alphanumeric() || c == '_'))
-    })?;
-    let open = at + text[at..].find('{')? + 1;
-    Some(&text[at..open + until_closing_paren(&text[open..]).len()])
-}
-
-/// Every variable `service` reads: those its settings declare in its own sources, and
-/// in the runtime's structs it flattens into them (the Kafka settings, the PostgreSQL
-/// pool), and theirs in turn.
+/// Every variable `service` reads through its settings.
 pub fn settings_of(service: &str) -> Vec<Setting> {
-    let own = service_sources(service);
-    let runtime = rust_sources(&repo_root().join("services/kafka-runtime/src"));
-    let mut sources = own.clone();
-    let mut pending: Vec<String> = own.iter().flat_map(|(_, t)| flattened_types(t)).collect();
-    let mut seen = BTreeSet::new();
-    while let Some(name) = pending.pop() {
-        if !seen.insert(name.clone())
-            || own
-                .iter()
-                .any(|(_, t)| struct_definition(t, &name).is_some())
-        {
-            continue;
-        }
-        let (path, definition) = runtime
-            .iter()
-            .find_map(|(path, text)| Some((path.clone(), struct_definition(text, &name)?)))
-            .unwrap_or_else(|| {
-                panic!("{service} flattens {name}, found in neither its sources nor the runtime's")
-            });
-        pending.extend(flattened_types(definition));
-        sources.push((path, definition.to_string()));
-    }
-    settings_in(&sources)
+    settings_in(&command_of(service))
 }
 
 /// Whether the runtime reads `name` besides the settings structs: a librdkafka property
-/// (`PROPERTY_PREFIX` in its config.rs) or the log filter (tracing's `RUST_LOG`).
+/// (`PROPERTY_PREFIX`) or the log filter (tracing's `RUST_LOG`).
 pub fn runtime_reads(name: &str) -> bool {
-    // Read once: every check of every variable of every service asks.
-    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let prefix = PREFIX.get_or_init(|| {
-        let config = read("services/kafka-runtime/src/config.rs");
-        let (_, rest) = config
-            .split_once("pub const PROPERTY_PREFIX: &str =")
-            .expect("the runtime names its librdkafka variables' prefix");
-        leading_string_literal(rest)
-            .expect("a string")
-            .0
-            .to_string()
-    });
-    name.starts_with(prefix.as_str()) || name == "RUST_LOG"
+    name.starts_with(kafka_runtime::config::PROPERTY_PREFIX) || name == "RUST_LOG"
 }
 
 /// Asserts that `place` (a compose file, deploy/k8s) sets `service` nothing it does not
@@ -539,31 +431,38 @@ mod tests {
         assert!(interpolate("${UNSET?needed}", &vars).is_err());
     }
 
+    /// Settings shaped like the services' own.
+    #[derive(clap::Parser)]
+    #[allow(dead_code)]
+    struct Fixture {
+        #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8081")]
+        http_addr: std::net::SocketAddr,
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "postgres://u:p@127.0.0.1:5432/db",
+            hide_env_values = true
+        )]
+        database_url: secrecy::SecretString,
+        #[arg(long, env = "BCRYPT_COST", default_value_t = 2 + 10)]
+        bcrypt_cost: u32,
+        #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+        origins: Vec<String>,
+        /// A doc comment.
+        #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: Option<secrecy::SecretString>,
+        #[arg(long, env = "FIXTURE_TOPIC")]
+        topic: String,
+        #[arg(long, env = "FIXTURE_GROUP")]
+        group: Option<String>,
+        #[arg(long, default_value = "127.0.0.1")]
+        no_variable: String,
+    }
+
     #[test]
     fn settings_are_found_with_their_fallback() {
-        let source = r#"
-            #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8081")]
-            pub http_addr: SocketAddr,
-            #[arg(
-                long,
-                env = "DATABASE_URL",
-                default_value = "postgres://u:p@127.0.0.1:5432/db",
-                hide_env_values = true
-            )]
-            pub database_url: SecretString,
-            #[arg(long, env = "BCRYPT_COST", default_value_t = f(1, [2, 3]))]
-            pub bcrypt_cost: u32,
-            #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
-            pub origins: Vec<String>,
-            /// A doc comment.
-            #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
-            pub admin_password: Option<SecretString>,
-            #[arg(long, env = "FIXTURE_TOPIC")]
-            topic: String,
-            #[arg(long, default_value = "127.0.0.1")]
-            no_variable: String,
-        "#;
-        let found = settings_in(&[(PathBuf::new(), source.to_string())]);
+        use clap::CommandFactory;
+        let found = settings_in(&Fixture::command());
         let pairs: Vec<_> = found
             .iter()
             .map(|s| (s.name.as_str(), s.fallback))
@@ -575,6 +474,7 @@ mod tests {
                 ("BCRYPT_COST", Fallback::Portable),
                 ("CORS_ALLOWED_ORIGINS", Fallback::Portable),
                 ("DATABASE_URL", Fallback::Loopback),
+                ("FIXTURE_GROUP", Fallback::Portable),
                 ("FIXTURE_TOPIC", Fallback::None),
                 ("HTTP_ADDR", Fallback::Loopback),
             ]

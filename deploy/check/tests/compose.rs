@@ -103,8 +103,8 @@ fn compose_service_names(compose: &Value) -> BTreeSet<String> {
 
 #[test]
 fn services_read_the_environment_only_through_their_settings() {
-    // The checks below find a service's variables in its settings' `#[arg(env = ..)]`
-    // attributes; a direct read would slip past them.
+    // The checks below know a service's variables from its `Config` (clap's `env`
+    // names); a direct read would slip past them.
     for name in SERVICES {
         for (path, text) in service_sources(name) {
             assert!(

@@ -9,7 +9,6 @@ use axum::Json;
 use kafka_runtime::telemetry::TraceParent;
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
 use shared_events::{Envelope, Message, Query, Topic};
 use uuid::Uuid;
 
@@ -34,24 +33,93 @@ impl<S: Send + Sync> FromRequestParts<S> for Correlation {
     }
 }
 
-/// A command on its way: where it goes and what the client is told.
-pub struct Command<T: Message> {
-    /// The topic it is sent to.
-    pub topic: Topic,
-    /// The aggregate id it is keyed by.
-    pub key: Uuid,
-    /// The command.
-    pub envelope: Envelope<T>,
-    /// Where to read what it made once it succeeded (shown in its outcome).
-    pub resource: Option<String>,
-    /// The `Location` header: the resource, or the command's outcome.
-    pub location: String,
-    /// The 202 body.
-    pub body: Value,
+/// Something a client can read, by its path: the one place the gateway spells the paths
+/// it points clients to, in `Location` headers and in command outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// What became of a command.
+    Command(Uuid),
+    /// A product.
+    Product(Uuid),
+    /// A product's stock.
+    Stock(Uuid),
+    /// An order.
+    Order(Uuid),
+    /// The caller's own cart.
+    Cart,
 }
 
-/// The 202 body of a registration. Like the two below, it names what the route's
-/// `json!` body holds, so `/api/openapi.json` can describe it.
+impl Resource {
+    /// Its path, as a `Location` names it.
+    pub fn path(self) -> String {
+        match self {
+            Self::Command(id) => format!("/api/commands/{id}"),
+            Self::Product(id) => format!("/api/products/{id}"),
+            Self::Stock(id) => format!("/api/inventory/{id}"),
+            Self::Order(id) => format!("/api/orders/{id}"),
+            Self::Cart => "/api/cart".into(),
+        }
+    }
+}
+
+/// A command on its way: where it goes, and what it makes or changes.
+pub struct Command<T: Message> {
+    topic: Topic,
+    key: Uuid,
+    envelope: Envelope<T>,
+    /// Where to read what it made or changed once it succeeded (shown in its outcome).
+    resource: Option<Resource>,
+    /// Whether the 202's `Location` names the resource rather than the command's outcome.
+    locate_resource: bool,
+}
+
+impl<T: Message> Command<T> {
+    /// `envelope` for `topic`, keyed by `key`; its 202 points to its outcome.
+    pub fn new(topic: Topic, key: Uuid, envelope: Envelope<T>) -> Self {
+        Self {
+            topic,
+            key,
+            envelope,
+            resource: None,
+            locate_resource: false,
+        }
+    }
+
+    /// It changes `resource`, which its outcome names once it succeeded.
+    pub fn changes(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// It makes `resource`: a new product or order is worth following itself, so the
+    /// 202 points to it at once (and its outcome names it too).
+    pub fn makes(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self.locate_resource = true;
+        self
+    }
+}
+
+/// A command's 202 answer: its body, with a `Location` to follow.
+#[derive(Debug)]
+pub struct Accepted<B> {
+    /// The `Location` header.
+    pub location: Resource,
+    /// The body.
+    pub body: B,
+}
+
+impl<B: Serialize> IntoResponse for Accepted<B> {
+    fn into_response(self) -> Response {
+        let location = [(header::LOCATION, self.location.path())];
+        (StatusCode::ACCEPTED, location, Json(self.body)).into_response()
+    }
+}
+
+// The 202 bodies: the routes answer them (in `Accepted`) and the document describes
+// them, so what a client gets and what it is told it gets are one type.
+
+/// The 202 body of a registration.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserAccepted {
@@ -59,6 +127,16 @@ pub struct UserAccepted {
     pub command_id: Uuid,
     /// The user the command makes.
     pub user_id: Uuid,
+}
+
+impl UserAccepted {
+    /// The body of a command that makes `user_id`, from the command's id.
+    pub fn of(user_id: Uuid) -> impl FnOnce(Uuid) -> Self {
+        move |command_id| Self {
+            command_id,
+            user_id,
+        }
+    }
 }
 
 /// The 202 body of a product or stock command.
@@ -69,6 +147,16 @@ pub struct ProductAccepted {
     pub command_id: Uuid,
     /// The product it is about.
     pub product_id: Uuid,
+}
+
+impl ProductAccepted {
+    /// The body of a command about `product_id`, from the command's id.
+    pub fn of(product_id: Uuid) -> impl FnOnce(Uuid) -> Self {
+        move |command_id| Self {
+            command_id,
+            product_id,
+        }
+    }
 }
 
 /// The 202 body of a cart command.
@@ -89,19 +177,37 @@ pub struct OrderAccepted {
     pub order_id: Uuid,
 }
 
+impl OrderAccepted {
+    /// The body of a command about `order_id`, from the command's id.
+    pub fn of(order_id: Uuid) -> impl FnOnce(Uuid) -> Self {
+        move |command_id| Self {
+            command_id,
+            order_id,
+        }
+    }
+}
+
 impl AppState {
-    /// Sends a command and answers 202 with its `Location` once the broker acknowledged
-    /// it, or 503 when the broker could not take it in time. Its outcome can be followed
-    /// at `/api/commands/{id}`, by its actor only.
-    pub async fn accept<T: Message>(&self, command: Command<T>) -> Result<Response, ApiError> {
+    /// Sends a command and answers 202 with its `Location` and the body `body` makes of
+    /// its id once the broker acknowledged it, or 503 when the broker could not take it
+    /// in time. Its outcome can be followed at `/api/commands/{id}`, by its actor only.
+    pub async fn accept<T: Message, B>(
+        &self,
+        command: Command<T>,
+        body: impl FnOnce(Uuid) -> B,
+    ) -> Result<Accepted<B>, ApiError> {
         let Command {
             topic,
             key,
             envelope,
             resource,
-            location,
-            body,
+            locate_resource,
         } = command;
+        let location = match resource {
+            Some(resource) if locate_resource => resource,
+            _ => Resource::Command(envelope.id),
+        };
+        let body = body(envelope.id);
         let envelope = envelope.with_reply_to(self.requester.replies_topic());
         let actor = envelope.actor.as_ref().map(|actor| actor.user_id);
         self.outcomes.track(envelope.id, actor, resource);
@@ -116,12 +222,7 @@ impl AppState {
             %key,
             "command accepted"
         );
-        Ok((
-            StatusCode::ACCEPTED,
-            [(header::LOCATION, location)],
-            Json(body),
-        )
-            .into_response())
+        Ok(Accepted { location, body })
     }
 
     /// Sends a query and waits for its answer, or the service's refusal as an error;

@@ -7,7 +7,6 @@ use axum::Json;
 use kafka_runtime::request_reply::RequestError;
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
 use shared_events::messages::reply::{ReplyCode, ReplyError};
 use shared_events::rules::Problems;
 
@@ -32,7 +31,7 @@ pub struct ErrorDetail {
     /// With a 400: each bad field (or `body`) and what is wrong with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<std::collections::BTreeMap<String, String>>")]
-    pub details: Option<Value>,
+    pub details: Option<Problems>,
 }
 
 /// Everything a route can answer besides success.
@@ -46,7 +45,7 @@ pub enum ApiError {
         /// For people.
         message: String,
         /// Field → problem.
-        details: Option<Value>,
+        details: Option<Problems>,
     },
     /// 401: no token, or one that does not verify. Also wrong credentials at login.
     #[error("{0}")]
@@ -97,21 +96,21 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// A 400 naming every field that breaks the contract's rules.
+    /// A 400 naming every field of the body that breaks the contract's rules.
     pub fn problems(problems: Problems) -> Self {
-        let details = problems
-            .into_iter()
-            .map(|(field, problem)| (field.to_string(), Value::String(problem)))
-            .collect();
-        Self::invalid(Value::Object(details))
-    }
-
-    /// A 400 with field details.
-    pub fn invalid(details: Value) -> Self {
         Self::Invalid {
             code: "invalid_body",
             message: "the request body has invalid fields".into(),
-            details: Some(details),
+            details: Some(problems),
+        }
+    }
+
+    /// A 400 naming every query parameter that is not what the route takes.
+    pub fn query_problems(problems: Problems) -> Self {
+        Self::Invalid {
+            code: "invalid_query",
+            message: "the query parameters are invalid".into(),
+            details: Some(problems),
         }
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use shared_events::rules::Problems;
 
 use crate::error::ApiError;
 
@@ -36,7 +36,7 @@ fn reject(rejection: JsonRejection) -> ApiError {
             other => ApiError::Invalid {
                 code: "invalid_body",
                 message: "the request body does not have the expected fields".into(),
-                details: Some(json!({ "body": other.body_text() })),
+                details: Some(Problems::from([("body", other.body_text())])),
             },
         },
     }

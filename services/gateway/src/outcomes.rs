@@ -17,6 +17,8 @@ use shared_events::Envelope;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::dispatch::Resource;
+
 /// Where a command stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -52,7 +54,7 @@ pub struct CommandStatus {
 #[derive(Default)]
 struct Entry {
     actor: Option<Uuid>,
-    location: Option<String>,
+    location: Option<Resource>,
     reply: Option<Reply>,
 }
 
@@ -92,7 +94,7 @@ impl Outcomes {
     }
 
     /// Starts tracking a command about to be sent by `actor`.
-    pub fn track(&self, command_id: Uuid, actor: Option<Uuid>, location: Option<String>) {
+    pub fn track(&self, command_id: Uuid, actor: Option<Uuid>, location: Option<Resource>) {
         let mut state = self.state.lock().expect("not poisoned");
         let entry = self.entry(&mut state, command_id);
         entry.actor = actor;
@@ -137,8 +139,8 @@ impl Outcomes {
         };
         let location = entry
             .location
-            .clone()
-            .filter(|_| status == Progress::Succeeded);
+            .filter(|_| status == Progress::Succeeded)
+            .map(Resource::path);
         Some(CommandStatus {
             command_id,
             status,
@@ -172,12 +174,12 @@ impl Outcomes {
 /// Where to read what a command made, from its outcome, for a command this instance
 /// did not send: an order, a stock level, a product or a cart (the caller's own). A new user has nothing to read
 /// but their own profile, which needs their token: none.
-fn resource_of(outcome: &CommandOutcome) -> Option<String> {
+fn resource_of(outcome: &CommandOutcome) -> Option<Resource> {
     match outcome {
-        CommandOutcome::Order { order_id, .. } => Some(format!("/api/orders/{order_id}")),
-        CommandOutcome::Stock(level) => Some(format!("/api/inventory/{}", level.product_id)),
-        CommandOutcome::Product { product_id } => Some(format!("/api/products/{product_id}")),
-        CommandOutcome::Cart { .. } => Some("/api/cart".into()),
+        CommandOutcome::Order { order_id, .. } => Some(Resource::Order(*order_id)),
+        CommandOutcome::Stock(level) => Some(Resource::Stock(level.product_id)),
+        CommandOutcome::Product { product_id } => Some(Resource::Product(*product_id)),
+        CommandOutcome::Cart { .. } => Some(Resource::Cart),
         CommandOutcome::User { .. } => None,
     }
 }
@@ -191,14 +193,14 @@ mod tests {
     fn a_tracked_command_is_pending_until_its_reply_arrives() {
         let outcomes = Outcomes::new(10);
         let id = Uuid::new_v4();
-        outcomes.track(id, None, Some("/api/x".into()));
+        outcomes.track(id, None, Some(Resource::Cart));
         assert_eq!(outcomes.get(id).unwrap().status, Progress::Pending);
         assert_eq!(outcomes.get(id).unwrap().location, None);
         outcomes.resolve(id, None, Reply::success(Uuid::nil(), serde_json::json!({})));
         let done = outcomes.get(id).unwrap();
         assert_eq!(
             (done.status, done.location.as_deref()),
-            (Progress::Succeeded, Some("/api/x"))
+            (Progress::Succeeded, Some("/api/cart"))
         );
     }
 
@@ -263,6 +265,7 @@ mod tests {
         let id = Uuid::nil();
         let of = |data: serde_json::Value| {
             resource_of(&Reply::success(id, data).outcome().expect("an outcome"))
+                .map(Resource::path)
         };
         assert_eq!(
             of(serde_json::json!({ "kind": "product", "productId": id })),

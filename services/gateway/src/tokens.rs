@@ -149,6 +149,13 @@ impl Verifier {
     }
 }
 
+/// Who may use the buyer's routes (orders, cart): buyers, and admins acting for them.
+pub const BUYERS: &[Role] = &[Role::Buyer, Role::Admin];
+/// Who may use the seller's routes (products, stock): sellers, and admins.
+pub const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
+/// Who may use the admin's routes (low stock, fulfilment).
+pub const ADMINS: &[Role] = &[Role::Admin];
+
 /// The signed-in user of a request: a route that takes it answers 401 without a valid
 /// bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,16 +5,15 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
 use shared_events::messages::auth::{GetUser, Login, RegisterUser, Session, UserProfile};
-use shared_events::{rules, Envelope, Role, Topic};
+use shared_events::rules::{self, Problems};
+use shared_events::{Envelope, Role, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Command, Correlation};
+use crate::dispatch::{Accepted, Command, Correlation, UserAccepted};
 use crate::error::ApiError;
 use crate::extract::Body;
 use crate::limits::retry_after_secs;
@@ -26,10 +25,10 @@ use crate::AppState;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Login email, unique; kept trimmed and lower-cased.
-    #[schemars(email, length(max = 254))]
+    #[schemars(email, length(max = rules::MAX_EMAIL))]
     email: String,
     /// 8 to 72 bytes.
-    #[schemars(length(min = 8))]
+    #[schemars(length(min = rules::MIN_PASSWORD))]
     password: String,
     /// Display name.
     #[schemars(length(min = 1, max = rules::MAX_USER_NAME))]
@@ -55,24 +54,24 @@ pub struct Registration {
 
 impl RegisterRequest {
     /// Checks every field and reports all problems at once, by field.
-    pub fn validate(self) -> Result<Registration, Value> {
-        let mut problems = Map::new();
+    pub fn validate(self) -> Result<Registration, Problems> {
+        let mut problems = Problems::new();
         let email = rules::normalize_email(&self.email);
         if email.is_none() {
-            problems.insert("email".into(), "must be an email address".into());
+            problems.insert("email", "must be an email address".into());
         }
         if let Some(problem) = rules::password_problem(&self.password) {
-            problems.insert("password".into(), problem.into());
+            problems.insert("password", problem);
         }
         if let Some(problem) = rules::line_problem(&self.name, rules::MAX_USER_NAME) {
-            problems.insert("name".into(), problem.into());
+            problems.insert("name", problem);
         }
         let name = self.name.trim().to_string();
         let role = match self.role.as_deref() {
             None | Some("buyer") => Some(Role::Buyer),
             Some("seller") => Some(Role::Seller),
             Some(_) => {
-                problems.insert("role".into(), "must be buyer or seller".into());
+                problems.insert("role", "must be buyer or seller".into());
                 None
             }
         };
@@ -83,7 +82,7 @@ impl RegisterRequest {
                 name,
                 role,
             }),
-            _ => Err(Value::Object(problems)),
+            _ => Err(problems),
         }
     }
 }
@@ -96,8 +95,8 @@ pub async fn register(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Correlation(correlation_id): Correlation,
     Body(request): Body<RegisterRequest>,
-) -> Result<Response, ApiError> {
-    let registration = request.validate().map_err(ApiError::invalid)?;
+) -> Result<Accepted<UserAccepted>, ApiError> {
+    let registration = request.validate().map_err(ApiError::problems)?;
     // Hashing is the gateway's costliest work: beyond the cores, shed load quickly
     // instead of building a queue that takes minutes to clear. The attempt is counted
     // only once it holds a hashing slot, so one shed with 503 costs the client nothing
@@ -133,17 +132,8 @@ pub async fn register(
         password_hash,
     };
     let envelope = Envelope::new(command, correlation_id, None);
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::AuthCommands,
-            key: user_id,
-            envelope,
-            resource: None,
-            location: format!("/api/commands/{command_id}"),
-            body: json!({ "commandId": command_id, "userId": user_id }),
-        })
-        .await
+    let command = Command::new(Topic::AuthCommands, user_id, envelope);
+    state.accept(command, UserAccepted::of(user_id)).await
 }
 
 /// The login body.
@@ -151,7 +141,7 @@ pub async fn register(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login email, in any case.
-    #[schemars(length(min = 1, max = 254))]
+    #[schemars(length(min = 1, max = rules::MAX_EMAIL))]
     email: String,
     /// 1 to 72 bytes.
     #[schemars(length(min = 1))]
@@ -173,18 +163,27 @@ pub async fn login(
         .hit(&peer.ip())
         .map_err(rate_limited)?;
     let email = request.email.trim().to_lowercase();
-    let mut problems = Map::new();
-    if email.is_empty() || email.len() > 254 || rules::has_control_characters(&email, false) {
+    let mut problems = Problems::new();
+    if email.is_empty()
+        || email.len() > rules::MAX_EMAIL
+        || rules::has_control_characters(&email, false)
+    {
         problems.insert(
-            "email".into(),
-            "must be 1 to 254 characters without control characters".into(),
+            "email",
+            format!(
+                "must be 1 to {} characters without control characters",
+                rules::MAX_EMAIL
+            ),
         );
     }
-    if request.password.is_empty() || request.password.len() > 72 {
-        problems.insert("password".into(), "must be 1 to 72 bytes long".into());
+    if request.password.is_empty() || request.password.len() > rules::MAX_PASSWORD_BYTES {
+        problems.insert(
+            "password",
+            format!("must be 1 to {} bytes long", rules::MAX_PASSWORD_BYTES),
+        );
     }
     if !problems.is_empty() {
-        return Err(ApiError::invalid(Value::Object(problems)));
+        return Err(ApiError::problems(problems));
     }
     // Every attempt counts when it starts, so guesses sent at once are bounded too; a
     // successful login starts the email over.
@@ -261,8 +260,8 @@ mod tests {
             .unwrap_err();
         for field in ["email", "password", "name", "role"] {
             assert!(
-                problems.get(field).is_some(),
-                "{field} not reported in {problems}"
+                problems.contains_key(field),
+                "{field} not reported in {problems:?}"
             );
         }
     }

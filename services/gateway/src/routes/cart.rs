@@ -3,27 +3,22 @@
 //! lines. The cart service empties the cart once that order exists.
 
 use axum::extract::State;
-use axum::response::Response;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 use shared_events::messages::cart::{
     AddCartItem, CartView, ClearCart, GetCart, RemoveCartItem, SetCartQuantity,
 };
 use shared_events::messages::order::{OrderLine, PlaceOrder, ShippingAddress};
 use shared_events::rules::{self, Problems};
-use shared_events::{derive_id, Envelope, Message, Role, Topic};
+use shared_events::{derive_id, Envelope, Message, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Command, Correlation};
+use crate::dispatch::{Accepted, CartAccepted, Command, Correlation, OrderAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
-use crate::tokens::User;
+use crate::tokens::{User, BUYERS};
 use crate::AppState;
-
-/// Who has a cart.
-const BUYERS: &[Role] = &[Role::Buyer, Role::Admin];
 
 /// The body of `POST /api/cart/items`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -72,19 +67,11 @@ async fn change<C: Message>(
     user: &User,
     correlation_id: Uuid,
     command: C,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CartAccepted>, ApiError> {
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::CartCommands,
-            key: user.id,
-            envelope,
-            resource: Some("/api/cart".into()),
-            location: format!("/api/commands/{command_id}"),
-            body: json!({ "commandId": command_id }),
-        })
-        .await
+    let command = Command::new(Topic::CartCommands, user.id, envelope).changes(Resource::Cart);
+    let body = |command_id| CartAccepted { command_id };
+    state.accept(command, body).await
 }
 
 /// `GET /api/cart`: the signed-in buyer's cart, priced today; empty at version 0 when
@@ -111,7 +98,7 @@ pub async fn add(
     Correlation(correlation_id): Correlation,
     user: User,
     Body(body): Body<NewItem>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CartAccepted>, ApiError> {
     user.require(BUYERS)?;
     let command = AddCartItem {
         user_id: user.id,
@@ -129,7 +116,7 @@ pub async fn set(
     Id(product_id): Id,
     user: User,
     Body(body): Body<NewQuantity>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CartAccepted>, ApiError> {
     user.require(BUYERS)?;
     let command = SetCartQuantity {
         user_id: user.id,
@@ -145,7 +132,7 @@ pub async fn remove(
     Correlation(correlation_id): Correlation,
     Id(product_id): Id,
     user: User,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CartAccepted>, ApiError> {
     user.require(BUYERS)?;
     let command = RemoveCartItem {
         user_id: user.id,
@@ -159,7 +146,7 @@ pub async fn clear(
     State(state): State<AppState>,
     Correlation(correlation_id): Correlation,
     user: User,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CartAccepted>, ApiError> {
     user.require(BUYERS)?;
     let command = ClearCart { user_id: user.id };
     change(&state, &user, correlation_id, command).await
@@ -216,7 +203,7 @@ pub async fn checkout(
     Correlation(correlation_id): Correlation,
     user: User,
     Body(body): Body<Checkout>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     user.require(BUYERS)?;
     let cart = read(&state, &user, correlation_id).await?;
     let command = order_from(&cart, user.id, body)?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::Json;
-use serde_json::json;
+use shared_events::rules::Problems;
 
 use crate::error::ApiError;
 use crate::extract::Id;
@@ -25,11 +25,10 @@ fn wait_seconds(params: &HashMap<String, String>) -> Result<Duration, ApiError> 
     };
     match raw.parse::<u64>() {
         Ok(secs) if secs <= MAX_WAIT_SECS => Ok(Duration::from_secs(secs)),
-        _ => Err(ApiError::Invalid {
-            code: "invalid_query",
-            message: "the query parameters are invalid".into(),
-            details: Some(json!({ "wait": "must be a whole number of seconds from 0 to 30" })),
-        }),
+        _ => Err(ApiError::query_problems(Problems::from([(
+            "wait",
+            format!("must be a whole number of seconds from 0 to {MAX_WAIT_SECS}"),
+        )]))),
     }
 }
 

@@ -2,26 +2,21 @@
 //! stock levels are queries on `inventory.queries`, for the owning seller or an admin.
 
 use axum::extract::State;
-use axum::response::Response;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 use shared_events::messages::inventory::{
     AdjustStock, GetStock, ListLowStock, LowStockList, StockLevel,
 };
 use shared_events::rules::{self, Problems};
-use shared_events::{Envelope, Role, Topic};
+use shared_events::{Envelope, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Command, Correlation};
+use crate::dispatch::{Accepted, Command, Correlation, ProductAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
-use crate::tokens::User;
+use crate::tokens::{User, ADMINS, SELLERS};
 use crate::AppState;
-
-/// Who manages stock.
-const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
 
 /// The body of `POST /api/inventory/{productId}/adjustments`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -57,7 +52,7 @@ pub async fn adjust(
     Id(product_id): Id,
     user: User,
     Body(body): Body<Adjustment>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ProductAccepted>, ApiError> {
     user.require(SELLERS)?;
     let command = body.command(product_id).map_err(ApiError::problems)?;
     let query = Envelope::new(GetStock { product_id }, correlation_id, Some(user.actor()));
@@ -65,17 +60,9 @@ pub async fn adjust(
         .ask(Topic::InventoryQueries, product_id, query)
         .await?;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::InventoryCommands,
-            key: product_id,
-            envelope,
-            resource: Some(format!("/api/inventory/{product_id}")),
-            location: format!("/api/commands/{command_id}"),
-            body: json!({ "commandId": command_id, "productId": product_id }),
-        })
-        .await
+    let command = Command::new(Topic::InventoryCommands, product_id, envelope)
+        .changes(Resource::Stock(product_id));
+    state.accept(command, ProductAccepted::of(product_id)).await
 }
 
 /// `GET /api/inventory/{productId}`: on hand, reserved, available and reorder point.
@@ -99,7 +86,7 @@ pub async fn low_stock(
     Correlation(correlation_id): Correlation,
     user: User,
 ) -> Result<Json<LowStockList>, ApiError> {
-    user.require(&[Role::Admin])?;
+    user.require(ADMINS)?;
     let query = Envelope::new(ListLowStock {}, correlation_id, Some(user.actor()));
     state
         .ask(Topic::InventoryQueries, correlation_id, query)

@@ -9,29 +9,24 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::Response;
 use axum::Json;
 use futures::{Stream, StreamExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
 use shared_events::messages::order::{
     AdvanceStatus, CancelOrder, FulfilmentStatus, GetOrder, ListOrders, OrderLine, OrderPage,
     OrderStatus, OrderStatusChanged, OrderView, PlaceOrder, ShippingAddress,
 };
 use shared_events::messages::payment::{GetPayment, PaymentView};
 use shared_events::rules::{self, Problems};
-use shared_events::{derive_id, Envelope, Role, Topic};
+use shared_events::{derive_id, Envelope, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Command, Correlation};
+use crate::dispatch::{Accepted, Command, Correlation, OrderAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
-use crate::tokens::User;
+use crate::tokens::{User, ADMINS, BUYERS};
 use crate::AppState;
-
-/// Who places orders.
-const BUYERS: &[Role] = &[Role::Buyer, Role::Admin];
 
 /// The body of `POST /api/orders`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -41,7 +36,7 @@ pub struct NewOrder {
     #[schemars(length(min = 1, max = rules::MAX_ORDER_LINES))]
     items: Vec<NewLine>,
     /// A payment provider token (`tok_visa`, …), never a card number.
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = rules::MAX_PAYMENT_TOKEN))]
     payment_token: String,
     shipping_address: ShippingAddress,
 }
@@ -82,6 +77,9 @@ impl NewOrder {
     }
 }
 
+/// Longest `Idempotency-Key`, in bytes.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
 /// The order id for a request: new, or with `Idempotency-Key` the same for the same
 /// key from the same user, so a retried request names the order the first one made
 /// and the order service makes no second one.
@@ -92,11 +90,12 @@ pub fn order_id(user_id: Uuid, headers: &HeaderMap) -> Result<Uuid, ApiError> {
     let key = key
         .to_str()
         .ok()
-        .filter(|k| (1..=200).contains(&k.len()))
+        .filter(|k| (1..=MAX_IDEMPOTENCY_KEY).contains(&k.len()))
         .ok_or_else(|| {
-            ApiError::invalid(
-                json!({ "Idempotency-Key": "must be 1 to 200 visible ASCII characters" }),
-            )
+            ApiError::problems(Problems::from([(
+                "Idempotency-Key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+            )]))
         })?;
     Ok(derive_id(user_id, &format!("idempotency-key:{key}")))
 }
@@ -108,7 +107,7 @@ pub async fn place(
     user: User,
     headers: HeaderMap,
     Body(body): Body<NewOrder>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     user.require(BUYERS)?;
     let order_id = order_id(user.id, &headers)?;
     let command = body
@@ -123,21 +122,12 @@ pub async fn send_order(
     user: &User,
     correlation_id: Uuid,
     command: PlaceOrder,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     let order_id = command.order_id;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    let location = format!("/api/orders/{order_id}");
-    state
-        .accept(Command {
-            topic: Topic::OrderCommands,
-            key: order_id,
-            envelope,
-            resource: Some(location.clone()),
-            location,
-            body: json!({ "commandId": command_id, "orderId": order_id }),
-        })
-        .await
+    let command =
+        Command::new(Topic::OrderCommands, order_id, envelope).makes(Resource::Order(order_id));
+    state.accept(command, OrderAccepted::of(order_id)).await
 }
 
 async fn get_order(
@@ -170,40 +160,31 @@ pub async fn list(
     user: User,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<OrderPage>, ApiError> {
-    let mut problems = Map::new();
+    let mut problems = Problems::new();
     let status = match params.get("status") {
         None => None,
         Some(s) => match s.to_uppercase().parse::<OrderStatus>() {
             Ok(status) => Some(status),
             Err(_) => {
-                problems.insert(
-                    "status".into(),
-                    "must be an order status, e.g. CONFIRMED".into(),
-                );
+                problems.insert("status", "must be an order status, e.g. CONFIRMED".into());
                 None
             }
         },
     };
-    let mut number = |name: &str, default: u32, max: u32| match params.get(name) {
+    let mut number = |name: &'static str, default: u32, max: u32| match params.get(name) {
         None => default,
         Some(raw) => match raw.parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => n,
             _ => {
-                problems.insert(
-                    name.into(),
-                    format!("must be a whole number from 1 to {max}").into(),
-                );
+                problems.insert(name, format!("must be a whole number from 1 to {max}"));
                 default
             }
         },
     };
-    let (page, page_size) = (number("page", 1, 1_000_000), number("pageSize", 20, 100));
+    let page = number("page", 1, rules::MAX_PAGE);
+    let page_size = number("pageSize", rules::DEFAULT_PAGE_SIZE, rules::MAX_PAGE_SIZE);
     if !problems.is_empty() {
-        return Err(ApiError::Invalid {
-            code: "invalid_query",
-            message: "the query parameters are invalid".into(),
-            details: Some(Value::Object(problems)),
-        });
+        return Err(ApiError::query_problems(problems));
     }
     let query = ListOrders {
         status,
@@ -224,7 +205,7 @@ pub async fn cancel(
     Correlation(correlation_id): Correlation,
     Id(order_id): Id,
     user: User,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     let order = get_order(&state, correlation_id, &user, order_id).await?;
     if !order.status.is_cancellable() {
         return Err(ApiError::Conflict {
@@ -241,7 +222,7 @@ pub async fn cancel(
         order_id,
         reason: reason.into(),
     };
-    send_change(&state, correlation_id, &user, order_id, command).await
+    change(&state, correlation_id, &user, order_id, command).await
 }
 
 /// The body of `POST /api/orders/{id}/status`.
@@ -260,35 +241,28 @@ pub async fn advance(
     Id(order_id): Id,
     user: User,
     Body(body): Body<NewStatus>,
-) -> Result<Response, ApiError> {
-    user.require(&[Role::Admin])?;
+) -> Result<Accepted<OrderAccepted>, ApiError> {
+    user.require(ADMINS)?;
     get_order(&state, correlation_id, &user, order_id).await?;
     let command = AdvanceStatus {
         order_id,
         status: body.status,
     };
-    send_change(&state, correlation_id, &user, order_id, command).await
+    change(&state, correlation_id, &user, order_id, command).await
 }
 
-async fn send_change<T: shared_events::Message>(
+/// Sends a change to an existing order; 202 with its outcome to follow.
+async fn change<T: shared_events::Message>(
     state: &AppState,
     correlation_id: Uuid,
     user: &User,
     order_id: Uuid,
     command: T,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<OrderAccepted>, ApiError> {
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::OrderCommands,
-            key: order_id,
-            envelope,
-            resource: Some(format!("/api/orders/{order_id}")),
-            location: format!("/api/commands/{command_id}"),
-            body: json!({ "commandId": command_id, "orderId": order_id }),
-        })
-        .await
+    let command =
+        Command::new(Topic::OrderCommands, order_id, envelope).changes(Resource::Order(order_id));
+    state.accept(command, OrderAccepted::of(order_id)).await
 }
 
 /// `GET /api/payments/{orderId}`: the order's payment, for its buyer or an admin.

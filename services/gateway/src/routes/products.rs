@@ -5,45 +5,40 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::response::Response;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
 use shared_events::access::Owner;
 use shared_events::messages::catalog::{
     CreateProduct, DeactivateProduct, GetProduct, ListProducts, ProductPage, ProductView,
     UpdateProduct,
 };
 use shared_events::rules::{self, Problems};
-use shared_events::{Envelope, Message, Role, Topic};
+use shared_events::{Envelope, Message, Topic};
 use uuid::Uuid;
 
-use crate::dispatch::{Command, Correlation};
+use crate::dispatch::{Accepted, Command, Correlation, ProductAccepted, Resource};
 use crate::error::ApiError;
 use crate::extract::{Body, Id};
-use crate::tokens::User;
+use crate::tokens::{User, SELLERS};
 use crate::AppState;
-
-/// Who may list and edit products.
-const SELLERS: &[Role] = &[Role::Seller, Role::Admin];
 
 /// The body of `POST /api/products`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewProduct {
     /// Stock-keeping unit: unique, without spaces.
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = rules::MAX_SKU))]
     sku: String,
     /// Name.
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(length(min = 1, max = rules::MAX_PRODUCT_NAME))]
     name: String,
     /// Description.
     #[serde(default)]
-    #[schemars(length(max = 5000))]
+    #[schemars(length(max = rules::MAX_DESCRIPTION))]
     description: String,
     /// Category.
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = rules::MAX_CATEGORY))]
     category: String,
     /// Unit price in minor units.
     #[schemars(range(min = 1))]
@@ -93,25 +88,16 @@ pub async fn create(
     Correlation(correlation_id): Correlation,
     user: User,
     Body(body): Body<NewProduct>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ProductAccepted>, ApiError> {
     user.require(SELLERS)?;
     let product_id = Uuid::new_v4();
     let command = body
         .command(product_id, user.id)
         .map_err(ApiError::problems)?;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    let location = format!("/api/products/{product_id}");
-    state
-        .accept(Command {
-            topic: Topic::CatalogCommands,
-            key: product_id,
-            envelope,
-            resource: Some(location.clone()),
-            location,
-            body: json!({ "commandId": command_id, "productId": product_id }),
-        })
-        .await
+    let command = Command::new(Topic::CatalogCommands, product_id, envelope)
+        .makes(Resource::Product(product_id));
+    state.accept(command, ProductAccepted::of(product_id)).await
 }
 
 /// The body of `PATCH /api/products/{id}`: the fields to change, at least one.
@@ -120,13 +106,13 @@ pub async fn create(
 #[schemars(extend("minProperties" = 1))]
 pub struct ProductChanges {
     /// Name.
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(length(min = 1, max = rules::MAX_PRODUCT_NAME))]
     name: Option<String>,
     /// Description.
-    #[schemars(length(max = 5000))]
+    #[schemars(length(max = rules::MAX_DESCRIPTION))]
     description: Option<String>,
     /// Category.
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = rules::MAX_CATEGORY))]
     category: Option<String>,
     /// Unit price in minor units.
     #[schemars(range(min = 1))]
@@ -181,20 +167,12 @@ async fn change<T: Message>(
     user: User,
     product_id: Uuid,
     command: T,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ProductAccepted>, ApiError> {
     check_owner(state, correlation_id, &user, product_id).await?;
     let envelope = Envelope::new(command, correlation_id, Some(user.actor()));
-    let command_id = envelope.id;
-    state
-        .accept(Command {
-            topic: Topic::CatalogCommands,
-            key: product_id,
-            envelope,
-            resource: Some(format!("/api/products/{product_id}")),
-            location: format!("/api/commands/{command_id}"),
-            body: json!({ "commandId": command_id, "productId": product_id }),
-        })
-        .await
+    let command = Command::new(Topic::CatalogCommands, product_id, envelope)
+        .changes(Resource::Product(product_id));
+    state.accept(command, ProductAccepted::of(product_id)).await
 }
 
 /// `PATCH /api/products/{id}`: the owning seller or an admin changes some fields.
@@ -204,7 +182,7 @@ pub async fn update(
     Id(product_id): Id,
     user: User,
     Body(body): Body<ProductChanges>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ProductAccepted>, ApiError> {
     user.require(SELLERS)?;
     let command = body.command(product_id).map_err(ApiError::problems)?;
     change(&state, correlation_id, user, product_id, command).await
@@ -216,7 +194,7 @@ pub async fn deactivate(
     Correlation(correlation_id): Correlation,
     Id(product_id): Id,
     user: User,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ProductAccepted>, ApiError> {
     user.require(SELLERS)?;
     let command = DeactivateProduct { product_id };
     change(&state, correlation_id, user, product_id, command).await
@@ -236,31 +214,29 @@ pub async fn get(
 }
 
 /// Reads the list filters, reporting every bad one.
-pub fn list_query(params: &HashMap<String, String>) -> Result<ListProducts, Value> {
-    let mut problems = Map::new();
-    let mut number = |name: &str, min: i64, max: i64| -> Option<i64> {
+pub fn list_query(params: &HashMap<String, String>) -> Result<ListProducts, Problems> {
+    let mut problems = Problems::new();
+    let mut number = |name: &'static str, min: i64, max: i64| -> Option<i64> {
         let raw = params.get(name)?;
         match raw.trim().parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Some(n),
             _ => {
-                problems.insert(
-                    name.into(),
-                    format!("must be a whole number from {min} to {max}").into(),
-                );
+                problems.insert(name, format!("must be a whole number from {min} to {max}"));
                 None
             }
         }
     };
     let min_price = number("minPrice", 0, i64::MAX);
     let max_price = number("maxPrice", 0, i64::MAX);
-    let page = number("page", 1, 1_000_000).unwrap_or(1) as u32;
-    let page_size = number("pageSize", 1, 100).unwrap_or(20) as u32;
+    let page = number("page", 1, rules::MAX_PAGE.into()).unwrap_or(1) as u32;
+    let page_size = number("pageSize", 1, rules::MAX_PAGE_SIZE.into())
+        .unwrap_or(rules::DEFAULT_PAGE_SIZE.into()) as u32;
     let in_stock = match params.get("inStock").map(String::as_str) {
         None => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
         Some(_) => {
-            problems.insert("inStock".into(), "must be true or false".into());
+            problems.insert("inStock", "must be true or false".into());
             None
         }
     };
@@ -268,13 +244,13 @@ pub fn list_query(params: &HashMap<String, String>) -> Result<ListProducts, Valu
         None => None,
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => {
-            problems.insert("sellerId".into(), "must be a UUID".into());
+            problems.insert("sellerId", "must be a UUID".into());
             None
         }
     };
     if let (Some(min), Some(max)) = (min_price, max_price) {
         if min > max {
-            problems.insert("maxPrice".into(), "must not be below minPrice".into());
+            problems.insert("maxPrice", "must not be below minPrice".into());
         }
     }
     let text = |name: &str| {
@@ -283,12 +259,16 @@ pub fn list_query(params: &HashMap<String, String>) -> Result<ListProducts, Valu
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    let q = text("q").filter(|q| q.chars().count() <= 200);
-    if params.get("q").is_some_and(|q| q.chars().count() > 200) {
-        problems.insert("q".into(), "must be at most 200 characters".into());
+    let too_long = |q: &String| q.chars().count() > rules::MAX_SEARCH_TEXT;
+    let q = text("q").filter(|q| !too_long(q));
+    if params.get("q").is_some_and(too_long) {
+        problems.insert(
+            "q",
+            format!("must be at most {} characters", rules::MAX_SEARCH_TEXT),
+        );
     }
     if !problems.is_empty() {
-        return Err(Value::Object(problems));
+        return Err(problems);
     }
     Ok(ListProducts {
         q,
@@ -309,11 +289,7 @@ pub async fn list(
     Correlation(correlation_id): Correlation,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<ProductPage>, ApiError> {
-    let query = list_query(&params).map_err(|details| ApiError::Invalid {
-        code: "invalid_query",
-        message: "the query parameters are invalid".into(),
-        details: Some(details),
-    })?;
+    let query = list_query(&params).map_err(ApiError::query_problems)?;
     let envelope = Envelope::new(query, correlation_id, None);
     state
         .ask(Topic::CatalogQueries, correlation_id, envelope)
@@ -367,8 +343,8 @@ mod tests {
             "minPrice", "maxPrice", "inStock", "sellerId", "page", "pageSize",
         ] {
             assert!(
-                problems.get(field).is_some(),
-                "{field} not reported in {problems}"
+                problems.contains_key(field),
+                "{field} not reported in {problems:?}"
             );
         }
     }
@@ -377,7 +353,7 @@ mod tests {
     fn a_price_range_must_not_be_upside_down() {
         let problems =
             list_query(&params(&[("minPrice", "500"), ("maxPrice", "100")])).unwrap_err();
-        assert!(problems.get("maxPrice").is_some());
+        assert!(problems.contains_key("maxPrice"));
     }
 
     #[test]

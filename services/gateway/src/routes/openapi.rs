@@ -1,31 +1,30 @@
 //! `GET /api/openapi.json`: the API described for tools, generated from the route table
-//! in [`operations`] and the schemas of the types the handlers take and answer (the
-//! request bodies here, the answers of `shared-events`). `docs/api.md` says the same in
+//! in [`super::table`] and the schemas of the types the handlers take and answer (the
+//! request bodies of the routes, the answers of `shared-events`). `docs/api.md` says the same in
 //! prose. `services/gateway/api/openapi.json` is the generated document, committed for
 //! readers; a test fails when it is stale, and
 //! `UPDATE_OPENAPI=1 cargo test -p gateway --lib openapi` rewrites it.
 
-mod operation;
-pub mod operations;
-
 use std::sync::LazyLock;
 
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
-pub use operation::{Operation, Problem};
+use super::operation::Problem;
+use super::table;
 
 /// The document as served, generated once.
 static DOCUMENT: LazyLock<String> = LazyLock::new(render);
 
 /// Serves the document.
-pub async fn document() -> impl IntoResponse {
+pub async fn document() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
         DOCUMENT.as_str(),
     )
+        .into_response()
 }
 
 /// The OpenAPI 3.1 document.
@@ -37,15 +36,15 @@ pub fn generate() -> Value {
         })
         .into_generator();
     let mut paths = Map::new();
-    for operation in operations::all() {
+    for operation in table::all() {
         let item = paths.entry(operation.path).or_insert_with(|| json!({}));
-        item[operation.method] = operation.to_json(&mut generator);
+        item[operation.method.name()] = operation.to_json(&mut generator);
     }
     let responses: Map<String, Value> = Problem::ALL
         .iter()
         .map(|problem| (problem.name(), problem.response(&mut generator)))
         .collect();
-    let tags: Vec<Value> = operations::TAGS
+    let tags: Vec<Value> = table::TAGS
         .iter()
         .map(|(name, description)| json!({ "name": name, "description": description }))
         .collect();

@@ -1,28 +1,49 @@
-//! One operation of the document as a value: the route table in
-//! [`super::operations`] is a list of them, and each turns itself into OpenAPI JSON,
-//! its types' schemas going into the shared components.
+//! One row of the route table ([`super::table`]): a method on a path, the handler that
+//! serves it, and what it takes and answers. The router mounts the handler; the
+//! document turns the rest into OpenAPI JSON, its types' schemas going into the shared
+//! components.
 
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use axum::handler::Handler;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
+use super::signature::{schema_of, Access, Described, SchemaOf, Signature, Success};
 use crate::error::ErrorBody;
+use crate::AppState;
 
-/// Puts `T`'s schema into the components and answers a reference to it.
-type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
-
-fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
-    generator.subschema_for::<T>()
+/// A method the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
 }
 
-/// Who may call an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    /// Anyone, without a token.
-    Anyone,
-    /// Anyone; with a token, what the user may see.
-    TokenOptional,
-    /// Only with a bearer token.
-    TokenRequired,
+impl Method {
+    /// Its name as OpenAPI writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+            Self::Patch => MethodFilter::PATCH,
+            Self::Delete => MethodFilter::DELETE,
+        }
+    }
 }
 
 /// An error answer routes share, described once in `components.responses`.
@@ -176,78 +197,73 @@ impl Response {
     }
 }
 
-/// An operation: a method on a path, what it takes and what it answers.
+/// An operation: a method on a path, what serves it, what it takes and what it answers.
 pub struct Operation {
-    /// Lower case, as OpenAPI names it.
-    pub method: &'static str,
+    /// The method it answers.
+    pub method: Method,
     /// The route as the router has it, `{name}` for a path parameter.
     pub path: &'static str,
-    /// Served by the shared runtime (`kafka_runtime::http`) rather than the gateway's
-    /// router.
-    pub by_runtime: bool,
-    tag: &'static str,
+    /// The handler on its method; `None` for a route the shared runtime
+    /// (`kafka_runtime::http`) serves rather than the gateway's router.
+    pub handler: Option<MethodRouter<AppState>>,
+    /// The tag it is grouped under.
+    pub tag: &'static str,
     summary: &'static str,
     access: Access,
     parameters: Vec<Value>,
     body: Option<SchemaOf>,
+    success: Option<Success>,
     responses: Vec<(u16, Response)>,
 }
 
 impl Operation {
-    fn new(
-        method: &'static str,
-        path: &'static str,
-        tag: &'static str,
-        summary: &'static str,
-    ) -> Self {
+    fn row(method: Method, path: &'static str, handler: Option<MethodRouter<AppState>>) -> Self {
         Self {
             method,
             path,
-            by_runtime: false,
-            tag,
-            summary,
+            handler,
+            tag: "",
+            summary: "",
             access: Access::Anyone,
             parameters: Vec::new(),
             body: None,
+            success: None,
             responses: Vec::new(),
         }
     }
 
-    /// `GET path`, under `tag`.
-    pub fn get(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
-        Self::new("get", path, tag, summary)
+    /// `method path`, served by `handler`; [`Operation::about`] says what it is. The
+    /// handler's signature says what it takes (a token, a body) and what type it
+    /// answers on success.
+    pub fn new<H, T>(method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState> + Described<T>,
+        T: 'static,
+    {
+        let Signature {
+            access,
+            body,
+            success,
+        } = H::signature();
+        let handler = on(method.filter(), handler);
+        Self {
+            access,
+            body,
+            success,
+            ..Self::row(method, path, Some(handler))
+        }
     }
 
-    /// `POST path`, under `tag`.
-    pub fn post(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
-        Self::new("post", path, tag, summary)
+    /// `GET path`, served by the shared runtime rather than the gateway's router:
+    /// described here, mounted there.
+    pub fn by_runtime(path: &'static str) -> Self {
+        Self::row(Method::Get, path, None)
     }
 
-    /// `PATCH path`, under `tag`.
-    pub fn patch(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
-        Self::new("patch", path, tag, summary)
-    }
-
-    /// `DELETE path`, under `tag`.
-    pub fn delete(path: &'static str, tag: &'static str, summary: &'static str) -> Self {
-        Self::new("delete", path, tag, summary)
-    }
-
-    /// Served by the shared runtime, not the gateway's router.
-    pub fn by_runtime(mut self) -> Self {
-        self.by_runtime = true;
-        self
-    }
-
-    /// Needs a bearer token (so may answer 401).
-    pub fn token(mut self) -> Self {
-        self.access = Access::TokenRequired;
-        self
-    }
-
-    /// Takes a bearer token when there is one (a bad one is still 401).
-    pub fn token_optional(mut self) -> Self {
-        self.access = Access::TokenOptional;
+    /// Its tag (one of `table::TAGS`) and a one-line summary.
+    pub fn about(mut self, tag: &'static str, summary: &'static str) -> Self {
+        self.tag = tag;
+        self.summary = summary;
         self
     }
 
@@ -270,22 +286,9 @@ impl Operation {
         self
     }
 
-    /// A JSON body of type `T` (so may answer 400, 413 and 415).
-    pub fn body<T: JsonSchema>(mut self) -> Self {
-        self.body = Some(schema_of::<T>);
-        self
-    }
-
-    /// 200 with a `T`.
-    pub fn ok<T: JsonSchema>(self, description: &'static str) -> Self {
-        self.answer(
-            200,
-            Response::Json {
-                description,
-                schema: schema_of::<T>,
-                location: None,
-            },
-        )
+    /// The handler's success: its status and type.
+    pub fn ok(self, description: &'static str) -> Self {
+        self.success(description, None)
     }
 
     /// 200 with nothing to describe.
@@ -298,20 +301,23 @@ impl Operation {
         self.answer(200, Response::EventStream { description })
     }
 
-    /// 202 with a `T` and a `Location` to follow.
-    pub fn accepted<T: JsonSchema>(
-        self,
-        description: &'static str,
-        location: &'static str,
-    ) -> Self {
-        self.answer(
-            202,
-            Response::Json {
-                description,
-                schema: schema_of::<T>,
-                location: Some(location),
-            },
-        )
+    /// The handler's success (a 202) with a `Location` to follow.
+    pub fn accepted(self, description: &'static str, location: &'static str) -> Self {
+        self.success(description, Some(location))
+    }
+
+    fn success(self, description: &'static str, location: Option<&'static str>) -> Self {
+        match self.success {
+            Some(Success { status, schema }) => self.answer(
+                status,
+                Response::Json {
+                    description,
+                    schema,
+                    location,
+                },
+            ),
+            None => self.answer(200, Response::Plain { description }),
+        }
     }
 
     /// Any other answer without a body worth describing.
