@@ -129,6 +129,24 @@ impl Topic {
         Topic::AuthKeys,
     ];
 
+    /// Whether it is a service's query topic, answered on `gateway.replies`.
+    pub fn is_queries(&self) -> bool {
+        matches!(
+            self,
+            Topic::AuthQueries
+                | Topic::CatalogQueries
+                | Topic::InventoryQueries
+                | Topic::OrderQueries
+                | Topic::PaymentQueries
+                | Topic::CartQueries
+        )
+    }
+
+    /// Whether it is a command or event topic: what services consume in their groups.
+    pub fn is_command_or_event(&self) -> bool {
+        self.retention() == Retention::Long && !matches!(self, Topic::Dlq(_))
+    }
+
     /// The name without prefix: `"auth.commands"`, `"gateway.replies"`, `"payment.dlq"`.
     pub fn base_name(&self) -> String {
         let name = match self {

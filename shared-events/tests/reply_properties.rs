@@ -24,24 +24,29 @@ fn status() -> impl Strategy<Value = OrderStatus> {
 
 fn outcome() -> impl Strategy<Value = CommandOutcome> {
     prop_oneof![
-        (uuid(), any::<i64>(), any::<i64>(), any::<i64>(), any::<u32>()).prop_map(
-            |(product_id, on_hand, reserved, available, reorder_point)| {
-                CommandOutcome::Stock(StockLevel {
-                    product_id,
-                    on_hand,
-                    reserved,
-                    available,
-                    reorder_point,
-                })
-            }
-        ),
+        (
+            uuid(),
+            any::<i64>(),
+            any::<i64>(),
+            any::<i64>(),
+            any::<u32>()
+        )
+            .prop_map(
+                |(product_id, on_hand, reserved, available, reorder_point)| {
+                    CommandOutcome::Stock(StockLevel {
+                        product_id,
+                        on_hand,
+                        reserved,
+                        available,
+                        reorder_point,
+                    })
+                }
+            ),
         (uuid(), status())
             .prop_map(|(order_id, status)| CommandOutcome::Order { order_id, status }),
         uuid().prop_map(|product_id| CommandOutcome::Product { product_id }),
-        (uuid(), any::<u64>()).prop_map(|(user_id, version)| CommandOutcome::Cart {
-            user_id,
-            version
-        }),
+        (uuid(), any::<u64>())
+            .prop_map(|(user_id, version)| CommandOutcome::Cart { user_id, version }),
         uuid().prop_map(|user_id| CommandOutcome::User { user_id }),
     ]
 }

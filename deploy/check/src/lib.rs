@@ -297,50 +297,19 @@ pub fn topics_sh_default_partitions() -> u32 {
     digits.parse().expect("a number of partitions")
 }
 
-/// The consumer groups a service's instances join, from its sources and the runtime's
-/// naming (`Service::consume`: the service's name; `Service::answer`: `<name>-queries`).
+/// The consumer groups a service's instances join, as the runtime names them.
 pub fn consumer_groups(service: &str) -> Vec<String> {
-    let runtime = read("services/kafka-runtime/src/service.rs");
-    assert!(
-        runtime.contains(r#"format!("{}{}", self.topics().prefix(), self.name.name())"#)
-            && runtime
-                .contains(r#"format!("{}{}-queries", self.topics().prefix(), self.name.name())"#),
-        "the runtime names its consumer groups differently now: update consumer_groups()"
-    );
-    let sources = service_sources(service);
-    let calls = |call: &str| sources.iter().any(|(_, text)| text.contains(call));
-    let mut groups = Vec::new();
-    if calls("service.consume(") {
-        groups.push(service.to_string());
-    }
-    if calls("service.answer(") {
-        groups.push(format!("{service}-queries"));
-    }
-    groups
+    let service = shared_events::Service::ALL
+        .into_iter()
+        .find(|s| s.name() == service)
+        .unwrap_or_else(|| panic!("{service} is not a service of the platform"));
+    kafka_runtime::service::consumer_groups(service, &shared_events::Topics::new(""))
 }
 
-/// The metric names the runtime registers: the string literals in `metrics.rs` (outside
-/// its tests) that look like Prometheus names, with the series a histogram adds.
+/// The metric names the runtime registers, as its registry describes them, and
+/// Prometheus's own `up`.
 pub fn exported_metrics() -> BTreeSet<String> {
-    let source = read("services/kafka-runtime/src/metrics.rs");
-    let source = source.split("#[cfg(test)]").next().unwrap_or_default();
-    let mut names = BTreeSet::new();
-    for literal in source.split('"').skip(1).step_by(2) {
-        let looks_like_metric = literal.contains('_')
-            && literal.starts_with(|c: char| c.is_ascii_lowercase())
-            && literal
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if looks_like_metric {
-            names.insert(literal.to_string());
-        }
-    }
-    // Histograms export _bucket, _sum and _count series.
-    for histogram in ["handler_duration_seconds", "transaction_messages"] {
-        for suffix in ["_bucket", "_sum", "_count"] {
-            names.insert(format!("{histogram}{suffix}"));
-        }
-    }
+    let mut names = kafka_runtime::metrics::Metrics::new("any").series().clone();
     // Prometheus's own series for every target.
     names.insert("up".into());
     names

@@ -1,11 +1,11 @@
 //! Prometheus counters every consumer keeps, labelled by topic.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
+use prometheus::proto::{MetricFamily, MetricType};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -43,6 +43,8 @@ pub struct Metrics {
     /// Messages a handler caused and the broker acknowledged, by topic and envelope
     /// type: `order.order_confirmed` per second is confirmed orders per second.
     pub published: IntCounterVec,
+    /// The series `/metrics` exports, by name, as the collectors said when registered.
+    series: Arc<BTreeSet<String>>,
 }
 
 impl Metrics {
@@ -51,7 +53,24 @@ impl Metrics {
         let labels = std::iter::once(("service".to_string(), service.to_string())).collect();
         let registry = Registry::new_custom(None, Some(labels)).expect("valid registry labels");
         // Every series is registered once, here; a second registration is a bug.
+        let series = std::cell::RefCell::new(BTreeSet::new());
         let registered = |collector: Box<dyn Collector>| {
+            series
+                .borrow_mut()
+                .extend(collector.desc().iter().flat_map(|desc| {
+                    let name = &desc.fq_name;
+                    let histogram = collector
+                        .collect()
+                        .iter()
+                        .any(|family| family.get_field_type() == MetricType::HISTOGRAM);
+                    if histogram {
+                        ["_bucket", "_sum", "_count"]
+                            .map(|suffix| format!("{name}{suffix}"))
+                            .to_vec()
+                    } else {
+                        vec![name.clone()]
+                    }
+                }));
             registry.register(collector).expect("registered once");
         };
         let counter = |name: &str, help: &str| {
@@ -134,7 +153,14 @@ impl Metrics {
             assigned,
             oldest_unfinished,
             published,
+            series: Arc::new(series.into_inner()),
         }
+    }
+
+    /// The names of the runtime's series as `/metrics` exports them: a histogram's as its
+    /// `_bucket`, `_sum` and `_count` series. What dashboards and alerts may refer to.
+    pub fn series(&self) -> &BTreeSet<String> {
+        &self.series
     }
 
     /// Shows `partitions` (topic, partition) as held by this instance in `group`.
@@ -285,6 +311,25 @@ impl InFlight {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_series_named_are_those_metrics_renders_once_each_has_a_value() {
+        let metrics = Metrics::new("order");
+        metrics.consumed.with_label_values(&["t"]).inc();
+        metrics
+            .handler_seconds
+            .with_label_values(&["t"])
+            .observe(0.1);
+        let rendered = metrics.render();
+        for name in ["messages_consumed_total", "handler_duration_seconds_bucket"] {
+            assert!(metrics.series().contains(name), "{name}");
+            assert!(
+                rendered.contains(&format!("\n{name}{{")),
+                "{name} in {rendered}"
+            );
+        }
+        assert!(!metrics.series().contains("handler_duration_seconds"));
+    }
 
     fn sample(rendered: &str, partition: &str) -> f64 {
         let labels = format!("partition=\"{partition}\"");

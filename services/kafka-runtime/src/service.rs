@@ -120,14 +120,14 @@ impl Service {
     /// like the topics) of the topics its handler's table lists, applying each message
     /// through `processor`. A table that disagrees with the topology stops the start.
     pub fn consume<P: Processor>(&mut self, processor: P) -> anyhow::Result<()> {
-        let topics = self.declared(processor.reads())?;
+        let topics = self.declared(processor.reads(), Topic::is_command_or_event)?;
         let processor = Arc::new(processor);
         let probe = processor.clone();
         self.check_ready(ReadinessCheck::new("store", move || {
             let probe = probe.clone();
             Box::pin(async move { probe.ping().await })
         }));
-        let group = format!("{}{}", self.topics().prefix(), self.name.name());
+        let group = handler_group(self.topics(), self.name);
         self.spawn_consumer(
             group,
             &topics,
@@ -143,8 +143,8 @@ impl Service {
     /// than [`query::MAX_AGE`] are skipped. A table that disagrees with the topology
     /// stops the start.
     pub fn answer<H: QueryHandler>(&mut self, handler: H) -> anyhow::Result<()> {
-        let topics = self.declared(H::answers().reads())?;
-        let group = format!("{}{}-queries", self.topics().prefix(), self.name.name());
+        let topics = self.declared(H::answers().reads(), Topic::is_queries)?;
+        let group = query_group(self.topics(), self.name);
         self.spawn_consumer(
             group,
             &topics,
@@ -158,17 +158,23 @@ impl Service {
         Ok(())
     }
 
-    /// The topics a handler table lists, once the topology agrees with it.
-    fn declared(&self, reads: Reads) -> anyhow::Result<Vec<Topic>> {
+    /// The topics a handler table lists, once the topology agrees with it and each is
+    /// of the kind this consumer reads (commands and events, or queries: what
+    /// [`consumer_groups`] counts on).
+    fn declared(&self, reads: Reads, kind: fn(&Topic) -> bool) -> anyhow::Result<Vec<Topic>> {
+        let name = self.name.name();
         anyhow::ensure!(
             reads != Reads::default(),
-            "{}'s handler lists nothing to read: build it from a handler table",
-            self.name.name()
+            "{name}'s handler lists nothing to read: build it from a handler table"
         );
         reads
             .check_against_topology(self.name)
             .map_err(anyhow::Error::msg)?;
-        Ok(reads.topics())
+        let topics = reads.topics();
+        if let Some(topic) = topics.iter().find(|topic| !kind(topic)) {
+            anyhow::bail!("{name} reads {} in the wrong consumer", topic.base_name());
+        }
+        Ok(topics)
     }
 
     /// Runs `consumer` (the runtime's [`consumer::run`] or [`query::run`]) on `topics`
@@ -305,6 +311,44 @@ impl Service {
         tracing::info!("service stopped");
         outcome
     }
+}
+
+/// The consumer group of a service's handler table: the service's name, prefixed like
+/// the topics.
+pub fn handler_group(topics: &Topics, service: ServiceName) -> String {
+    format!("{}{}", topics.prefix(), service.name())
+}
+
+/// The consumer group answering a service's queries, apart so that reads never wait
+/// behind commands.
+pub fn query_group(topics: &Topics, service: ServiceName) -> String {
+    format!("{}{}-queries", topics.prefix(), service.name())
+}
+
+/// The consumer groups the instances of `service` join. Its tables must match the
+/// topology (checked at start), so the topology says which: a reader of a command or
+/// event topic consumes in [`handler_group`], a reader of a query topic answers in
+/// [`query_group`]. The gateway is the exception: every instance of it must see every
+/// reply, key and order status change, so it follows what it reads by assignment
+/// ([`crate::follow`]), in no group.
+pub fn consumer_groups(service: ServiceName, topics: &Topics) -> Vec<String> {
+    if service == ServiceName::Gateway {
+        return Vec::new();
+    }
+    let reads = |wanted: fn(&Topic) -> bool| {
+        Topic::ALL_STREAMS
+            .into_iter()
+            .filter(wanted)
+            .any(|topic| topology::read_by(service, topic).is_some())
+    };
+    let mut groups = Vec::new();
+    if reads(Topic::is_command_or_event) {
+        groups.push(handler_group(topics, service));
+    }
+    if reads(Topic::is_queries) {
+        groups.push(query_group(topics, service));
+    }
+    groups
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
