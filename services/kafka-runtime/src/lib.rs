@@ -9,6 +9,7 @@
 //! `docs/architecture.md` for the guarantees and how each is kept.
 
 pub mod admin;
+pub mod assignments;
 pub mod config;
 pub mod consumer;
 pub mod dlq;
