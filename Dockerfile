@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image with the six services and kafka-tool; the command picks the service:
+# One image with the seven services and kafka-tool; the command picks the service:
 #
 #   docker build -t commerce .
 #   docker run --rm -e HTTP_ADDR=0.0.0.0:8081 -e KAFKA_BROKERS=kafka:9092 \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates every topic of the platform (docs/messages.md), idempotently, on Apache Kafka:
-# the one ./dev runs, or any other (the compose file's runs this with kafka-topics.sh).
+# the one ./dev runs, or any other (docker-compose.kafka.yml runs this with kafka-topics.sh).
 #
 #   KAFKA_BROKERS        bootstrap servers (default 127.0.0.1:9092)
 #   KAFKA_TOPIC_PREFIX   prepended to every name (default empty)

@@ -27,6 +27,7 @@ impl HandlerError {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<sqlx::Error> for HandlerError {
     fn from(err: sqlx::Error) -> Self {
         if postgres_refuses_the_data(&err) {
@@ -42,6 +43,7 @@ impl From<sqlx::Error> for HandlerError {
 /// values sqlx cannot encode. The same statement with the same data fails again.
 /// Connection errors, class 40 (deadlock, serialization), 53 (resources) and 57
 /// (shutdown) are transient.
+#[cfg(feature = "postgres")]
 fn postgres_refuses_the_data(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Database(db) => db
@@ -52,6 +54,7 @@ fn postgres_refuses_the_data(err: &sqlx::Error) -> bool {
     }
 }
 
+#[cfg(feature = "mongo")]
 impl From<mongodb::error::Error> for HandlerError {
     fn from(err: mongodb::error::Error) -> Self {
         if mongo_refuses_the_data(&err) {
@@ -63,6 +66,7 @@ impl From<mongodb::error::Error> for HandlerError {
 }
 
 /// MongoDB server codes that describe the document, not the server's state.
+#[cfg(feature = "mongo")]
 const MONGO_DATA_CODES: &[i32] = &[
     2,     // BadValue
     9,     // FailedToParse
@@ -79,6 +83,7 @@ const MONGO_DATA_CODES: &[i32] = &[
 
 /// A document the driver cannot encode, or one the server refuses for what it holds.
 /// Anything labelled as retryable by the server stays transient.
+#[cfg(feature = "mongo")]
 fn mongo_refuses_the_data(err: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};
     if err.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR)

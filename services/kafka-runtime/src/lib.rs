@@ -7,8 +7,12 @@
 //! retry transient failures without skipping, dead-letter what can never succeed, answer
 //! health and metrics, carry trace context, and stop in order. See
 //! `docs/architecture.md` for the guarantees and how each is kept.
+//!
+//! The stores and the gateway's request-reply are features (`postgres`, `mongo`,
+//! `gateway`), so that a service compiles only the database driver it uses.
 
 pub mod admin;
+pub mod assignments;
 pub mod config;
 pub mod consumer;
 pub mod dlq;
@@ -18,11 +22,14 @@ pub mod handlers;
 pub mod http;
 pub mod message;
 pub mod metrics;
+#[cfg(feature = "mongo")]
 pub mod mongo;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod processor;
 pub mod producer;
 pub mod query;
+#[cfg(feature = "gateway")]
 pub mod request_reply;
 pub mod retry;
 pub mod service;

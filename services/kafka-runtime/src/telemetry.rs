@@ -100,3 +100,60 @@ mod tests {
         }
     }
 }
+
+/// What holds for every header value, not only the examples above: a traceparent comes
+/// from whoever produced the record, so parsing must accept every well-formed one and
+/// nothing else, and never panic.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::TraceParent;
+
+    proptest! {
+        #[test]
+        fn every_well_formed_traceparent_parses_to_its_ids(
+            trace_id in 1..=u128::MAX,
+            span_id in 1..=u64::MAX,
+            flags in any::<u8>(),
+            upper in any::<bool>(),
+            padding in "[ \t]{0,2}",
+        ) {
+            let value = format!("00-{trace_id:032x}-{span_id:016x}-{flags:02x}");
+            let value = if upper { value.to_uppercase() } else { value };
+            let parsed = TraceParent::parse(&format!("{padding}{value}{padding}"));
+            prop_assert_eq!(parsed, Some(TraceParent { trace_id, span_id }));
+        }
+
+        #[test]
+        fn what_parses_prints_back_the_same(value in any::<String>()) {
+            if let Some(parsed) = TraceParent::parse(&value) {
+                prop_assert_eq!(TraceParent::parse(&parsed.to_string()), Some(parsed));
+            }
+        }
+
+        #[test]
+        fn near_misses_are_refused(
+            version in "[0-9a-f]{2}".prop_filter("not version 00", |v| v != "00"),
+            trace in "[0-9a-f]{32}",
+            span in "[0-9a-f]{16}",
+            cut in 1_usize..16,
+        ) {
+            prop_assert_eq!(TraceParent::parse(&format!("{version}-{trace}-{span}-01")), None);
+            prop_assert_eq!(TraceParent::parse(&format!("00-{}-{span}-01", &trace[cut..])), None);
+            prop_assert_eq!(TraceParent::parse(&format!("00-{trace}-{}-01", &span[cut..])), None);
+            prop_assert_eq!(TraceParent::parse(&format!("00-{trace}-{span}-01-00")), None);
+            prop_assert_eq!(TraceParent::parse(&format!("00-{trace}-{span}")), None);
+            prop_assert_eq!(TraceParent::parse(&format!("00-{:032x}-{span}-01", 0)), None);
+            prop_assert_eq!(TraceParent::parse(&format!("00-{trace}-{:016x}-01", 0)), None);
+        }
+
+        #[test]
+        fn a_child_keeps_the_trace_of_any_parent(trace_id in 1..=u128::MAX, span_id in 1..=u64::MAX) {
+            let parent = TraceParent { trace_id, span_id };
+            let child = parent.child();
+            prop_assert_eq!(child.trace_id(), parent.trace_id());
+            prop_assert_ne!(child.span_id, 0);
+        }
+    }
+}

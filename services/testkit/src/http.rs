@@ -102,32 +102,14 @@ pub async fn assignment(port: u16) -> BTreeMap<(String, String), BTreeSet<i32>> 
 }
 
 /// Partitions held by group and topic, as the runtime's metrics show them in
-/// `consumer_assigned_partitions`: what tests read from an instance's `/metrics`.
+/// `consumer_assigned_partitions`: what tests read from an instance's `/metrics`, read
+/// by the parser `./dev status` uses too (`kafka_runtime::assignments`).
 pub fn parse_assignment(rendered: &str) -> BTreeMap<(String, String), BTreeSet<i32>> {
     let mut held: BTreeMap<(String, String), BTreeSet<i32>> = BTreeMap::new();
-    for line in rendered.lines() {
-        let Some(sample) = line.strip_prefix("consumer_assigned_partitions{") else {
-            continue;
-        };
-        let Some((labels, value)) = sample.rsplit_once("} ") else {
-            continue;
-        };
-        if value.trim() != "1" {
-            continue;
-        }
-        let label = |name: &str| {
-            labels
-                .split(',')
-                .find_map(|pair| pair.strip_prefix(&format!("{name}=\"")))
-                .map(|value| value.trim_end_matches('"').to_string())
-        };
-        if let (Some(group), Some(topic), Some(partition)) =
-            (label("group"), label("topic"), label("partition"))
-        {
-            if let Ok(partition) = partition.parse() {
-                held.entry((group, topic)).or_default().insert(partition);
-            }
-        }
+    for h in kafka_runtime::assignments::held(rendered) {
+        held.entry((h.group, h.topic))
+            .or_default()
+            .insert(h.partition);
     }
     held
 }

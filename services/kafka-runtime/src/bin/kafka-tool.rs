@@ -1,5 +1,5 @@
-//! `kafka-tool`: create topics, tail a topic, list and re-drive dead letters: what `./dev`
-//! needs in one quick binary. Operators replay with Apache Kafka's own
+//! `kafka-tool`: create topics, tail a topic, list and re-drive dead letters, read the
+//! partitions instances hold from their metrics: what `./dev` needs in one quick binary. Operators replay with Apache Kafka's own
 //! `kafka-console-producer` (`./dev replay`).
 //!
 //! ```text
@@ -9,15 +9,20 @@
 //! kafka-tool ping [--timeout-ms MS]              # exit 0 when the broker answers metadata
 //! kafka-tool dlq-list TOPIC                      # one line per dead letter, with its status
 //! kafka-tool dlq-redrive TOPIC [--id ID]         # produce pending dead letters again
+//! kafka-tool partitions < METRICS                # the partitions one instance holds
+//! kafka-tool partitions-covered --partitions N METRICS...  # exit 0 when all are held
 //! ```
 
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use kafka_runtime::admin::{create_platform_topics, create_topics, TopicSpec};
-use kafka_runtime::{dlq, tools};
+use kafka_runtime::{assignments, dlq, tools};
 use kafka_runtime::{KafkaConfig, Publisher};
 
-/// Creates topics, tails them, lists and re-drives dead letters.
+/// Creates topics, tails them, lists and re-drives dead letters, reads held partitions.
 #[derive(Debug, clap::Parser)]
 #[command(name = "kafka-tool")]
 struct Cli {
@@ -66,12 +71,29 @@ enum Command {
         #[arg(long)]
         id: Option<uuid::Uuid>,
     },
+    /// Reads one instance's /metrics (Prometheus text) on stdin and prints the partitions
+    /// it holds, one line per group and set of partitions, indented to sit under the
+    /// instance's line in `./dev status`.
+    Partitions,
+    /// Exits 0 when the instances whose /metrics are in these files (one each) hold,
+    /// together, every partition of each topic their groups read, and each holds some.
+    PartitionsCovered {
+        /// Partitions per topic.
+        #[arg(long)]
+        partitions: usize,
+        /// One file per instance (`<(curl …/metrics)` from the shell).
+        metrics: Vec<PathBuf>,
+    },
 }
 
+/// How far `partitions` indents its lines: under the pid column of `./dev status`.
+const STATUS_INDENT: &str = "              ";
+
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = <Cli as clap::Parser>::parse();
-    let kafka = KafkaConfig::from_env()?;
+    // Read by the subcommands that talk to the broker only.
+    let kafka = KafkaConfig::from_env;
     match cli.command {
         Command::CreateTopic {
             name,
@@ -87,15 +109,17 @@ async fn main() -> anyhow::Result<()> {
                 retention_ms,
                 compact,
             };
-            create_topics(&kafka, &[spec]).await
+            create_topics(&kafka()?, &[spec]).await?;
         }
-        Command::CreateTopics { partitions } => create_platform_topics(&kafka, partitions).await,
+        Command::CreateTopics { partitions } => {
+            create_platform_topics(&kafka()?, partitions).await?;
+        }
         Command::Tail {
             topic,
             from_beginning,
-        } => tools::tail(&kafka, &topic, from_beginning).await,
+        } => tools::tail(&kafka()?, &topic, from_beginning).await?,
         Command::DlqList { topic } => {
-            let listed = dlq::list(&kafka, &topic).await?;
+            let listed = dlq::list(&kafka()?, &topic).await?;
             for entry in &listed {
                 println!("{entry}");
             }
@@ -108,9 +132,9 @@ async fn main() -> anyhow::Result<()> {
                 count("not-envelope"),
                 count("no-source"),
             );
-            Ok(())
         }
         Command::DlqRedrive { topic, id } => {
+            let kafka = kafka()?;
             let publisher = Publisher::new(&kafka)?;
             let done = dlq::redrive(&kafka, &publisher, &topic, id).await?;
             publisher.flush(Duration::from_secs(10)).await;
@@ -123,8 +147,35 @@ async fn main() -> anyhow::Result<()> {
                 done.already,
                 done.cannot
             );
-            Ok(())
         }
-        Command::Ping { timeout_ms } => tools::ping(&kafka, Duration::from_millis(timeout_ms)),
+        Command::Ping { timeout_ms } => tools::ping(&kafka()?, Duration::from_millis(timeout_ms))?,
+        Command::Partitions => {
+            let metrics = std::io::read_to_string(std::io::stdin())?;
+            let mut lines = assignments::describe(&assignments::held(&metrics));
+            if lines.is_empty() {
+                lines.push("holds no partition".into());
+            }
+            // Written at once, and a closed pipe is an error, not a panic.
+            let text: String = lines
+                .iter()
+                .map(|line| format!("{STATUS_INDENT}{line}\n"))
+                .collect();
+            std::io::stdout().write_all(text.as_bytes())?;
+        }
+        Command::PartitionsCovered {
+            partitions,
+            metrics,
+        } => {
+            // A file that cannot be read is an instance that did not answer: not covered.
+            let instances: Vec<_> = metrics
+                .iter()
+                .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+                .map(|text| assignments::held(&text))
+                .collect();
+            if !assignments::covered(&instances, partitions) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
+    Ok(ExitCode::SUCCESS)
 }
