@@ -7,6 +7,7 @@
 //! writes its report under `target/bench-smoke/` (CI runs it to keep the harness
 //! working; it asserts nothing about speed).
 
+mod counts;
 mod hops;
 mod limits;
 mod load;
@@ -107,6 +108,8 @@ pub struct Step {
     pub usage: Vec<Usage>,
     /// Time per record in each service's consumers over the step (orders only).
     pub hops: Vec<hops::Hop>,
+    /// PostgreSQL's work per confirmed order over the step (orders only).
+    pub work: Option<counts::Snapshot>,
 }
 
 impl Step {
@@ -208,11 +211,13 @@ async fn order_step(
     fixture: &Fixture,
     outcomes: &Outcomes,
     processes: &[procs::Process],
+    stats: &sqlx::PgPool,
     rate: f64,
     duration: Duration,
 ) -> Step {
     let meter = CpuMeter::start(processes);
     let handled_before = hops::totals(&fixture.gateway.client).await;
+    let work_before = counts::snapshot(stats).await;
     let gateway = fixture.gateway.clone();
     let (buyers, products) = (
         Arc::new(fixture.buyers.clone()),
@@ -269,7 +274,24 @@ async fn order_step(
         &handled_before,
         &hops::totals(&fixture.gateway.client).await,
     );
+    let confirmed = step.end_to_end.len() as f64;
+    step.work = match (work_before, counts::snapshot(stats).await) {
+        (Ok(before), Ok(after)) => Some(counts::per_order(&before, &after, confirmed)),
+        (Err(err), _) | (_, Err(err)) => {
+            eprintln!("PostgreSQL's statistics unread: {err:#}");
+            None
+        }
+    };
     step
+}
+
+/// A connection for reading PostgreSQL's statistics views.
+async fn statistics(database_url: &str) -> anyhow::Result<sqlx::PgPool> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await?;
+    Ok(pool)
 }
 
 /// Waits until every one of `accepted` has its outcome on `order.events`, or `limit`
@@ -340,6 +362,7 @@ fn summarize(
         sent: samples.len() as u64,
         usage,
         hops: Vec::new(),
+        work: None,
     }
 }
 
@@ -450,10 +473,12 @@ async fn one_order_step(
     let fixture = setup(Gateway::new(&args.gateway)?, 8, 16).await?;
     let stop = CancellationToken::new();
     let outcomes = follow_outcomes(kafka, &stop).await?;
+    let stats = statistics(&args.database_url).await?;
     let step = order_step(
         &fixture,
         &outcomes,
         processes,
+        &stats,
         rate,
         Duration::from_secs_f64(args.seconds),
     )
@@ -464,6 +489,8 @@ async fn one_order_step(
     report::usage_table(&mut tables, &step);
     tables.push('\n');
     report::hops_table(&mut tables, &step);
+    tables.push('\n');
+    report::work_table(&mut tables, std::slice::from_ref(&step));
     print!("{tables}");
     Ok(())
 }
@@ -522,9 +549,10 @@ async fn main() -> anyhow::Result<()> {
         ];
         (rates.to_vec(), Duration::from_secs(10))
     };
+    let stats = statistics(&args.database_url).await?;
     let mut orders = Vec::new();
     for rate in order_rates {
-        let step = order_step(&fixture, &outcomes, &processes, rate, step_time).await;
+        let step = order_step(&fixture, &outcomes, &processes, &stats, rate, step_time).await;
         print_step("orders", &step);
         // Past p99 1 s (the bound) the search goes on while the saga still keeps
         // up, to find where throughput, not latency, gives out.

@@ -120,6 +120,62 @@ fn cpu_per_order_table(out: &mut String, steps: &[Step]) {
     out.push_str("\n\n");
 }
 
+/// The work one confirmed order costs, one column per step: records the services
+/// handled, and PostgreSQL's commits, rows written and statements per database, and its
+/// WAL flushes. Counts, unlike CPU time, do not move with the machine's other load.
+pub fn work_table(out: &mut String, steps: &[Step]) {
+    let steps: Vec<(&Step, &crate::counts::Snapshot)> = steps
+        .iter()
+        .filter(|s| !s.end_to_end.is_empty())
+        .filter_map(|s| Some((s, s.work.as_ref()?)))
+        .collect();
+    let Some((_, first)) = steps.first() else {
+        return;
+    };
+    out.push_str("Work per confirmed order, by offered rate:\n\n| what |");
+    for (step, _) in &steps {
+        let _ = write!(out, " {:.0}/s |", step.offered);
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(steps.len()));
+    out.push('\n');
+    let row = |out: &mut String,
+               what: &str,
+               value: &dyn Fn(&Step, &crate::counts::Snapshot) -> Option<f64>| {
+        let _ = write!(out, "| {what} |");
+        for (step, work) in &steps {
+            match value(step, work) {
+                Some(value) => {
+                    let _ = write!(out, " {value:.1} |");
+                }
+                None => out.push_str(" n/a |"),
+            }
+        }
+        out.push('\n');
+    };
+    row(out, "records the services handled", &|step, _| {
+        let records: f64 = step.hops.iter().map(|hop| hop.records).sum();
+        Some(records / step.end_to_end.len() as f64)
+    });
+    for name in first.databases.keys() {
+        let of =
+            |work: &crate::counts::Snapshot| work.databases.get(name).copied().unwrap_or_default();
+        row(out, &format!("{name}: commits"), &|_, work| {
+            Some(of(work).commits)
+        });
+        row(out, &format!("{name}: rows written"), &|_, work| {
+            Some(of(work).rows_written)
+        });
+        row(out, &format!("{name}: statements"), &|_, work| {
+            of(work).statements
+        });
+    }
+    row(out, "PostgreSQL WAL flushes (cluster)", &|_, work| {
+        Some(work.wal_syncs)
+    });
+    out.push('\n');
+}
+
 /// CPU and RSS of every process over the step, as a markdown table.
 pub fn usage_table(out: &mut String, step: &Step) {
     out.push_str("| process | CPU % of one core | RSS MiB |\n|---|---|---|\n");
@@ -228,6 +284,7 @@ pub fn write(dir: &Path, run: &Run) -> anyhow::Result<PathBuf> {
         out.push('\n');
     }
     cpu_per_order_table(&mut out, &run.orders);
+    work_table(&mut out, &run.orders);
     if let Some(last) = run.orders.last() {
         let _ = writeln!(
             out,

@@ -1,0 +1,132 @@
+//! What one confirmed order costs in work, not time: PostgreSQL's transactions, rows
+//! written, statements and WAL flushes, read from its statistics views before and after
+//! a step. Counts do not drift with the machine's load as CPU time does, so a change
+//! shows in them even on a busy machine.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgPool;
+
+/// The PostgreSQL statistics of one database, or of the cluster (`wal_syncs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PgCounts {
+    /// Transactions committed.
+    pub commits: f64,
+    /// Rows inserted, updated or deleted.
+    pub rows_written: f64,
+    /// Statements run, when `pg_stat_statements` is loaded.
+    pub statements: Option<f64>,
+}
+
+/// The counts of every platform database, and the cluster's WAL flushes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Database → its counts.
+    pub databases: BTreeMap<String, PgCounts>,
+    /// WAL flushes to disk (`pg_stat_wal.wal_sync`), cluster-wide.
+    pub wal_syncs: f64,
+}
+
+/// The platform's databases: what the services own.
+const DATABASES: &str = "datname LIKE 'commerce\\_%'";
+
+/// Reads the counts now. Statements stay `None` where `pg_stat_statements` is not
+/// loaded (`./dev` loads it in the clusters it starts).
+pub async fn snapshot(pool: &PgPool) -> anyhow::Result<Snapshot> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT datname, xact_commit, tup_inserted + tup_updated + tup_deleted
+         FROM pg_stat_database WHERE {DATABASES}"
+    ))
+    .fetch_all(pool)
+    .await?;
+    let statements = statements(pool).await;
+    let databases = rows
+        .into_iter()
+        .map(|(name, commits, rows_written)| {
+            let counts = PgCounts {
+                commits: commits as f64,
+                rows_written: rows_written as f64,
+                statements: statements
+                    .as_ref()
+                    .map(|s| s.get(&name).copied().unwrap_or(0.0)),
+            };
+            (name, counts)
+        })
+        .collect();
+    let wal_syncs: i64 = sqlx::query_scalar("SELECT wal_sync FROM pg_stat_wal")
+        .fetch_one(pool)
+        .await?;
+    Ok(Snapshot {
+        databases,
+        wal_syncs: wal_syncs as f64,
+    })
+}
+
+/// Statements run per database, or `None` when the extension is not loaded.
+async fn statements(pool: &PgPool) -> Option<BTreeMap<String, f64>> {
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(pool)
+        .await
+        .ok()?;
+    let rows: Vec<(String, f64)> = sqlx::query_as(&format!(
+        "SELECT d.datname, sum(s.calls)::float8 FROM pg_stat_statements s
+         JOIN pg_database d ON d.oid = s.dbid WHERE d.{DATABASES} GROUP BY d.datname"
+    ))
+    .fetch_all(pool)
+    .await
+    .ok()?;
+    Some(rows.into_iter().collect())
+}
+
+/// What changed from `before` to `after`, divided by `orders`: the cost of one order.
+pub fn per_order(before: &Snapshot, after: &Snapshot, orders: f64) -> Snapshot {
+    let orders = orders.max(1.0);
+    let databases = after
+        .databases
+        .iter()
+        .map(|(name, now)| {
+            let was = before.databases.get(name).copied().unwrap_or_default();
+            let counts = PgCounts {
+                commits: (now.commits - was.commits) / orders,
+                rows_written: (now.rows_written - was.rows_written) / orders,
+                statements: now
+                    .statements
+                    .zip(was.statements.or(Some(0.0)))
+                    .map(|(now, was)| (now - was) / orders),
+            };
+            (name.clone(), counts)
+        })
+        .collect();
+    Snapshot {
+        databases,
+        wal_syncs: (after.wal_syncs - before.wal_syncs) / orders,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cost_of_an_order_is_the_change_divided_by_the_orders() {
+        let at = |commits, rows, statements, wal| Snapshot {
+            databases: BTreeMap::from([(
+                "commerce_order".to_string(),
+                PgCounts {
+                    commits,
+                    rows_written: rows,
+                    statements,
+                },
+            )]),
+            wal_syncs: wal,
+        };
+        let cost = per_order(
+            &at(10.0, 100.0, Some(50.0), 7.0),
+            &at(30.0, 160.0, Some(150.0), 27.0),
+            10.0,
+        );
+        assert_eq!(cost, at(2.0, 6.0, Some(10.0), 2.0),);
+        let unloaded = per_order(&at(0.0, 0.0, None, 0.0), &at(4.0, 4.0, None, 4.0), 2.0);
+        assert_eq!(unloaded.databases["commerce_order"].statements, None);
+    }
+}
