@@ -62,12 +62,19 @@ pub async fn snapshot(pool: &PgPool) -> anyhow::Result<Snapshot> {
     })
 }
 
-/// Statements run per database, or `None` when the extension is not loaded.
-async fn statements(pool: &PgPool) -> Option<BTreeMap<String, f64>> {
-    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+/// Makes `pg_stat_statements` readable where the server loaded it; elsewhere the
+/// statements stay unknown. Once, before the first [`snapshot`].
+pub async fn prepare(pool: &PgPool) {
+    let created = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         .execute(pool)
-        .await
-        .ok()?;
+        .await;
+    if let Err(err) = created {
+        eprintln!("statements per order unknown: {err}");
+    }
+}
+
+/// Statements run per database, or `None` when the extension is not there.
+async fn statements(pool: &PgPool) -> Option<BTreeMap<String, f64>> {
     let rows: Vec<(String, f64)> = sqlx::query_as(&format!(
         "SELECT d.datname, sum(s.calls)::float8 FROM pg_stat_statements s
          JOIN pg_database d ON d.oid = s.dbid WHERE d.{DATABASES} GROUP BY d.datname"

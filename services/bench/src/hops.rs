@@ -55,25 +55,18 @@ pub async fn totals(client: &reqwest::Client) -> Totals {
 fn parse(text: &str) -> Vec<(String, f64, f64)> {
     let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     for line in text.lines() {
-        let (is_sum, rest) = if let Some(rest) = line.strip_prefix("handler_duration_seconds_sum{")
-        {
-            (true, rest)
-        } else if let Some(rest) = line.strip_prefix("handler_duration_seconds_count{") {
-            (false, rest)
-        } else {
+        let sample = |series| kafka_runtime::metrics::sample(line, series);
+        let (is_sum, (labels, value)) = match sample("handler_duration_seconds_sum") {
+            Some(sum) => (true, sum),
+            None => match sample("handler_duration_seconds_count") {
+                Some(count) => (false, count),
+                None => continue,
+            },
+        };
+        let Some(topic) = labels.get("topic") else {
             continue;
         };
-        let Some((labels, value)) = rest.split_once("} ") else {
-            continue;
-        };
-        let topic = labels
-            .split(',')
-            .find_map(|l| l.strip_prefix("topic=\""))
-            .map(|t| t.trim_end_matches('"').to_string());
-        let (Some(topic), Ok(value)) = (topic, value.trim().parse::<f64>()) else {
-            continue;
-        };
-        let entry = sums.entry(topic).or_default();
+        let entry = sums.entry(topic.clone()).or_default();
         if is_sum {
             entry.0 += value;
         } else {

@@ -291,6 +291,7 @@ async fn statistics(database_url: &str) -> anyhow::Result<sqlx::PgPool> {
         .max_connections(1)
         .connect(database_url)
         .await?;
+    counts::prepare(&pool).await;
     Ok(pool)
 }
 

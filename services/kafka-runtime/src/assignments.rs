@@ -31,9 +31,8 @@ pub fn held(metrics: &str) -> Vec<Held> {
 
 /// `consumer_assigned_partitions{group="g",topic="t",partition="3"} 1` as a [`Held`].
 fn held_sample(line: &str) -> Option<Held> {
-    let rest = line.strip_prefix(SERIES)?.strip_prefix('{')?;
-    let (labels, value) = parse_labels(rest)?;
-    if value.trim().parse::<f64>().ok()? != 1.0 {
+    let (labels, value) = crate::metrics::sample(line, SERIES)?;
+    if value != 1.0 {
         return None;
     }
     Some(Held {
@@ -41,34 +40,6 @@ fn held_sample(line: &str) -> Option<Held> {
         topic: labels.get("topic")?.clone(),
         partition: labels.get("partition")?.parse().ok()?,
     })
-}
-
-/// The labels of a sample up to its closing `}`, unescaping `\\`, `\"` and `\n` as the
-/// text format says, and what follows the `}` (the value and maybe a timestamp).
-fn parse_labels(text: &str) -> Option<(BTreeMap<String, String>, &str)> {
-    let mut labels = BTreeMap::new();
-    let mut rest = text;
-    loop {
-        rest = rest.trim_start_matches([',', ' ']);
-        if let Some(after) = rest.strip_prefix('}') {
-            return Some((labels, after));
-        }
-        let (name, after_name) = rest.split_once('=')?;
-        let mut chars = after_name.strip_prefix('"')?.char_indices();
-        let mut value = String::new();
-        let end = loop {
-            match chars.next()? {
-                (i, '"') => break i,
-                (_, '\\') => match chars.next()?.1 {
-                    'n' => value.push('\n'),
-                    other => value.push(other),
-                },
-                (_, c) => value.push(c),
-            }
-        };
-        labels.insert(name.trim().to_string(), value);
-        rest = &after_name[1 + end + 1..];
-    }
 }
 
 /// One line per group and set of partitions: `group G: partitions 0,1,2 of t1, t2`, the

@@ -1,6 +1,6 @@
 //! Prometheus counters every consumer keeps, labelled by topic.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -55,22 +55,19 @@ impl Metrics {
         // Every series is registered once, here; a second registration is a bug.
         let series = std::cell::RefCell::new(BTreeSet::new());
         let registered = |collector: Box<dyn Collector>| {
-            series
-                .borrow_mut()
-                .extend(collector.desc().iter().flat_map(|desc| {
-                    let name = &desc.fq_name;
-                    let histogram = collector
-                        .collect()
-                        .iter()
-                        .any(|family| family.get_field_type() == MetricType::HISTOGRAM);
-                    if histogram {
-                        ["_bucket", "_sum", "_count"]
-                            .map(|suffix| format!("{name}{suffix}"))
-                            .to_vec()
-                    } else {
-                        vec![name.clone()]
-                    }
-                }));
+            let histogram = collector
+                .collect()
+                .iter()
+                .any(|family| family.get_field_type() == MetricType::HISTOGRAM);
+            let suffixes: &[&str] = if histogram {
+                &["_bucket", "_sum", "_count"]
+            } else {
+                &[""]
+            };
+            let mut series = series.borrow_mut();
+            for desc in collector.desc() {
+                series.extend(suffixes.iter().map(|s| format!("{}{s}", desc.fq_name)));
+            }
             registry.register(collector).expect("registered once");
         };
         let counter = |name: &str, help: &str| {
@@ -304,6 +301,43 @@ impl InFlight {
     fn age_seconds(&self, now: Instant) -> f64 {
         let since = *self.0.lock().unwrap_or_else(PoisonError::into_inner);
         since.map_or(0.0, |since| now.duration_since(since).as_secs_f64())
+    }
+}
+
+/// A line of the Prometheus text format, when it is a sample of `series`: its labels
+/// and its value. Comments, other series and lines that do not parse are `None`.
+pub fn sample(line: &str, series: &str) -> Option<(BTreeMap<String, String>, f64)> {
+    let rest = line.strip_prefix(series)?.strip_prefix('{')?;
+    let (labels, after) = parse_labels(rest)?;
+    let value = after.split_whitespace().next()?.parse().ok()?;
+    Some((labels, value))
+}
+
+/// The labels of a sample up to its closing `}`, unescaping `\\`, `\"` and `\n` as the
+/// text format says, and what follows the `}` (the value and maybe a timestamp).
+fn parse_labels(text: &str) -> Option<(BTreeMap<String, String>, &str)> {
+    let mut labels = BTreeMap::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches([',', ' ']);
+        if let Some(after) = rest.strip_prefix('}') {
+            return Some((labels, after));
+        }
+        let (name, after_name) = rest.split_once('=')?;
+        let mut chars = after_name.strip_prefix('"')?.char_indices();
+        let mut value = String::new();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                (_, c) => value.push(c),
+            }
+        };
+        labels.insert(name.trim().to_string(), value);
+        rest = &after_name[1 + end + 1..];
     }
 }
 

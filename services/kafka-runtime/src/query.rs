@@ -4,7 +4,7 @@
 //! answers twice, which is harmless, and nothing about it is written to a database
 //! (login queries carry a password, and their answers a token). Its partition task reads
 //! a query, runs the handler, publishes the reply straight to the topic the query named
-//! in `replyTo`, and only then stores the query's offset. A query older than `max_age` is
+//! in `replyTo`, and only then stores the query's offset. A query older than [`MAX_AGE`] is
 //! skipped: whoever asked has stopped waiting, and answering a backlog after an outage
 //! would only delay the questions still being waited for.
 
@@ -32,18 +32,18 @@ pub const MAX_AGE: Duration = Duration::from_secs(30);
 pub trait QueryHandler: Sized + Send + Sync + 'static {
     /// The table: each query type it answers and the function answering it. A function
     /// failing with `Rejected` dead-letters the query; `Transient` retries it until it is
-    /// older than `max_age` (then it is skipped) or fails past the retry budget (then it
+    /// older than [`MAX_AGE`] (then it is skipped) or fails past the retry budget (then it
     /// is parked in the DLQ).
     fn answers() -> Answers<Self>;
 }
 
-/// Answers the queries on `spec`'s topics with `handler` until `shutdown`, skipping those
-/// older than `max_age`; then commits and closes.
+/// Answers the queries on `spec`'s topics with `handler`'s table `answers` until
+/// `shutdown`, skipping those older than [`MAX_AGE`]; then commits and closes.
 pub async fn run<H: QueryHandler>(
     kafka: &KafkaConfig,
     spec: ConsumerSpec,
     handler: H,
-    max_age: Duration,
+    answers: Answers<H>,
     publisher: Publisher,
     metrics: Metrics,
     shutdown: CancellationToken,
@@ -51,9 +51,8 @@ pub async fn run<H: QueryHandler>(
     let lane = Lane::subscribe(kafka, spec, publisher, metrics, shutdown)?;
     let answerer = Arc::new(Answerer {
         lane: lane.clone(),
-        answers: H::answers(),
+        answers,
         handler,
-        max_age,
     });
     consumer::poll(lane, move |queue, in_flight| {
         answerer.clone().run_partition(queue, in_flight)
@@ -77,7 +76,6 @@ struct Answerer<H> {
     lane: Arc<Lane>,
     answers: Answers<H>,
     handler: H,
-    max_age: Duration,
 }
 
 impl<H: QueryHandler> Answerer<H> {
@@ -119,7 +117,7 @@ impl<H: QueryHandler> Answerer<H> {
         let failing_since = Instant::now();
         loop {
             let age = chrono::Utc::now() - query.envelope.occurred_at;
-            if age.to_std().is_ok_and(|age| age > self.max_age) {
+            if age.to_std().is_ok_and(|age| age > MAX_AGE) {
                 tracing::info!(
                     age_ms = age.num_milliseconds(),
                     "query skipped: older than anyone waits"

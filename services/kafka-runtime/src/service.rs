@@ -143,16 +143,14 @@ impl Service {
     /// than [`query::MAX_AGE`] are skipped. A table that disagrees with the topology
     /// stops the start.
     pub fn answer<H: QueryHandler>(&mut self, handler: H) -> anyhow::Result<()> {
-        let topics = self.declared(H::answers().reads(), Topic::is_queries)?;
+        let answers = H::answers();
+        let topics = self.declared(answers.reads(), Topic::is_queries)?;
         let group = query_group(self.topics(), self.name);
         self.spawn_consumer(
             group,
             &topics,
-            |kafka, spec, publisher, metrics, shutdown| {
-                let max_age = query::MAX_AGE;
-                async move {
-                    query::run(&kafka, spec, handler, max_age, publisher, metrics, shutdown).await
-                }
+            |kafka, spec, publisher, metrics, shutdown| async move {
+                query::run(&kafka, spec, handler, answers, publisher, metrics, shutdown).await
             },
         );
         Ok(())
