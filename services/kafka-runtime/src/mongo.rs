@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::error::HandlerError;
 use crate::handlers::{Handles, Reads, Table};
 use crate::message::{Incoming, Outbox, Outgoing};
-use crate::processor::{Applied, Processor};
+use crate::processor::{Applied, Processor, SentMarks};
 use crate::retry::Backoff;
 
 /// Connects to `service`'s database at `uri` (`MONGODB_URI`, a setting of the
@@ -107,6 +107,7 @@ pub struct MongoProcessor<H> {
     db: Database,
     topics: Topics,
     handler: H,
+    sent: SentMarks,
 }
 
 impl<H: MongoHandler> MongoProcessor<H> {
@@ -116,6 +117,7 @@ impl<H: MongoHandler> MongoProcessor<H> {
             db,
             topics,
             handler,
+            sent: SentMarks::default(),
         }
     }
 
@@ -126,6 +128,15 @@ impl<H: MongoHandler> MongoProcessor<H> {
     fn outbox(&self) -> Collection<Document> {
         self.db.collection("runtime_outbox")
     }
+}
+
+fn sent_filter(ids: &[Uuid]) -> Document {
+    let ids: Vec<Bson> = ids.iter().copied().map(uuid_bson).collect();
+    doc! { "_id": { "$in": ids } }
+}
+
+fn sent_update() -> Document {
+    doc! { "$set": { "sent": true } }
 }
 
 /// The processor of a service's handler table `H` on MongoDB.
@@ -227,10 +238,25 @@ impl<H: MongoHandler> MongoProcessor<H> {
         Ok(applied)
     }
 
-    /// One transaction for `messages`: committed whole, or aborted on the first error.
+    /// One transaction for `messages`, with the marks of messages published since the
+    /// last one: committed whole, or aborted on the first error (the marks kept for the
+    /// next).
     async fn apply_in_transaction(
         &self,
         messages: &[&Incoming],
+    ) -> Result<Vec<Applied>, HandlerError> {
+        let marks = self.sent.take();
+        let applied = self.transaction(messages, &marks).await;
+        if applied.is_err() {
+            self.sent.restore(marks);
+        }
+        applied
+    }
+
+    async fn transaction(
+        &self,
+        messages: &[&Incoming],
+        marks: &[Uuid],
     ) -> Result<Vec<Applied>, HandlerError> {
         let mut session = self.db.client().start_session().await?;
         session.start_transaction().await?;
@@ -241,9 +267,21 @@ impl<H: MongoHandler> MongoProcessor<H> {
                 return Err(err);
             }
         };
-        if applied.iter().all(|a| matches!(a, Applied::Duplicate)) {
+        let nothing_new = applied.iter().all(|a| matches!(a, Applied::Duplicate));
+        if nothing_new && marks.is_empty() {
             session.abort_transaction().await.ok();
             return Ok(applied);
+        }
+        if !marks.is_empty() {
+            let marked = self
+                .outbox()
+                .update_many(sent_filter(marks), sent_update())
+                .session(&mut session)
+                .await;
+            if let Err(err) = marked {
+                session.abort_transaction().await.ok();
+                return Err(err.into());
+            }
         }
         loop {
             match session.commit_transaction().await {
@@ -275,17 +313,23 @@ impl<H: MongoHandler> Processor for MongoProcessor<H> {
         Some(self.apply_in_transaction(messages).await)
     }
 
-    async fn mark_sent(&self, ids: &[Uuid]) -> Result<(), HandlerError> {
-        if ids.is_empty() {
+    fn published(&self, ids: &[Uuid]) {
+        self.sent.add(ids);
+    }
+
+    async fn mark_sent(&self) -> Result<(), HandlerError> {
+        let marks = self.sent.take();
+        if marks.is_empty() {
             return Ok(());
         }
-        let ids: Vec<Bson> = ids.iter().copied().map(uuid_bson).collect();
-        self.outbox()
-            .update_many(
-                doc! { "_id": { "$in": ids } },
-                doc! { "$set": { "sent": true } },
-            )
-            .await?;
+        let marked = self
+            .outbox()
+            .update_many(sent_filter(&marks), sent_update())
+            .await;
+        if let Err(err) = marked {
+            self.sent.restore(marks);
+            return Err(err.into());
+        }
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The PostgreSQL store: inbox and outbox tables beside the service's own, one
 //! transaction per message.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use uuid::Uuid;
 use crate::error::HandlerError;
 use crate::handlers::{Handles, Reads, Table};
 use crate::message::{Incoming, Outbox, Outgoing};
-use crate::processor::{Applied, Processor};
+use crate::processor::{Applied, Processor, SentMarks};
 use crate::retry::Backoff;
 
 /// The PostgreSQL setting every service with a PostgreSQL store shares. Its database's
@@ -164,24 +165,28 @@ pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
-/// Writes messages to the outbox inside `tx`; the consumer's relay publishes them once
-/// they are older than its grace period. For state changes made outside a handler (a
-/// bootstrap at start) that must still announce themselves exactly once.
+/// Writes messages to the outbox inside `tx`, in one statement, in their order; the
+/// consumer's relay publishes them once they are older than its grace period. For state
+/// changes made outside a handler (a bootstrap at start) that must still announce
+/// themselves exactly once.
 pub async fn enqueue(tx: &mut PgConnection, messages: &[Outgoing]) -> Result<(), sqlx::Error> {
-    for m in messages {
-        sqlx::query(
-            "INSERT INTO runtime_outbox (message_id, topic, key, kind, payload, traceparent)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING",
-        )
-        .bind(m.id)
-        .bind(&m.topic)
-        .bind(&m.key)
-        .bind(&m.kind)
-        .bind(&m.payload)
-        .bind(&m.traceparent)
-        .execute(&mut *tx)
-        .await?;
+    if messages.is_empty() {
+        return Ok(());
     }
+    let column = |field: fn(&Outgoing) -> &str| messages.iter().map(field).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO runtime_outbox (message_id, topic, key, kind, payload, traceparent)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(messages.iter().map(|m| m.id).collect::<Vec<_>>())
+    .bind(column(|m| &m.topic))
+    .bind(column(|m| &m.key))
+    .bind(column(|m| &m.kind))
+    .bind(messages.iter().map(|m| m.payload.as_slice()).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.traceparent.as_deref()).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -231,11 +236,14 @@ impl Local {
             }
             sent.push(message.id);
         }
-        mark_sent(&pool, &sent).await
+        Ok(mark_sent(&pool, &sent).await?)
     }
 }
 
-async fn mark_sent(pool: &PgPool, ids: &[Uuid]) -> Result<(), HandlerError> {
+async fn mark_sent<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    ids: &[Uuid],
+) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -243,7 +251,7 @@ async fn mark_sent(pool: &PgPool, ids: &[Uuid]) -> Result<(), HandlerError> {
         "UPDATE runtime_outbox SET sent_at = now() WHERE message_id = ANY($1) AND sent_at IS NULL",
     )
     .bind(ids)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
 }
@@ -277,6 +285,7 @@ pub struct PgProcessor<H> {
     pool: PgPool,
     topics: Topics,
     handler: H,
+    sent: SentMarks,
     after_commit: Option<AfterCommit>,
 }
 
@@ -294,6 +303,7 @@ impl<H: PgHandler> PgProcessor<H> {
             pool,
             topics,
             handler,
+            sent: SentMarks::default(),
             after_commit: None,
         }
     }
@@ -314,29 +324,55 @@ impl<T: Handles<PgConnection>> PgProcessor<Table<T, PgConnection>> {
 }
 
 impl<H: PgHandler> PgProcessor<H> {
-    /// Inbox, handler and outbox for one message inside `tx`; the caller commits.
-    async fn apply_in(
+    /// One transaction for `messages`, in their order: their inbox entries in one
+    /// statement, the handler for each that is new (`lock_batch` first, for a group
+    /// commit), the outbox rows they caused in one statement, and the marks of
+    /// messages published since the last transaction; committed whole or not at all.
+    async fn transaction(
         &self,
-        message: &Incoming,
-        tx: &mut PgConnection,
-    ) -> Result<Applied, HandlerError> {
-        let fresh = sqlx::query(
-            "INSERT INTO runtime_inbox (message_id, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(message.envelope.id)
-        .bind(&message.topic)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            return Ok(Applied::Duplicate);
+        messages: &[&Incoming],
+        group: bool,
+    ) -> Result<Vec<Applied>, HandlerError> {
+        let marks = self.sent.take();
+        let applied = async {
+            let mut tx = self.pool.begin().await?;
+            if group {
+                self.handler.lock_batch(messages, &mut tx).await?;
+            }
+            let mut fresh = record_in_inbox(&mut tx, messages).await?;
+            let mut applied = Vec::with_capacity(messages.len());
+            let mut caused = Vec::new();
+            for message in messages {
+                // A repeat within the batch finds its id taken by the first.
+                if !fresh.remove(&message.envelope.id) {
+                    applied.push(Applied::Duplicate);
+                    continue;
+                }
+                let mut outbox = Outbox::new(self.topics.clone(), message.trace.clone());
+                self.handler
+                    .handle(message, &mut tx, &mut outbox)
+                    .instrument(message.span())
+                    .await?;
+                let messages = outbox.into_messages();
+                caused.extend_from_slice(&messages);
+                applied.push(Applied::Fresh(messages));
+            }
+            enqueue(&mut tx, &caused).await?;
+            mark_sent(&mut *tx, &marks).await?;
+            tx.commit().await?;
+            Ok::<_, HandlerError>(applied)
         }
-        let mut outbox = Outbox::new(self.topics.clone(), message.trace.clone());
-        self.handler.handle(message, tx, &mut outbox).await?;
-        let messages = outbox.into_messages();
-        enqueue(tx, &messages).await?;
-        Ok(Applied::Fresh(messages))
+        .await;
+        match applied {
+            Ok(applied) => {
+                self.committed(&applied);
+                Ok(applied)
+            }
+            Err(err) => {
+                self.sent.restore(marks);
+                Err(err)
+            }
+        }
     }
 
     fn committed(&self, applied: &[Applied]) {
@@ -350,17 +386,33 @@ impl<H: PgHandler> PgProcessor<H> {
     }
 }
 
+/// Records `messages` in the inbox in one statement; the ids that were not there yet.
+async fn record_in_inbox(
+    tx: &mut PgConnection,
+    messages: &[&Incoming],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = messages.iter().map(|m| m.envelope.id).collect();
+    let topics: Vec<&str> = messages.iter().map(|m| m.topic.as_str()).collect();
+    let fresh: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO runtime_inbox (message_id, topic)
+         SELECT * FROM unnest($1::uuid[], $2::text[])
+         ON CONFLICT DO NOTHING RETURNING message_id",
+    )
+    .bind(ids)
+    .bind(topics)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(fresh.into_iter().collect())
+}
+
 impl<H: PgHandler> Processor for PgProcessor<H> {
     fn reads(&self) -> Reads {
         self.handler.reads()
     }
 
     async fn apply(&self, message: &Incoming) -> Result<Applied, HandlerError> {
-        let mut tx = self.pool.begin().await?;
-        let applied = self.apply_in(message, &mut tx).await?;
-        tx.commit().await?;
-        self.committed(std::slice::from_ref(&applied));
-        Ok(applied)
+        let mut applied = self.transaction(&[message], false).await?;
+        Ok(applied.pop().expect("one result per message"))
     }
 
     /// One transaction, one commit, for the whole batch. Any error (a rejected message,
@@ -370,26 +422,22 @@ impl<H: PgHandler> Processor for PgProcessor<H> {
         &self,
         messages: &[&Incoming],
     ) -> Option<Result<Vec<Applied>, HandlerError>> {
-        let applied = async {
-            let mut tx = self.pool.begin().await?;
-            self.handler.lock_batch(messages, &mut tx).await?;
-            let mut applied = Vec::with_capacity(messages.len());
-            for message in messages {
-                applied.push(
-                    self.apply_in(message, &mut tx)
-                        .instrument(message.span())
-                        .await?,
-                );
-            }
-            tx.commit().await?;
-            self.committed(&applied);
-            Ok(applied)
-        };
-        Some(applied.await)
+        Some(self.transaction(messages, true).await)
     }
 
-    async fn mark_sent(&self, ids: &[Uuid]) -> Result<(), HandlerError> {
-        mark_sent(&self.pool, ids).await
+    fn published(&self, ids: &[Uuid]) {
+        self.sent.add(ids);
+    }
+
+    async fn mark_sent(&self) -> Result<(), HandlerError> {
+        let marks = self.sent.take();
+        match mark_sent(&self.pool, &marks).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                self.sent.restore(marks);
+                Err(err.into())
+            }
+        }
     }
 
     async fn unsent(&self, min_age: Duration, limit: i64) -> Result<Vec<Outgoing>, HandlerError> {

@@ -2,6 +2,7 @@
 //! together with the messages it causes, and hand those out for publishing.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -42,8 +43,13 @@ pub trait Processor: Send + Sync + 'static {
         async { None }
     }
 
-    /// Marks outbox messages as published.
-    fn mark_sent(&self, ids: &[Uuid]) -> impl Future<Output = Result<(), HandlerError>> + Send;
+    /// Notes outbox messages as published. The note is written with the store's next
+    /// transaction, or by [`Processor::mark_sent`]; a crash before that publishes them
+    /// again, under the same ids, which their readers' inboxes drop.
+    fn published(&self, ids: &[Uuid]);
+
+    /// Writes the notes of [`Processor::published`] that no transaction has carried yet.
+    fn mark_sent(&self) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
     /// Outbox messages committed at least `min_age` ago and never marked sent, oldest
     /// first: what a crash between commit and publish left behind.
@@ -64,4 +70,36 @@ pub trait Processor: Send + Sync + 'static {
 
     /// Whether the store answers, for `/readyz`.
     fn ping(&self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Outbox messages published and not yet marked sent in the store. Marking them is not
+/// worth a commit (a WAL flush) of its own after every publish: the next transaction of
+/// the same store carries the mark, and a timer writes what is left when none comes.
+#[derive(Debug, Default)]
+pub struct SentMarks(Mutex<Vec<Uuid>>);
+
+impl SentMarks {
+    /// Adds published messages.
+    pub fn add(&self, ids: &[Uuid]) {
+        self.lock().extend_from_slice(ids);
+    }
+
+    /// Takes the marks for a transaction to write; it gives them back if it fails.
+    pub fn take(&self) -> Vec<Uuid> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Gives back marks whose transaction did not commit.
+    pub fn restore(&self, ids: Vec<Uuid>) {
+        if !ids.is_empty() {
+            self.lock().extend(ids);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Uuid>> {
+        // A panic while holding it cannot leave the list half-changed.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }

@@ -47,11 +47,13 @@ pub async fn run<P: Processor>(
         lane: lane.clone(),
         processor,
     });
+    let partitions = worker.clone();
     poll(lane, move |queue, in_flight| {
-        worker.clone().run_partition(queue, in_flight)
+        partitions.clone().run_partition(queue, in_flight)
     })
     .await;
     background.shutdown().await;
+    write_marks(&*worker.processor).await;
     Ok(())
 }
 
@@ -299,25 +301,30 @@ impl<P: Processor> Worker<P> {
         }
     }
 
-    /// Publishes what a batch caused, then marks it sent in the outbox; `false` when
-    /// shutdown interrupted it (the outbox keeps it).
+    /// Publishes what a batch caused, and notes it published for the outbox (the next
+    /// transaction writes the mark); `false` when shutdown interrupted it (the outbox
+    /// keeps it unsent).
     async fn publish(&self, caused: &[Outgoing]) -> bool {
         if !self.lane.send_all(caused).await {
             return false;
         }
-        mark_sent(&*self.processor, caused).await;
+        published(&*self.processor, caused);
         true
     }
 }
 
-/// Marks published messages sent in the outbox.
-async fn mark_sent<P: Processor>(processor: &P, messages: &[Outgoing]) {
-    if messages.is_empty() {
-        return;
+fn published<P: Processor>(processor: &P, messages: &[Outgoing]) {
+    if !messages.is_empty() {
+        let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
+        processor.published(&ids);
     }
-    let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
-    if let Err(err) = processor.mark_sent(&ids).await {
-        // They were published; the relay may publish them again later, under the same ids.
+}
+
+/// Writes the marks of published messages that no transaction has carried.
+async fn write_marks<P: Processor>(processor: &P) {
+    if let Err(err) = processor.mark_sent().await {
+        // They were published; the relay may publish them again later, under the same
+        // ids, which their readers' inboxes drop.
         tracing::warn!(error = %err, "could not mark outbox messages sent");
     }
 }
@@ -347,18 +354,25 @@ async fn relay_unsent<P: Processor>(
         if !send_all(publisher, &batch, shutdown).await {
             return;
         }
-        mark_sent(processor, &batch).await;
+        published(processor, &batch);
+        write_marks(processor).await;
     }
 }
 
-/// Every few seconds, publishes what an interrupted publish left behind.
+/// Every second, writes the marks that no transaction carried (the platform at rest);
+/// every five, publishes what an interrupted publish left behind.
 async fn relay_loop<P: Processor>(
     processor: Arc<P>,
     publisher: Publisher,
     shutdown: CancellationToken,
 ) {
-    while sleep_unless_shutdown(Duration::from_secs(5), &shutdown).await {
-        relay_unsent(&*processor, &publisher, Duration::from_secs(30), &shutdown).await;
+    let mut ticks = 0u64;
+    while sleep_unless_shutdown(Duration::from_secs(1), &shutdown).await {
+        write_marks(&*processor).await;
+        ticks += 1;
+        if ticks.is_multiple_of(5) {
+            relay_unsent(&*processor, &publisher, Duration::from_secs(30), &shutdown).await;
+        }
     }
 }
 
