@@ -10,9 +10,14 @@
 //! (so `alg: none` and the HS* family, which would let a public key be used as a shared
 //! secret, are refused before any signature is checked), its signature verifies, its
 //! issuer and audience are auth's, and it has not expired.
+//!
+//! A token that passed is remembered (by its exact text, in a bounded cache) with its
+//! claims and key id, so the next request with it costs a lookup instead of a signature
+//! check: the cache answers only while the token has not expired and its key is still
+//! known, so expiry and revocation hold as for a token checked afresh.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
@@ -32,6 +37,19 @@ use crate::error::ApiError;
 #[derive(Clone, Default)]
 pub struct Verifier {
     keys: Arc<RwLock<Keys>>,
+    verified: Arc<Mutex<HashMap<String, Verified>>>,
+}
+
+/// Tokens remembered as verified, at most: a client sends the same token for an hour,
+/// so a few thousand cover every active user of one gateway.
+const VERIFIED_TOKENS: usize = 4096;
+/// Seconds a token is honoured past its `exp`, for clocks a little apart.
+const LEEWAY: u64 = 5;
+
+/// A token that passed every check: its claims, and the key that signed it.
+struct Verified {
+    claims: Claims,
+    kid: String,
 }
 
 #[derive(Default)]
@@ -130,6 +148,9 @@ impl Verifier {
 
     /// The claims of a token that passes every check.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        if let Some(claims) = self.remembered(token) {
+            return Ok(claims);
+        }
         let invalid = || ApiError::Unauthorized("the token is invalid or expired");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         if header.alg != Algorithm::EdDSA {
@@ -139,14 +160,45 @@ impl Verifier {
         let keys = self.keys.read().expect("not poisoned");
         let key = &keys.known.get(&kid).ok_or_else(invalid)?.decoding;
         let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY;
         validation.set_issuer(&[Claims::ISSUER]);
         validation.set_audience(&[Claims::AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, key, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map(|data| data.claims)
-            .map_err(|_| invalid())
+            .map_err(|_| invalid())?;
+        drop(keys);
+        self.remember(token, &claims, kid);
+        Ok(claims)
     }
+
+    /// The claims of a token verified before, if it has not expired since and the key
+    /// that signed it is still known (not revoked).
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        let verified = self.verified.lock().expect("not poisoned");
+        let entry = verified.get(token)?;
+        let live = !expired(&entry.claims, jsonwebtoken::get_current_timestamp());
+        let keys = self.keys.read().expect("not poisoned");
+        (live && keys.known.contains_key(&entry.kid)).then(|| entry.claims.clone())
+    }
+
+    fn remember(&self, token: &str, claims: &Claims, kid: String) {
+        let mut verified = self.verified.lock().expect("not poisoned");
+        if verified.len() >= VERIFIED_TOKENS {
+            let now = jsonwebtoken::get_current_timestamp();
+            verified.retain(|_, entry| !expired(&entry.claims, now));
+            if verified.len() >= VERIFIED_TOKENS {
+                verified.clear(); // every one live: start over rather than grow
+            }
+        }
+        let claims = claims.clone();
+        verified.insert(token.to_string(), Verified { claims, kid });
+    }
+}
+
+/// Whether `claims` have expired at `now` (seconds since the epoch), with the leeway.
+fn expired(claims: &Claims, now: u64) -> bool {
+    u64::try_from(claims.exp).map_or(true, |exp| exp.saturating_add(LEEWAY) < now)
 }
 
 /// Who may use the buyer's routes (orders, cart): buyers, and admins acting for them.
@@ -298,6 +350,49 @@ mod tests {
         let token =
             jsonwebtoken::encode(&header, &claims(60), &EncodingKey::from_ed_der(&pkcs8)).unwrap();
         (published, token)
+    }
+
+    #[test]
+    fn a_token_verified_before_stops_verifying_once_its_key_is_revoked() {
+        let (key, _) = SigningKey::generate().unwrap();
+        let verifier = verifier_knowing(&key);
+        let token = key.sign(&claims(60)).unwrap();
+        assert!(verifier.verify(&token).is_ok());
+        assert!(
+            verifier.remembered(&token).is_some(),
+            "remembered once verified"
+        );
+        verifier.revoke(key.kid());
+        assert!(rejected(&verifier, &token));
+    }
+
+    #[test]
+    fn a_token_verified_before_is_refused_once_it_expired() {
+        let (key, _) = SigningKey::generate().unwrap();
+        let verifier = verifier_knowing(&key);
+        let token = key.sign(&claims(60)).unwrap();
+        let mut stale = verifier.verify(&token).unwrap();
+        // As if the hour had passed since it was remembered.
+        stale.exp -= 60 + LEEWAY as i64 + 1;
+        let kid = key.kid().to_string();
+        verifier
+            .verified
+            .lock()
+            .unwrap()
+            .insert(token.clone(), Verified { claims: stale, kid });
+        assert!(verifier.remembered(&token).is_none());
+        // Checked afresh, its signature still holds and its own exp is an hour away.
+        assert!(verifier.verify(&token).is_ok());
+    }
+
+    #[test]
+    fn the_cache_of_verified_tokens_stays_bounded() {
+        let (key, _) = SigningKey::generate().unwrap();
+        let verifier = verifier_knowing(&key);
+        for _ in 0..VERIFIED_TOKENS + 10 {
+            verifier.verify(&key.sign(&claims(60)).unwrap()).unwrap();
+        }
+        assert!(verifier.verified.lock().unwrap().len() <= VERIFIED_TOKENS);
     }
 
     #[test]
