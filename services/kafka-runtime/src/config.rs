@@ -137,6 +137,15 @@ impl KafkaConfig {
         self
     }
 
+    /// Sets one librdkafka property unless the environment (`RDKAFKA_*`) set it already:
+    /// a program's own default, which an operator can still override.
+    pub fn with_default(self, property: &str, value: &str) -> Self {
+        if self.overrides.iter().any(|(k, _)| k == property) {
+            return self;
+        }
+        self.with(property, value)
+    }
+
     /// Whether consumer groups use the KIP-848 protocol (`RDKAFKA_GROUP_PROTOCOL=consumer`),
     /// whose session and heartbeat times the broker sets, rather than the classic one.
     pub fn consumer_group_protocol(&self) -> bool {
@@ -145,9 +154,10 @@ impl KafkaConfig {
             .any(|(k, v)| k == "group.protocol" && v == "consumer")
     }
 
-    /// A client configuration with the given base properties, then the overrides.
+    /// A consumer's or admin client's configuration: the given base properties, then
+    /// the overrides, less those only producers read (librdkafka warns about them).
     pub fn client_config(&self, base: &[(&str, &str)]) -> ClientConfig {
-        self.config_where(base, |_| true)
+        self.config_where(base, |property| !is_producer_only(property))
     }
 
     /// A producer's configuration: the overrides that only consumers read are left out,
@@ -167,6 +177,17 @@ impl KafkaConfig {
         }
         config
     }
+}
+
+/// Properties librdkafka reads only in producers.
+fn is_producer_only(property: &str) -> bool {
+    property.starts_with("queue.buffering.")
+        || property.starts_with("batch.")
+        || property.starts_with("compression.")
+        || matches!(
+            property,
+            "linger.ms" | "acks" | "enable.idempotence" | "message.timeout.ms" | "partitioner"
+        )
 }
 
 /// Properties librdkafka reads only in consumers.
@@ -203,6 +224,17 @@ mod tests {
             config.client_config(&[]).get("fetch.wait.max.ms"),
             Some("10")
         );
+        assert_eq!(config.client_config(&[]).get("linger.ms"), None);
+    }
+
+    #[test]
+    fn a_programs_default_yields_to_the_environment() {
+        // As `RDKAFKA_LINGER_MS=7` in the environment would have set it.
+        let set = KafkaConfig::local("").with("linger.ms", "7");
+        let producer = set.with_default("linger.ms", "0").producer_config(&[]);
+        assert_eq!(producer.get("linger.ms"), Some("7"));
+        let unset = KafkaConfig::local("").with_default("linger.ms", "0");
+        assert_eq!(unset.producer_config(&[]).get("linger.ms"), Some("0"));
     }
 
     fn read(vars: &[(&str, &str)]) -> anyhow::Result<KafkaConfig> {
