@@ -36,7 +36,7 @@ impl Handles<ClientSession> for CatalogHandler {
             .on(Topic::CatalogCommands, create)
             .on(Topic::CatalogCommands, update)
             .on(Topic::CatalogCommands, deactivate)
-            .on(Topic::InventoryEvents, stock_changed)
+            .on_latest(Topic::InventoryEvents, stock_changed)
     }
 }
 
@@ -194,7 +194,9 @@ async fn deactivate(
 }
 
 /// Keeps `availableStock` as inventory reports it. Stock events of one product come
-/// in order (they are keyed by product), so the last one applied is the latest.
+/// in order (they are keyed by product), so the last one applied is the latest; each
+/// carries the whole figure, so in a batch only the last of a product is applied
+/// (`on_latest`).
 async fn stock_changed(
     catalog: &CatalogHandler,
     _: &Incoming,

@@ -8,7 +8,7 @@
 //! skipped before the store (somebody else's business); any other type is dead-lettered
 //! as unknown, on a command topic and an event topic alike.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -76,6 +76,8 @@ where
 /// transaction (`PgConnection`, `ClientSession`).
 pub struct Handlers<H, S> {
     entries: Vec<(Topic, &'static str, Erased<H, S>)>,
+    /// The (topic, type) entries whose messages are snapshots of their key's state.
+    latest: Vec<(Topic, &'static str)>,
 }
 
 impl<H: Send + Sync + 'static, S: Send + 'static> Default for Handlers<H, S> {
@@ -89,6 +91,7 @@ impl<H: Send + Sync + 'static, S: Send + 'static> Handlers<H, S> {
     pub fn new() -> Self {
         Self {
             entries: Vec::new(),
+            latest: Vec::new(),
         }
     }
 
@@ -120,6 +123,20 @@ impl<H: Send + Sync + 'static, S: Send + 'static> Handlers<H, S> {
         self
     }
 
+    /// Handles `M` on `topic` as [`Handlers::on`] does, for a type that is a snapshot of
+    /// its record key's state: a later one replaces an earlier one whole (`available`
+    /// stock, say). In a batch, only the last of a key is handled; the earlier ones are
+    /// recorded in the inbox like any message and change nothing, since the last writes
+    /// what they would have overwritten. A record of this type must have a key (the
+    /// topology keys it); one without is handled alone.
+    pub fn on_latest<M: Message, F>(mut self, topic: Topic, handle: F) -> Self
+    where
+        F: for<'a> HandleFn<'a, H, M, S>,
+    {
+        self.latest.push((topic, M::TYPE));
+        self.on(topic, handle)
+    }
+
     /// Each topic of the table with the types handled there, in the table's order.
     pub fn reads(&self) -> Reads {
         Reads::of(self.entries.iter().map(|(topic, kind, _)| (*topic, *kind)))
@@ -135,7 +152,15 @@ impl<H: Send + Sync + 'static, S: Send + 'static> Handlers<H, S> {
                 .or_default()
                 .insert(kind, handle);
         }
-        Dispatch { reads, by_topic }
+        let mut latest: HashMap<String, HashSet<&'static str>> = HashMap::new();
+        for (topic, kind) in self.latest {
+            latest.entry(topics.name(topic)).or_default().insert(kind);
+        }
+        Dispatch {
+            reads,
+            by_topic,
+            latest,
+        }
     }
 }
 
@@ -190,6 +215,11 @@ impl<H: Handles<S>, S: Send + 'static> Table<H, S> {
         self.dispatch.handle(&self.handler, message, store, outbox)
     }
 
+    /// Which of a batch's messages a later one replaces ([`Dispatch::superseded`]).
+    pub fn superseded(&self, messages: &[&Incoming]) -> Vec<bool> {
+        self.dispatch.superseded(messages)
+    }
+
     /// The handler's [`Handles::lock_batch`].
     pub fn lock_batch<'a>(
         &'a self,
@@ -204,12 +234,32 @@ impl<H: Handles<S>, S: Send + 'static> Table<H, S> {
 pub struct Dispatch<H, S> {
     reads: Reads,
     by_topic: HashMap<String, HashMap<&'static str, Erased<H, S>>>,
+    /// The snapshot types ([`Handlers::on_latest`]) by full topic name.
+    latest: HashMap<String, HashSet<&'static str>>,
 }
 
 impl<H, S> Dispatch<H, S> {
     /// What the table reads.
     pub fn reads(&self) -> &Reads {
         &self.reads
+    }
+
+    /// For each of a batch's messages, in order, whether a later one of the batch
+    /// replaces it: a snapshot type ([`Handlers::on_latest`]) with the same topic, type
+    /// and key.
+    pub fn superseded(&self, messages: &[&Incoming]) -> Vec<bool> {
+        let snapshot = |m| snapshot_of(&self.latest, m);
+        let mut last = HashMap::new();
+        for (index, message) in messages.iter().enumerate() {
+            if let Some(id) = snapshot(message) {
+                last.insert(id, index);
+            }
+        }
+        messages
+            .iter()
+            .enumerate()
+            .map(|(index, m)| snapshot(m).is_some_and(|id| last[&id] != index))
+            .collect()
     }
 
     /// Runs the entry for `message`'s topic and type, or rejects it as unknown.
@@ -229,6 +279,16 @@ impl<H, S> Dispatch<H, S> {
             None => Box::pin(std::future::ready(Err(message.unknown_type()))),
         }
     }
+}
+
+/// A snapshot message's topic, type and key, which a later one with the same replaces.
+fn snapshot_of<'m>(
+    latest: &HashMap<String, HashSet<&'static str>>,
+    message: &'m Incoming,
+) -> Option<(&'m str, &'m str, &'m str)> {
+    let kind = message.envelope.kind.as_str();
+    let snapshot = latest.get(&message.topic)?.contains(kind);
+    snapshot.then_some((message.topic.as_str(), kind, message.key.as_deref()?))
 }
 
 /// The topics a consumer reads, each with the types handled there.
@@ -523,6 +583,34 @@ mod tests {
         _: &mut Outbox,
     ) -> Result<(), HandlerError> {
         Ok(())
+    }
+
+    #[test]
+    fn in_a_batch_only_the_last_snapshot_of_a_key_is_handled() {
+        let dispatch = Handlers::<(), Seen>::new()
+            .on(Topic::OrderCommands, cancel)
+            .on_latest(Topic::OrderEvents, cancelled)
+            .resolve(&Topics::new("p."));
+        let data = serde_json::json!({ "orderId": uuid::Uuid::nil(), "reason": "r" });
+        let keyed = |topic: &str, kind: &str, key: Option<&str>| {
+            let mut message = incoming(topic, kind, data.clone());
+            message.key = key.map(str::to_string);
+            message
+        };
+        let batch = [
+            keyed("p.order.events", OrderCancelled::TYPE, Some("a")),
+            keyed("p.order.events", OrderCancelled::TYPE, Some("b")),
+            keyed("p.order.commands", CancelOrder::TYPE, Some("a")),
+            keyed("p.order.events", OrderCancelled::TYPE, Some("a")),
+            keyed("p.order.events", OrderCancelled::TYPE, None),
+            keyed("p.order.events", OrderCancelled::TYPE, None),
+        ];
+        let batch: Vec<&Incoming> = batch.iter().collect();
+        assert_eq!(
+            dispatch.superseded(&batch),
+            [true, false, false, false, false, false],
+            "the first 'a' gives way to the later one; commands and keyless ones never do"
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::HandlerError;
+#[cfg(doc)]
+use crate::handlers::Handlers;
 use crate::handlers::{Handles, Reads, Table};
 use crate::message::{Incoming, Outbox, Outgoing};
 use crate::processor::{Applied, Processor, SentMarks};
@@ -44,6 +46,12 @@ pub trait MongoHandler: Send + Sync + 'static {
         outbox: &mut Outbox,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
+    /// For each of a batch's messages, whether a later one of the batch replaces it, so
+    /// that it is recorded in the inbox without being handled ([`Handlers::on_latest`]).
+    fn superseded(&self, messages: &[&Incoming]) -> Vec<bool> {
+        vec![false; messages.len()]
+    }
+
     /// The topics and types it handles. A service's handler is a [`Table`], which says;
     /// a bare handler (the runtime's own tests) reads whatever its consumer is given.
     fn reads(&self) -> Reads {
@@ -60,6 +68,10 @@ impl<H: Handles<ClientSession>> MongoHandler for Table<H, ClientSession> {
         outbox: &mut Outbox,
     ) -> Result<(), HandlerError> {
         Table::handle(self, message, session, outbox).await
+    }
+
+    fn superseded(&self, messages: &[&Incoming]) -> Vec<bool> {
+        Table::superseded(self, messages)
     }
 
     fn reads(&self) -> Reads {
@@ -203,14 +215,19 @@ impl<H: MongoHandler> MongoProcessor<H> {
                 seen.insert(id.to_string());
             }
         }
+        let superseded = self.handler.superseded(messages);
         let mut applied = Vec::with_capacity(messages.len());
         let (mut inbox, mut outbox_documents) = (Vec::new(), Vec::new());
-        for message in messages {
+        for (message, superseded) in messages.iter().zip(superseded) {
             if !seen.insert(message.envelope.id.to_string()) {
                 applied.push(Applied::Duplicate);
                 continue;
             }
             inbox.push(doc! { "_id": uuid_bson(message.envelope.id), "topic": &message.topic, "at": DateTime::now() });
+            if superseded {
+                applied.push(Applied::Fresh(Vec::new()));
+                continue;
+            }
             let mut outbox = Outbox::new(self.topics.clone(), message.trace.clone());
             self.handler
                 .handle(message, session, &mut outbox)

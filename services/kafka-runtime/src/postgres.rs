@@ -16,6 +16,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::HandlerError;
+#[cfg(doc)]
+use crate::handlers::Handlers;
 use crate::handlers::{Handles, Reads, Table};
 use crate::message::{Incoming, Outbox, Outgoing};
 use crate::processor::{Applied, Processor, SentMarks};
@@ -70,6 +72,12 @@ pub trait PgHandler: Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// For each of a batch's messages, whether a later one of the batch replaces it, so
+    /// that it is recorded in the inbox without being handled ([`Handlers::on_latest`]).
+    fn superseded(&self, messages: &[&Incoming]) -> Vec<bool> {
+        vec![false; messages.len()]
+    }
+
     /// The topics and types it handles. A service's handler is a [`Table`], which says;
     /// a bare handler (the runtime's own tests) reads whatever its consumer is given.
     fn reads(&self) -> Reads {
@@ -94,6 +102,10 @@ impl<H: Handles<PgConnection>> PgHandler for Table<H, PgConnection> {
         tx: &mut PgConnection,
     ) -> Result<(), HandlerError> {
         Table::lock_batch(self, messages, tx).await
+    }
+
+    fn superseded(&self, messages: &[&Incoming]) -> Vec<bool> {
+        Table::superseded(self, messages)
     }
 
     fn reads(&self) -> Reads {
@@ -340,12 +352,17 @@ impl<H: PgHandler> PgProcessor<H> {
                 self.handler.lock_batch(messages, &mut tx).await?;
             }
             let mut fresh = record_in_inbox(&mut tx, messages).await?;
+            let superseded = self.handler.superseded(messages);
             let mut applied = Vec::with_capacity(messages.len());
             let mut caused = Vec::new();
-            for message in messages {
+            for (message, superseded) in messages.iter().zip(superseded) {
                 // A repeat within the batch finds its id taken by the first.
                 if !fresh.remove(&message.envelope.id) {
                     applied.push(Applied::Duplicate);
+                    continue;
+                }
+                if superseded {
+                    applied.push(Applied::Fresh(Vec::new()));
                     continue;
                 }
                 let mut outbox = Outbox::new(self.topics.clone(), message.trace.clone());
