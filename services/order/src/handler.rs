@@ -107,9 +107,9 @@ async fn payment_succeeded(
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
     let at = message.envelope.occurred_at;
-    store::record_step(tx, event.order_id, SagaStep::Paid, at).await?;
+    let locked = store::record_step(tx, event.order_id, SagaStep::Paid, at).await?;
     let happening = Happening::PaymentSucceeded;
-    saga_change(message, event.order_id, happening, tx, outbox).await
+    saga_change_of(message, event.order_id, locked, happening, tx, outbox).await
 }
 
 async fn payment_failed(
@@ -292,7 +292,21 @@ async fn saga_change(
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    let Some((_, status)) = store::lock(tx, order_id).await? else {
+    let locked = store::lock(tx, order_id).await?;
+    saga_change_of(message, order_id, locked, happening, tx, outbox).await
+}
+
+/// A saga event's change to an order locked already (`None`: one this service does not
+/// have).
+async fn saga_change_of(
+    message: &Incoming,
+    order_id: Uuid,
+    locked: Option<(Uuid, OrderStatus)>,
+    happening: Happening,
+    tx: &mut PgConnection,
+    outbox: &mut Outbox,
+) -> Result<(), HandlerError> {
+    let Some((_, status)) = locked else {
         tracing::warn!(%order_id, kind = %message.envelope.kind, "saga event for an order this service does not have");
         return Ok(());
     };

@@ -112,17 +112,19 @@ pub async fn insert(tx: &mut PgConnection, order: &NewOrder<'_>) -> Result<bool,
     Ok(inserted)
 }
 
+/// An order's owner and status, read with its row locked.
+#[derive(sqlx::FromRow)]
+struct Locked {
+    user_id: Uuid,
+    #[sqlx(try_from = "String")]
+    status: OrderStatus,
+}
+
 /// Reads and locks an order's owner and status until the transaction ends.
 pub async fn lock(
     tx: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<Option<(Uuid, OrderStatus)>, sqlx::Error> {
-    #[derive(sqlx::FromRow)]
-    struct Locked {
-        user_id: Uuid,
-        #[sqlx(try_from = "String")]
-        status: OrderStatus,
-    }
     let row: Option<Locked> =
         sqlx::query_as("SELECT user_id, status FROM orders WHERE order_id = $1 FOR UPDATE")
             .bind(order_id)
@@ -173,13 +175,22 @@ pub async fn transition(
     reason: Option<&str>,
     note: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE orders SET status = $2, reason = COALESCE($3, reason), updated_at = now() WHERE order_id = $1")
-        .bind(order_id)
-        .bind(to.as_str())
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?;
-    append_history(tx, order_id, Some(from), to, note).await
+    sqlx::query(
+        "WITH moved AS (
+             UPDATE orders SET status = $2, reason = COALESCE($3, reason), updated_at = now()
+             WHERE order_id = $1 RETURNING order_id)
+         INSERT INTO order_history (order_id, seq, from_status, to_status, reason)
+         SELECT order_id, (SELECT count(*) FROM order_history WHERE order_id = $1), $4, $2, $5
+         FROM moved",
+    )
+    .bind(order_id)
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(from.as_str())
+    .bind(note)
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 /// A step of the saga that is not a status of the order's own.
@@ -192,21 +203,30 @@ pub enum SagaStep {
 }
 
 /// Records when `step` happened, the first time it is reported (a replay keeps the
-/// first time). Nothing happens for an order this service does not have.
+/// first time), and locks the order as [`lock`] does, in one statement: its owner and
+/// status, or `None` for an order this service does not have.
 pub async fn record_step(
     tx: &mut PgConnection,
     order_id: Uuid,
     step: SagaStep,
     at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<(Uuid, OrderStatus)>, sqlx::Error> {
     let sql = match step {
         SagaStep::StockReserved => {
-            "UPDATE orders SET stock_reserved_at = COALESCE(stock_reserved_at, $2) WHERE order_id = $1"
+            "UPDATE orders SET stock_reserved_at = COALESCE(stock_reserved_at, $2)
+             WHERE order_id = $1 RETURNING user_id, status"
         }
-        SagaStep::Paid => "UPDATE orders SET paid_at = COALESCE(paid_at, $2) WHERE order_id = $1",
+        SagaStep::Paid => {
+            "UPDATE orders SET paid_at = COALESCE(paid_at, $2)
+             WHERE order_id = $1 RETURNING user_id, status"
+        }
     };
-    sqlx::query(sql).bind(order_id).bind(at).execute(tx).await?;
-    Ok(())
+    let row: Option<Locked> = sqlx::query_as(sql)
+        .bind(order_id)
+        .bind(at)
+        .fetch_optional(tx)
+        .await?;
+    Ok(row.map(|row| (row.user_id, row.status)))
 }
 
 async fn append_history(
