@@ -96,6 +96,7 @@ impl TestBed {
             name: name.clone(),
             partitions,
             replication: 1,
+            min_insync_replicas: None,
             retention_ms: KEEP_FOREVER_MS,
             compact: false,
         };
