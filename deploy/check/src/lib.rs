@@ -297,6 +297,38 @@ pub fn topics_sh_default_partitions() -> u32 {
     digits.parse().expect("a number of partitions")
 }
 
+/// The lines of deploy/kafka/server.properties, the node `./dev` runs alone or three
+/// times, about replication (`*replication*`, `*isr*`, `*insync*`, `unclean.*`): (key,
+/// value), the value with `@REPLICATION@` and `@MIN_ISR@` where `./dev` puts
+/// `TOPIC_REPLICATION_FACTOR` and `TOPIC_MIN_INSYNC_REPLICAS`.
+pub fn replication_properties() -> Vec<(String, String)> {
+    read("deploy/kafka/server.properties")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .filter(|(key, _)| {
+            ["replication", "isr", "insync", "unclean"]
+                .iter()
+                .any(|word| key.contains(word))
+        })
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
+/// A property's value with the replication `./dev` gives its nodes: `factor` copies,
+/// `min_insync` of them in sync.
+pub fn with_replication(template: &str, factor: &str, min_insync: &str) -> String {
+    template
+        .replace("@REPLICATION@", factor)
+        .replace("@MIN_ISR@", min_insync)
+}
+
+/// The settings of a cluster of three (deploy/kafka/cluster.env): what `./dev up
+/// --brokers 3` reads and docker-compose.kafka.yml's cluster shape is interpolated with.
+pub fn cluster_env() -> BTreeMap<String, String> {
+    parse_dotenv(&read("deploy/kafka/cluster.env"))
+}
+
 /// The consumer groups a service's instances join, as the runtime names them.
 pub fn consumer_groups(service: &str) -> Vec<String> {
     let service = shared_events::Service::ALL
