@@ -12,8 +12,8 @@
 //! second, default 5) size it; `./dev chaos --orders 2000` runs a long one.
 //!
 //! On a cluster (`./dev chaos --brokers 3`, which sets `CHAOS_BROKERS`), a random node
-//! is killed with SIGKILL instead, one at a time, five times in the run, each started
-//! again on its data after 10 s: the others keep two copies of everything in sync.
+//! is killed with SIGKILL instead, every sixth of the run once the last one is back,
+//! and started again on its data after 10 s: the others keep two copies in sync.
 
 mod common;
 
