@@ -15,7 +15,7 @@
 //!   finishes, and nothing is dead-lettered.
 //!
 //! Each starts three broker processes beside the platform, so `./dev test` runs them
-//! alone, after the rest of the suite (their names start with `cluster_`).
+//! alone, after the rest of the suite (their names start with `cluster_of_three_`).
 
 mod common;
 
@@ -337,7 +337,7 @@ fn longest_to_confirmed<'a>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_losing_the_broker_that_leads_order_commands_loses_no_accepted_order() {
+async fn cluster_of_three_loses_no_accepted_order_when_the_leader_of_order_commands_is_killed() {
     const STREAM: Duration = Duration::from_secs(45);
     const KILL_AT: Duration = Duration::from_secs(12);
     const DOWN_FOR: Duration = Duration::from_secs(20);
@@ -456,8 +456,7 @@ async fn cluster_losing_the_broker_that_leads_order_commands_loses_no_accepted_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_with_two_brokers_lost_the_gateway_answers_503_and_accepts_again_when_one_returns()
-{
+async fn cluster_of_three_answers_503_with_two_brokers_lost_and_accepts_again_when_one_returns() {
     const DOWN_FOR: Duration = Duration::from_secs(15);
     let test_started = Instant::now();
     let mut on = OnCluster::start().await;
