@@ -151,7 +151,7 @@ impl OnCluster {
         let topic = self.platform.bed.kafka.topics.name(Topic::OrderCommands);
         let replicas = self
             .cluster
-            .replicas(&[topic.clone()])
+            .replicas(std::slice::from_ref(&topic))
             .await
             .expect("metadata");
         let mut led: HashMap<i32, usize> = HashMap::new();
