@@ -297,6 +297,94 @@ pub fn topics_sh_default_partitions() -> u32 {
     digits.parse().expect("a number of partitions")
 }
 
+/// The lines of deploy/kafka/server.properties, the node `./dev` runs alone or three
+/// times, about replication (`*replication*`, `*isr*`, `*insync*`, `unclean.*`): (key,
+/// value), the value with `@REPLICATION@` and `@MIN_ISR@` where `./dev` puts
+/// `TOPIC_REPLICATION_FACTOR` and `TOPIC_MIN_INSYNC_REPLICAS`.
+pub fn replication_properties() -> Vec<(String, String)> {
+    read("deploy/kafka/server.properties")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .filter(|(key, _)| {
+            ["replication", "isr", "insync", "unclean"]
+                .iter()
+                .any(|word| key.contains(word))
+        })
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
+/// A property's value with the replication `./dev` gives its nodes: `factor` copies,
+/// `min_insync` of them in sync.
+pub fn with_replication(template: &str, factor: &str, min_insync: &str) -> String {
+    template
+        .replace("@REPLICATION@", factor)
+        .replace("@MIN_ISR@", min_insync)
+}
+
+/// The settings of a cluster of three (deploy/kafka/cluster.env): what `./dev up
+/// --brokers 3` reads and docker-compose.kafka.yml's cluster shape is interpolated with.
+pub fn cluster_env() -> BTreeMap<String, String> {
+    parse_dotenv(&read("deploy/kafka/cluster.env"))
+}
+
+/// Where [`kafka_topics_manifest`] is kept, and `kubectl kustomize deploy/k8s` reads it.
+pub const KAFKA_TOPICS_MANIFEST: &str = "deploy/k8s/kafka-topics.yaml";
+
+/// The name of the Strimzi `Kafka` in deploy/k8s/kafka.yaml, which each topic names.
+pub const STRIMZI_CLUSTER: &str = "kafka";
+
+/// Every topic of the platform (shared-events' `Topics`, without prefix) as a Strimzi
+/// `KafkaTopic`: the partitions of `topics.sh`, retention and clean-up as the runtime
+/// creates them (`TopicSpec::new`), copies and `min.insync.replicas` of a cluster
+/// (deploy/kafka/cluster.env). `cargo run -p deploy-check --bin gen-k8s-topics` writes
+/// it to [`KAFKA_TOPICS_MANIFEST`].
+pub fn kafka_topics_manifest() -> String {
+    use kafka_runtime::admin::{Replication, TopicSpec};
+    let replication = Replication::from_env_file(&read("deploy/kafka/cluster.env"))
+        .expect("deploy/kafka/cluster.env's replication");
+    let partitions = i32::try_from(topics_sh_default_partitions()).expect("a few partitions");
+    let mut yaml = String::from(
+        "# Every topic of the platform, for the Topic Operator of the Strimzi Kafka in\n\
+         # kafka.yaml: partitions as topics.sh makes them, retention as the runtime does,\n\
+         # copies and min.insync.replicas as deploy/kafka/cluster.env says.\n\
+         # Generated from shared-events' topics: do not edit; run\n\
+         #   cargo run -p deploy-check --bin gen-k8s-topics\n\
+         # (deploy/check/tests/kubernetes.rs fails while it is stale).\n",
+    );
+    for (name, retention) in shared_events::Topics::new("").all() {
+        let spec = TopicSpec::new(name, retention, partitions).replicated(replication);
+        let min_insync = spec
+            .min_insync_replicas
+            .expect("cluster.env sets TOPIC_MIN_INSYNC_REPLICAS");
+        let policy = if spec.compact { "compact" } else { "delete" };
+        yaml.push_str(&format!(
+            "---\n\
+             apiVersion: kafka.strimzi.io/v1beta2\n\
+             kind: KafkaTopic\n\
+             metadata:\n\
+             \x20 name: {name}\n\
+             \x20 labels:\n\
+             \x20   strimzi.io/cluster: {STRIMZI_CLUSTER}\n\
+             \x20   app.kubernetes.io/part-of: commerce\n\
+             spec:\n\
+             \x20 topicName: {name}\n\
+             \x20 partitions: {partitions}\n\
+             \x20 replicas: {replicas}\n\
+             \x20 config:\n\
+             \x20   retention.ms: {retention}\n\
+             \x20   cleanup.policy: {policy}\n\
+             \x20   min.insync.replicas: {min_insync}\n",
+            name = spec.name,
+            partitions = spec.partitions,
+            replicas = spec.replication,
+            retention = spec.retention_ms,
+        ));
+    }
+    yaml
+}
+
 /// The consumer groups a service's instances join, as the runtime names them.
 pub fn consumer_groups(service: &str) -> Vec<String> {
     let service = shared_events::Service::ALL

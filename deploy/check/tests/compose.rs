@@ -1,7 +1,7 @@
 //! docker-compose.kafka.yml, the Dockerfile, topics.sh and deploy/observability held to
 //! the services' sources: what each service reads, where it listens, the topics, the
 //! metrics. Values are interpolated with `.env.example`, as `docker compose` would with
-//! a `.env` copied from it.
+//! a `.env` copied from it; the cluster shape with deploy/kafka/cluster.env appended.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -26,9 +26,25 @@ fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
     service
 }
 
+/// The variables of the cluster shape: `.env.example` with deploy/kafka/cluster.env
+/// appended, as docs/operations.md says to make `.env`.
+fn cluster_vars() -> BTreeMap<String, String> {
+    let mut vars = example_vars();
+    vars.extend(cluster_env());
+    vars
+}
+
 /// A service's environment as its container gets it.
 fn environment(compose: &Value, name: &str) -> BTreeMap<String, String> {
-    let vars = example_vars();
+    environment_with(compose, name, &example_vars())
+}
+
+/// A service's environment as its container gets it with `vars` in `.env`.
+fn environment_with(
+    compose: &Value,
+    name: &str,
+    vars: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let raw: Vec<(String, String)> = match &service(compose, name)["environment"] {
         Value::Mapping(map) => map
             .iter()
@@ -52,7 +68,7 @@ fn environment(compose: &Value, name: &str) -> BTreeMap<String, String> {
     };
     raw.into_iter()
         .map(|(key, value)| {
-            let value = interpolate(&value, &vars)
+            let value = interpolate(&value, vars)
                 .unwrap_or_else(|err| panic!("{name}: {key} with .env.example: {err}"));
             (key, value)
         })
@@ -567,5 +583,167 @@ fn docker_compose_config_accepts_the_file() {
         if profile.is_some() {
             assert!(services.contains("prometheus") && services.contains("grafana"));
         }
+    }
+}
+
+/// The Apache Kafka nodes compose runs with `vars`: (service, node id), by id. Those of
+/// a profile count only when `COMPOSE_PROFILES` turns it on.
+fn kafka_nodes(compose: &Value, vars: &BTreeMap<String, String>) -> Vec<(String, u32)> {
+    let profiles: Vec<&str> = vars
+        .get("COMPOSE_PROFILES")
+        .map(|p| p.split(',').collect())
+        .unwrap_or_default();
+    let mut nodes: Vec<(String, u32)> = compose_service_names(compose)
+        .into_iter()
+        .filter(|name| {
+            service(compose, name)["image"]
+                .as_str()
+                .is_some_and(|image| image.starts_with("apache/kafka:"))
+        })
+        .filter(
+            |name| match service(compose, name)["profiles"].as_sequence() {
+                None => true,
+                Some(of) => of.iter().any(|p| profiles.contains(&p.as_str().unwrap())),
+            },
+        )
+        .filter_map(|name| {
+            let id = environment_with(compose, &name, vars)
+                .get("KAFKA_NODE_ID")?
+                .parse();
+            Some((name, id.expect("a numeric node id")))
+        })
+        .collect();
+    nodes.sort_by_key(|(_, id)| *id);
+    nodes
+}
+
+/// The listener `name` a node advertises, `host:port`.
+fn advertised(env: &BTreeMap<String, String>, name: &str) -> String {
+    env["KAFKA_ADVERTISED_LISTENERS"]
+        .split(',')
+        .find_map(|listener| listener.strip_prefix(&format!("{name}://")))
+        .unwrap_or_else(|| panic!("no {name} listener advertised"))
+        .to_string()
+}
+
+/// Checks the brokers compose runs with `vars`: `count` nodes, ids 1 to `count`, each a
+/// broker and a controller of one quorum naming them all, with one cluster id, each on
+/// its own volume, every replication property of ./dev's nodes set alike from the
+/// topics step's `TOPIC_REPLICATION_FACTOR` and `TOPIC_MIN_INSYNC_REPLICAS`, which must
+/// be `factor` and `min_insync`; and every service and the topics step given every
+/// broker.
+fn assert_brokers(vars: &BTreeMap<String, String>, count: u32, factor: &str, min_insync: &str) {
+    let compose = compose();
+    let nodes = kafka_nodes(&compose, vars);
+    let ids: Vec<u32> = nodes.iter().map(|(_, id)| *id).collect();
+    assert_eq!(ids, (1..=count).collect::<Vec<_>>(), "{nodes:?}");
+    let topics = environment_with(&compose, "topics", vars);
+    assert_eq!(
+        (
+            topics["TOPIC_REPLICATION_FACTOR"].as_str(),
+            topics["TOPIC_MIN_INSYNC_REPLICAS"].as_str()
+        ),
+        (factor, min_insync),
+        "the topics step's replication"
+    );
+    let mut voters = Vec::new();
+    let mut internal = Vec::new();
+    let mut cluster_ids = BTreeSet::new();
+    let mut volumes_seen = BTreeSet::new();
+    for (name, id) in &nodes {
+        let env = environment_with(&compose, name, vars);
+        assert_eq!(env["KAFKA_PROCESS_ROLES"], "broker,controller", "{name}");
+        cluster_ids.insert(env["CLUSTER_ID"].clone());
+        let controller = env["KAFKA_LISTENERS"]
+            .split(',')
+            .find_map(|l| l.strip_prefix("CONTROLLER://:"))
+            .unwrap_or_else(|| panic!("{name} has no CONTROLLER listener"));
+        voters.push(format!("{id}@{name}:{controller}"));
+        internal.push(advertised(&env, "INTERNAL"));
+        let data = volumes(&compose, name)
+            .into_iter()
+            .find(|mount| mount.ends_with(&format!(":{}", env["KAFKA_LOG_DIRS"])))
+            .unwrap_or_else(|| panic!("{name} keeps no volume at its log directory"));
+        assert!(
+            volumes_seen.insert(data.to_string()),
+            "{name} shares {data}"
+        );
+        for (key, template) in replication_properties() {
+            let variable = format!("KAFKA_{}", key.to_uppercase().replace('.', "_"));
+            let expected = with_replication(&template, factor, min_insync);
+            assert_eq!(
+                env.get(&variable),
+                Some(&expected),
+                "{name}: {variable} (./dev's {key}={template})"
+            );
+        }
+    }
+    assert_eq!(cluster_ids.len(), 1, "the nodes disagree on CLUSTER_ID");
+    for (name, _) in &nodes {
+        let env = environment_with(&compose, name, vars);
+        assert_eq!(
+            env["KAFKA_CONTROLLER_QUORUM_VOTERS"],
+            voters.join(","),
+            "{name}'s controller quorum is not the nodes'"
+        );
+    }
+    for name in SERVICES.iter().chain(&["topics"]) {
+        assert_eq!(
+            environment_with(&compose, name, vars)["KAFKA_BROKERS"],
+            internal.join(","),
+            "{name} is not given every broker"
+        );
+    }
+}
+
+#[test]
+fn one_broker_keeps_one_copy_of_everything() {
+    assert_brokers(&example_vars(), 1, "1", "1");
+}
+
+#[test]
+fn the_cluster_profile_runs_three_nodes_with_three_copies_and_two_in_sync() {
+    let vars = cluster_vars();
+    // The values ./dev up --brokers 3 reads from the same file.
+    assert_eq!(vars["TOPIC_REPLICATION_FACTOR"], "3");
+    assert_eq!(vars["TOPIC_MIN_INSYNC_REPLICAS"], "2");
+    assert_brokers(&vars, 3, "3", "2");
+    let compose = compose();
+    for node in ["kafka-2", "kafka-3"] {
+        assert_eq!(
+            service(&compose, node)["profiles"][0].as_str(),
+            Some("cluster"),
+            "{node} runs without the cluster profile"
+        );
+    }
+}
+
+/// Debian's docker-compose accepts the cluster shape as `.env` would give it.
+#[test]
+fn docker_compose_config_accepts_the_cluster_shape() {
+    let env_file = std::env::temp_dir().join(format!("cluster-{}.env", std::process::id()));
+    let text = format!(
+        "{}\n{}",
+        read(".env.example"),
+        read("deploy/kafka/cluster.env")
+    );
+    std::fs::write(&env_file, text).expect("a temporary .env");
+    let output = Command::new("docker-compose")
+        .current_dir(repo_root())
+        .args(["-f", COMPOSE, "--env-file"])
+        .arg(&env_file)
+        .args(["config"])
+        .output()
+        .expect("docker-compose runs (./dev install installs Debian's docker-compose)");
+    std::fs::remove_file(&env_file).ok();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "docker-compose config: {stderr}");
+    let config: Value = serde_yaml::from_slice(&output.stdout).expect("YAML");
+    for node in ["kafka", "kafka-2", "kafka-3"] {
+        assert_eq!(
+            config["services"][node]["environment"]["KAFKA_MIN_INSYNC_REPLICAS"].as_str(),
+            Some("2"),
+            "{node}"
+        );
     }
 }

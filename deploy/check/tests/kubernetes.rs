@@ -1,8 +1,10 @@
 //! deploy/k8s rendered by `kubectl kustomize` (installed by `./dev install`) and held
 //! to the sources: a Deployment per service with probes at the port it listens on and
 //! resources, every setting without a container-safe default set, a KEDA ScaledObject
-//! per consumer service on its groups' lag capped at the partition count, and the
-//! gateway's Service and Ingress.
+//! per consumer service on its groups' lag capped at the partition count, the
+//! gateway's Service and Ingress, and the Kafka they use: a Strimzi cluster of three
+//! KRaft nodes replicated as `./dev up --brokers 3` replicates, and a KafkaTopic for
+//! every topic of shared-events.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -241,4 +243,163 @@ fn the_gateway_is_reached_through_a_service_and_an_ingress() {
     let backend = &ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"];
     assert_eq!(backend["name"].as_str(), Some("gateway"));
     assert_eq!(backend["port"]["name"], service_port["name"]);
+}
+
+/// A YAML scalar as text (numbers and booleans as written).
+fn text(value: &Value) -> String {
+    scalar_text(value).unwrap_or_else(|| panic!("not a scalar: {value:?}"))
+}
+
+#[test]
+fn kafka_is_a_strimzi_cluster_of_three_kraft_nodes_replicated_as_the_dev_cluster() {
+    let all = rendered();
+    let kafkas = objects(&all, "Kafka");
+    assert_eq!(
+        kafkas.keys().collect::<Vec<_>>(),
+        [STRIMZI_CLUSTER],
+        "one Strimzi Kafka"
+    );
+    let kafka = kafkas[STRIMZI_CLUSTER];
+    let annotations = &kafka["metadata"]["annotations"];
+    assert_eq!(annotations["strimzi.io/kraft"].as_str(), Some("enabled"));
+    assert_eq!(
+        annotations["strimzi.io/node-pools"].as_str(),
+        Some("enabled")
+    );
+    assert!(kafka["spec"]["zookeeper"].is_null(), "KRaft, no ZooKeeper");
+    let pom = read("deploy/kafka/pom.xml");
+    let version = pom
+        .split_once("<kafka.version>")
+        .and_then(|(_, rest)| rest.split_once('<'))
+        .map(|(version, _)| version)
+        .expect("the pom's kafka.version");
+    assert_eq!(
+        text(&kafka["spec"]["kafka"]["version"]),
+        version,
+        "the version ./dev runs"
+    );
+
+    // Three copies of everything, two in sync, as deploy/kafka/server.properties with
+    // deploy/kafka/cluster.env: the ./dev cluster's and compose's.
+    let cluster = cluster_env();
+    let (factor, min_insync) = (
+        &cluster["TOPIC_REPLICATION_FACTOR"],
+        &cluster["TOPIC_MIN_INSYNC_REPLICAS"],
+    );
+    let config = &kafka["spec"]["kafka"]["config"];
+    for (key, template) in replication_properties() {
+        assert_eq!(
+            scalar_text(&config[key.as_str()]),
+            Some(with_replication(&template, factor, min_insync)),
+            "spec.kafka.config.{key} (./dev's {key}={template})"
+        );
+    }
+    assert!(
+        !kafka["spec"]["entityOperator"]["topicOperator"].is_null(),
+        "the Topic Operator makes the KafkaTopics"
+    );
+
+    // The nodes: pools of this cluster, each node a broker and a controller; as many
+    // as copies, an odd number of controllers.
+    let pools: Vec<&Value> = objects(&all, "KafkaNodePool")
+        .into_values()
+        .filter(|pool| {
+            pool["metadata"]["labels"]["strimzi.io/cluster"].as_str() == Some(STRIMZI_CLUSTER)
+        })
+        .collect();
+    let count = |role: &str| -> u64 {
+        pools
+            .iter()
+            .filter(|pool| {
+                pool["spec"]["roles"]
+                    .as_sequence()
+                    .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(role)))
+            })
+            .map(|pool| pool["spec"]["replicas"].as_u64().expect("replicas"))
+            .sum()
+    };
+    let copies: u64 = factor.parse().expect("a number");
+    assert_eq!(count("broker"), copies, "one broker per copy");
+    assert_eq!(count("controller"), copies, "a controller on each node");
+    assert_eq!(count("controller") % 2, 1, "an odd number of controllers");
+
+    // The services reach it through its bootstrap Service, the KEDA triggers too.
+    let listener = kafka["spec"]["kafka"]["listeners"]
+        .as_sequence()
+        .expect("listeners")
+        .iter()
+        .find(|l| l["type"].as_str() == Some("internal") && l["tls"].as_bool() == Some(false))
+        .expect("a plain internal listener");
+    let bootstrap = format!(
+        "{STRIMZI_CLUSTER}-kafka-bootstrap:{}",
+        text(&listener["port"])
+    );
+    let brokers = objects(&all, "ConfigMap")
+        .values()
+        .find_map(|map| map["data"]["KAFKA_BROKERS"].as_str().map(str::to_string))
+        .expect("KAFKA_BROKERS in a ConfigMap");
+    assert_eq!(brokers, bootstrap);
+}
+
+#[test]
+fn every_topic_is_a_kafka_topic_with_three_copies_and_two_in_sync() {
+    use shared_events::topics::Retention;
+    let all = rendered();
+    let cluster = cluster_env();
+    let topics: BTreeMap<String, &Value> = objects(&all, "KafkaTopic")
+        .into_values()
+        .map(|topic| {
+            let name = topic["spec"]["topicName"]
+                .as_str()
+                .or(topic["metadata"]["name"].as_str())
+                .expect("a topic name");
+            (name.to_string(), topic)
+        })
+        .collect();
+    let expected = shared_events::Topics::new("").all();
+    assert_eq!(
+        topics.keys().cloned().collect::<BTreeSet<_>>(),
+        expected.iter().map(|(name, _)| name.clone()).collect(),
+        "the KafkaTopics are not shared-events' topics"
+    );
+    for (name, retention) in expected {
+        let topic = topics[&name];
+        assert_eq!(
+            topic["metadata"]["labels"]["strimzi.io/cluster"].as_str(),
+            Some(STRIMZI_CLUSTER),
+            "{name} belongs to no cluster"
+        );
+        let spec = &topic["spec"];
+        assert_eq!(
+            spec["partitions"].as_u64(),
+            Some(u64::from(topics_sh_default_partitions())),
+            "{name}"
+        );
+        assert_eq!(
+            text(&spec["replicas"]),
+            cluster["TOPIC_REPLICATION_FACTOR"],
+            "{name}"
+        );
+        let config = &spec["config"];
+        assert_eq!(
+            text(&config["min.insync.replicas"]),
+            cluster["TOPIC_MIN_INSYNC_REPLICAS"],
+            "{name}"
+        );
+        let (retention_ms, policy) = match retention {
+            Retention::Long => ("-1", "delete"),
+            Retention::Short => ("3600000", "delete"),
+            Retention::Compacted => ("-1", "compact"),
+        };
+        assert_eq!(text(&config["retention.ms"]), retention_ms, "{name}");
+        assert_eq!(text(&config["cleanup.policy"]), policy, "{name}");
+    }
+}
+
+#[test]
+fn kafka_topics_yaml_is_what_the_generator_writes() {
+    assert!(
+        read(KAFKA_TOPICS_MANIFEST) == kafka_topics_manifest(),
+        "{KAFKA_TOPICS_MANIFEST} is stale: run `cargo run -p deploy-check --bin gen-k8s-topics`"
+    );
 }

@@ -75,6 +75,7 @@ pub async fn kafka(
         name: topic.clone(),
         partitions: 6,
         replication: 1,
+        min_insync_replicas: None,
         retention_ms: 600_000,
         compact: false,
     };

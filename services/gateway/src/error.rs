@@ -14,6 +14,10 @@ use shared_events::rules::Problems;
 /// status or their lifetime, not within a second.
 pub const STREAMS_RETRY_AFTER_SECS: u64 = 5;
 
+/// `Retry-After` when the broker did not take a command: a lost broker's partitions
+/// move to another in seconds (docs/operations.md, "Running on a Kafka cluster").
+pub const BROKER_RETRY_AFTER_SECS: u64 = 2;
+
 /// The body of every error answer: `{"error": {"code", "message", "details"?}}`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ErrorBody {
@@ -195,6 +199,12 @@ impl IntoResponse for ApiError {
             }
             Self::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
+            Self::Unavailable(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(BROKER_RETRY_AFTER_SECS),
+                );
             }
             Self::TooManyStreams => {
                 headers.insert(

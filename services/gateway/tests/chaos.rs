@@ -10,6 +10,10 @@
 //! It restarts the shared stores and the broker, so `./dev test` runs it alone, after the rest (its
 //! name says `chaos`). `CHAOS_ORDERS` (default 300) and `CHAOS_RATE` (orders per
 //! second, default 5) size it; `./dev chaos --orders 2000` runs a long one.
+//!
+//! On a cluster (`./dev chaos --brokers 3`, which sets `CHAOS_BROKERS`), a random node
+//! is killed with SIGKILL instead, every sixth of the run once the last one is back,
+//! and started again on its data after 10 s: the others keep two copies in sync.
 
 mod common;
 
@@ -29,6 +33,8 @@ const PLENTY: i64 = 100_000;
 const LITTLE: i64 = 40;
 const KILL_EVERY: Duration = Duration::from_secs(10);
 const MONGO_DOWN: Duration = Duration::from_secs(20);
+/// How long a node of a cluster stays down each time it is killed.
+const NODE_DOWN: Duration = Duration::from_secs(10);
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -74,6 +80,7 @@ async fn place(port: u16, buyer: String, lines: Lines) -> (Option<String>, Lines
 async fn chaos_every_accepted_order_finishes_once_while_services_are_killed_and_stores_restart() {
     let orders = setting("CHAOS_ORDERS", 300);
     let rate = setting("CHAOS_RATE", 5).max(1);
+    let brokers = setting("CHAOS_BROKERS", 1);
     let seed: u64 = setting("CHAOS_SEED", rand::random());
     eprintln!("chaos: {orders} orders at {rate}/s, seed {seed} (CHAOS_SEED)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -122,6 +129,7 @@ async fn chaos_every_accepted_order_finishes_once_while_services_are_killed_and_
     let started = Instant::now();
     let mut kills = Vec::new();
     let (mut pg_restarted, mut mongo_outage, mut broker_killed) = (false, None, false);
+    let (mut node_outage, mut next_node_kill) = (None::<tokio::task::JoinHandle<()>>, run_for / 6);
     let mut next_kill = KILL_EVERY / 2;
     while started.elapsed() < run_for {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -135,7 +143,19 @@ async fn chaos_every_accepted_order_finishes_once_while_services_are_killed_and_
             eprintln!("chaos: stopping MongoDB for {MONGO_DOWN:?} at {now:?}");
             mongo_outage = Some(tokio::spawn(restart_store("mongo", MONGO_DOWN)));
         }
-        if !broker_killed && now >= run_for * 2 / 3 {
+        let node_back = node_outage
+            .as_ref()
+            .is_none_or(|outage| outage.is_finished());
+        if brokers > 1 && node_back && now >= next_node_kill {
+            let node = format!("broker-{}", rng.random_range(1..=brokers));
+            eprintln!("chaos: SIGKILL {node} at {now:?}, down for {NODE_DOWN:?}");
+            kills.push("a broker");
+            node_outage = Some(tokio::spawn(async move {
+                restart_store(&node, NODE_DOWN).await;
+            }));
+            next_node_kill = now + run_for / 6;
+        }
+        if brokers == 1 && !broker_killed && now >= run_for * 2 / 3 {
             broker_killed = true;
             eprintln!("chaos: SIGKILL the broker at {now:?}");
             restart_store("broker", Duration::ZERO).await;
@@ -155,6 +175,9 @@ async fn chaos_every_accepted_order_finishes_once_while_services_are_killed_and_
         .expect("the run was long enough for a MongoDB outage")
         .await
         .expect("the MongoDB outage ends");
+    if let Some(outage) = node_outage {
+        outage.await.expect("the last broker node is back");
+    }
     platform.all_ready().await;
     eprintln!(
         "chaos: every service ready again at {:?}",

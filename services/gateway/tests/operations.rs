@@ -337,6 +337,11 @@ async fn with_the_broker_stopped_register_answers_503_within_5_s() {
     drop(resume);
     assert_eq!(answer.status, 503, "{}", answer.body);
     assert_eq!(answer.json()["error"]["code"], "broker_unavailable");
+    assert!(
+        answer.headers.contains_key("retry-after"),
+        "{:?}",
+        answer.headers
+    );
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
     platform.stop().await;
 }

@@ -395,6 +395,7 @@ async fn records_kept_forever_survive_the_retention_check_and_a_broker_killed_wi
             name: name.to_string(),
             partitions: 1,
             replication: 1,
+            min_insync_replicas: None,
             retention_ms: *retention_ms,
             compact: false,
         })

@@ -63,6 +63,14 @@ impl TestBed {
         }
     }
 
+    /// [`TestBed::new`] on `brokers` (a cluster of the test's own, [`crate::KafkaCluster`])
+    /// instead of the shared broker; the services it starts are given them too.
+    pub async fn on_brokers(brokers: &str) -> Self {
+        let mut bed = Self::new().await;
+        bed.kafka.brokers = brokers.to_string();
+        bed
+    }
+
     /// Another database for this test, `t_<id>_<name>`, for a service that must not
     /// share one with the others (each service migrates its own); its URL and a pool.
     pub async fn database(&self, name: &str) -> (String, PgPool) {
@@ -96,6 +104,7 @@ impl TestBed {
             name: name.clone(),
             partitions,
             replication: 1,
+            min_insync_replicas: None,
             retention_ms: KEEP_FOREVER_MS,
             compact: false,
         };
@@ -217,14 +226,15 @@ impl TestBed {
         found
     }
 
-    /// What a service process needs to run against this test's topics and database
-    /// (the broker settings are inherited from the test's environment). MongoDB gets a
-    /// database named like the PostgreSQL one.
+    /// What a service process needs to run against this test's brokers, topics and
+    /// database (the other broker settings are inherited from the test's environment).
+    /// MongoDB gets a database named like the PostgreSQL one.
     pub fn service_env(&self) -> Vec<(&'static str, String)> {
         let mongo =
             std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
         let database = self.database_url.rsplit('/').next().expect("database name");
         vec![
+            ("KAFKA_BROKERS", self.kafka.brokers.clone()),
             ("KAFKA_TOPIC_PREFIX", self.kafka.topics.prefix().to_string()),
             ("DATABASE_URL", self.database_url.clone()),
             (

@@ -1,6 +1,7 @@
 //! Support for the platform's integration tests, against the real broker, PostgreSQL
 //! and MongoDB-protocol server: a private topic prefix and database per test, a
-//! throwaway handler, service processes and an HTTP client. Test code only: the test
+//! throwaway handler, service processes, an HTTP client, and Kafka clusters of a test's
+//! own. Test code only: the test
 //! suites take it as a dev-dependency, `bench` as a tool's dependency, and no service
 //! depends on it.
 //!
@@ -11,12 +12,14 @@
 use std::time::{Duration, Instant};
 
 pub mod bed;
+pub mod cluster;
 pub mod consumer;
 pub mod http;
 pub mod probe;
 pub mod process;
 
 pub use bed::{ReadMessage, TestBed};
+pub use cluster::{cluster_replication, KafkaCluster};
 pub use consumer::RunningConsumer;
 pub use http::{
     assignment, http_call, http_request, http_status, parse_assignment, HttpAnswer, HttpStream,

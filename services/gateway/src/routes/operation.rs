@@ -115,14 +115,16 @@ impl Problem {
             Self::TooLarge => "payload_too_large: the body is over 64 KiB",
             Self::NotJson => "unsupported_media_type: Content-Type is not application/json",
             Self::RateLimited => "rate_limited: too many attempts; try again after Retry-After",
-            Self::Unavailable => "broker_unavailable: the broker did not take the command within about 5 s",
+            Self::Unavailable => {
+                "broker_unavailable: the broker did not take the command within about 5 s; try again after Retry-After"
+            }
             Self::Timeout => "timeout: the owning service did not answer in time",
         }
     }
 
     /// The shared response itself.
     pub fn response(self, generator: &mut SchemaGenerator) -> Value {
-        let retry_after = self == Self::RateLimited;
+        let retry_after = matches!(self, Self::RateLimited | Self::Unavailable);
         error_response(generator, self.description(), retry_after)
     }
 }

@@ -74,8 +74,8 @@ pub fn all() -> Vec<Operation> {
             .fails(&[RateLimited])
             .fails_with(
                 503,
-                "broker_unavailable: the broker did not take the command within about 5 s; \
-                 or busy: every password hashing slot is taken (Retry-After: 1)",
+                "broker_unavailable: the broker did not take the command within about 5 s \
+                 (Retry-After: 2); or busy: every password hashing slot is taken (Retry-After: 1)",
                 true,
             ),
         Operation::new(Post, "/api/auth/login", auth::login)

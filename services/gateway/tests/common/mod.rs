@@ -92,7 +92,16 @@ impl Platform {
         auth_env: &[(&'static str, &str)],
         gateway_env: &[(&'static str, &str)],
     ) -> Self {
-        let bed = TestBed::new().await;
+        Self::start_on_bed(TestBed::new().await, partitions, auth_env, gateway_env).await
+    }
+
+    /// [`Platform::start_on`] with the caller's test bed: one on a cluster of its own.
+    pub async fn start_on_bed(
+        bed: TestBed,
+        partitions: i32,
+        auth_env: &[(&'static str, &str)],
+        gateway_env: &[(&'static str, &str)],
+    ) -> Self {
         create_platform_topics(&bed.kafka, partitions)
             .await
             .expect("topics");
@@ -138,13 +147,22 @@ impl Platform {
     /// [`Platform::commerce_with`] on topics of `partitions` partitions each (as many
     /// instances of a service as partitions can share the work).
     pub async fn commerce_on(partitions: i32, settings: &[(&str, &'static str, &str)]) -> Self {
+        Self::commerce_on_bed(TestBed::new().await, partitions, settings).await
+    }
+
+    /// [`Platform::commerce_on`] with the caller's test bed: one on a cluster of its own.
+    pub async fn commerce_on_bed(
+        bed: TestBed,
+        partitions: i32,
+        settings: &[(&str, &'static str, &str)],
+    ) -> Self {
         let admin = [("ADMIN_EMAIL", ADMIN.0), ("ADMIN_PASSWORD", ADMIN.1)];
         let gateway_env: Vec<(&'static str, &str)> = settings
             .iter()
             .filter(|(service, ..)| *service == "gateway")
             .map(|(_, key, value)| (*key, *value))
             .collect();
-        let mut platform = Self::start_on(partitions, &admin, &gateway_env).await;
+        let mut platform = Self::start_on_bed(bed, partitions, &admin, &gateway_env).await;
         platform
             .others
             .push(("catalog", platform.bed.service_env(), None));

@@ -3,8 +3,10 @@
 //! `kafka-console-producer` (`./dev replay`).
 //!
 //! ```text
-//! kafka-tool create-topic NAME [--partitions N] [--replication R] [--retention-ms MS] [--compact]
+//! kafka-tool create-topic NAME [--partitions N] [--replication R] [--min-insync-replicas M]
+//!                        [--retention-ms MS] [--compact]
 //! kafka-tool create-topics [--partitions N]      # every platform topic, with KAFKA_TOPIC_PREFIX
+//! kafka-tool replicas                            # leaders and in-sync replicas per topic
 //! kafka-tool tail TOPIC [--from-beginning]       # prints KEY<TAB>JSON per message
 //! kafka-tool ping [--timeout-ms MS]              # exit 0 when the broker answers metadata
 //! kafka-tool dlq-list TOPIC                      # one line per dead letter, with its status
@@ -18,7 +20,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use kafka_runtime::admin::{create_platform_topics, create_topics, TopicSpec};
+use kafka_runtime::admin::{
+    create_replicated_platform_topics, create_topics, describe_replicas, PartitionReplicas,
+    Replication, TopicSpec,
+};
 use kafka_runtime::{assignments, dlq, tools};
 use kafka_runtime::{KafkaConfig, Publisher};
 
@@ -38,8 +43,9 @@ enum Command {
         name: String,
         #[arg(long, default_value_t = 6)]
         partitions: i32,
-        #[arg(long, default_value_t = 1)]
-        replication: i32,
+        /// TOPIC_REPLICATION_FACTOR and TOPIC_MIN_INSYNC_REPLICAS unless given.
+        #[command(flatten)]
+        replication: Replication,
         /// -1 keeps messages forever.
         #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
         retention_ms: i64,
@@ -51,6 +57,17 @@ enum Command {
     CreateTopics {
         #[arg(long, default_value_t = 6)]
         partitions: i32,
+        /// TOPIC_REPLICATION_FACTOR and TOPIC_MIN_INSYNC_REPLICAS unless given.
+        #[command(flatten)]
+        replication: Replication,
+    },
+    /// Prints the brokers the metadata lists, then one line per platform topic (with
+    /// KAFKA_TOPIC_PREFIX) and `__consumer_offsets`: the leader of each partition, and
+    /// whether every copy is in sync. Exits 1 when a partition has no leader or a copy
+    /// is out of sync.
+    Replicas {
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
     },
     /// Prints KEY<TAB>JSON per message.
     Tail {
@@ -105,14 +122,39 @@ async fn main() -> anyhow::Result<ExitCode> {
             let spec = TopicSpec {
                 name,
                 partitions,
-                replication,
+                replication: replication.factor,
+                min_insync_replicas: replication.min_insync_replicas,
                 retention_ms,
                 compact,
             };
             create_topics(&kafka()?, &[spec]).await?;
         }
-        Command::CreateTopics { partitions } => {
-            create_platform_topics(&kafka()?, partitions).await?;
+        Command::CreateTopics {
+            partitions,
+            replication,
+        } => {
+            create_replicated_platform_topics(&kafka()?, partitions, replication).await?;
+        }
+        Command::Replicas { timeout_ms } => {
+            let kafka = kafka()?;
+            let mut topics: Vec<String> = kafka.topics.all().into_iter().map(|(n, _)| n).collect();
+            topics.push("__consumer_offsets".into());
+            let cluster = describe_replicas(&kafka, &topics, Duration::from_millis(timeout_ms))?;
+            let brokers: Vec<String> = cluster.brokers.iter().map(i32::to_string).collect();
+            let mut text = format!("brokers in the metadata: {}\n", brokers.join(", "));
+            let mut healthy = true;
+            for (name, partitions) in &cluster.topics {
+                healthy &= !partitions.is_empty()
+                    && partitions.iter().all(|p| p.leader >= 0 && p.in_sync());
+                text.push_str(&format!(
+                    "{STATUS_INDENT}{}\n",
+                    describe_topic_line(name, partitions)
+                ));
+            }
+            std::io::stdout().write_all(text.as_bytes())?;
+            if !healthy {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Tail {
             topic,
@@ -178,4 +220,43 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per topic for `./dev status`: its name, the leader of each partition in
+/// order (`-` for none), and whether every copy is in sync or which partitions lag.
+fn describe_topic_line(name: &str, partitions: &[PartitionReplicas]) -> String {
+    if partitions.is_empty() {
+        return format!("{name:<22} missing (./dev topics creates it)");
+    }
+    let leaders: Vec<String> = partitions
+        .iter()
+        .map(|p| {
+            if p.leader < 0 {
+                "-".to_string()
+            } else {
+                p.leader.to_string()
+            }
+        })
+        .collect();
+    let lagging: Vec<String> = partitions
+        .iter()
+        .filter(|p| !p.in_sync())
+        .map(|p| format!("p{} {}", p.partition, ids(&p.isr)))
+        .collect();
+    let copies = partitions
+        .iter()
+        .map(|p| p.replicas.len())
+        .max()
+        .unwrap_or(0);
+    let sync = if lagging.is_empty() {
+        format!("all {copies} copies in sync")
+    } else {
+        format!("UNDER-REPLICATED: in sync {}", lagging.join(", "))
+    };
+    format!("{name:<22} leaders {:<12} {sync}", leaders.join(" "))
+}
+
+fn ids(ids: &[i32]) -> String {
+    let ids: Vec<String> = ids.iter().map(i32::to_string).collect();
+    format!("[{}]", ids.join(","))
 }
