@@ -356,6 +356,7 @@ pub fn kafka_topics_manifest() -> String {
     for (name, retention) in shared_events::Topics::new("").all() {
         let spec = TopicSpec::new(name, retention, partitions).replicated(replication);
         let min_insync = spec
+            .replication
             .min_insync_replicas
             .expect("cluster.env sets TOPIC_MIN_INSYNC_REPLICAS");
         let policy = if spec.compact { "compact" } else { "delete" };
@@ -378,7 +379,7 @@ pub fn kafka_topics_manifest() -> String {
              \x20   min.insync.replicas: {min_insync}\n",
             name = spec.name,
             partitions = spec.partitions,
-            replicas = spec.replication,
+            replicas = spec.replication.factor,
             retention = spec.retention_ms,
         ));
     }

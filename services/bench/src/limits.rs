@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kafka_runtime::admin::{create_topics, TopicSpec};
+use kafka_runtime::admin::{create_topics, Replication, TopicSpec};
 use kafka_runtime::follow::{follow, Start};
 use kafka_runtime::postgres::{ensure_schema, PgProcessor};
 use kafka_runtime::{Incoming, KafkaConfig, Outgoing, Processor, Publisher};
@@ -74,8 +74,7 @@ pub async fn kafka(
     let spec = TopicSpec {
         name: topic.clone(),
         partitions: 6,
-        replication: 1,
-        min_insync_replicas: None,
+        replication: Replication::SINGLE,
         retention_ms: 600_000,
         compact: false,
     };

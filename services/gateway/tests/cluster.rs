@@ -106,18 +106,7 @@ impl OnCluster {
             .await
             .expect("replicated topics");
         let platform = Platform::commerce_on_bed(bed, PARTITIONS, &[]).await;
-        let seller = platform.signed_in("seller@example.com", "seller").await;
-        let body = json!({
-            "sku": "PLENTY-1", "name": "Plenty", "category": "kitchen",
-            "priceCents": 500, "currency": "EUR", "initialStock": STOCK
-        });
-        let product = platform.create_product(&seller, body).await;
-        platform.await_stock(&product, STOCK).await;
-        let mut buyers = Vec::new();
-        for n in 0..4 {
-            let email = format!("buyer{n}@example.com");
-            buyers.push(platform.signed_in(&email, "buyer").await);
-        }
+        let (product, buyers) = platform.plenty_for_buyers(STOCK, 4).await;
         Self {
             cluster,
             platform,
@@ -309,6 +298,20 @@ impl OnCluster {
     }
 }
 
+/// The longest any POST waited for its answer, which must stay within `ANSWER_LIMIT`.
+fn slowest_answer(attempts: &[Attempt]) -> Duration {
+    let slowest = attempts
+        .iter()
+        .map(|a| a.answered - a.sent)
+        .max()
+        .unwrap_or_default();
+    assert!(
+        slowest < ANSWER_LIMIT,
+        "an order was answered after {slowest:?}"
+    );
+    slowest
+}
+
 /// The longest stretch between two 202s, by when they were answered.
 fn longest_without_a_202(attempts: &[Attempt]) -> Duration {
     let mut answered: Vec<Instant> = attempts
@@ -403,15 +406,7 @@ async fn cluster_of_three_loses_no_accepted_order_when_the_leader_of_order_comma
         assert_eq!(refused.status, 503, "{refused:?}");
         assert!(refused.retry_after.is_some(), "503 without Retry-After");
     }
-    let slowest = attempts
-        .iter()
-        .map(|a| a.answered - a.sent)
-        .max()
-        .unwrap_or_default();
-    assert!(
-        slowest < ANSWER_LIMIT,
-        "an order was answered after {slowest:?}"
-    );
+    let slowest = slowest_answer(&attempts);
 
     // The lost broker's copies are back in sync.
     on.cluster.await_node(victim).await;
@@ -543,15 +538,7 @@ async fn cluster_of_three_answers_503_with_two_brokers_lost_and_accepts_again_wh
         .await;
     assert_eq!(on.dead_lettered().await, 0.0, "a message was dead-lettered");
     let accepted = attempts.iter().filter(|a| a.status == 202).count();
-    let slowest = attempts
-        .iter()
-        .map(|a| a.answered - a.sent)
-        .max()
-        .unwrap_or_default();
-    assert!(
-        slowest < ANSWER_LIMIT,
-        "an order was answered after {slowest:?}"
-    );
+    let slowest = slowest_answer(&attempts);
     eprintln!(
         "cluster: two brokers lost for {DOWN_FOR:?}: every order 503 meanwhile; the first 202 \
          {accepting:.1?} after one came back; {accepted} of {} orders accepted in all; every \

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::invariants::assert_at_rest;
 use common::{place_order, Platform};
-use serde_json::{json, Value};
+use serde_json::Value;
 use shared_events::derive_id;
 use testkit::{assignment, http_call};
 use tokio::time::Instant;
@@ -122,21 +122,7 @@ async fn place(port: u16, buyer: String, product: String, quantity: i64) -> Opti
 async fn two_instances_of_inventory_and_payment_hand_over_partitions_after_a_sigkill_and_every_order_confirms(
 ) {
     let mut platform = Platform::commerce_on(PARTITIONS, &[]).await;
-    let seller = platform.signed_in("seller@example.com", "seller").await;
-    let body = json!({
-        "sku": "PLENTY-1", "name": "Plenty", "category": "kitchen",
-        "priceCents": 500, "currency": "EUR", "initialStock": STOCK
-    });
-    let product = platform.create_product(&seller, body).await;
-    platform.await_stock(&product, STOCK).await;
-    let mut buyers = Vec::new();
-    for n in 0..4 {
-        buyers.push(
-            platform
-                .signed_in(&format!("buyer{n}@example.com"), "buyer")
-                .await,
-        );
-    }
+    let (product, buyers) = platform.plenty_for_buyers(STOCK, 4).await;
 
     // A second instance of each, in the same groups: the two split every topic.
     let mut pairs = Vec::new();

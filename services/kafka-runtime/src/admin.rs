@@ -71,10 +71,8 @@ pub struct TopicSpec {
     pub name: String,
     /// Number of partitions.
     pub partitions: i32,
-    /// Replication factor.
-    pub replication: i32,
-    /// `min.insync.replicas`; `None` leaves the broker's default.
-    pub min_insync_replicas: Option<i32>,
+    /// Copies, and `min.insync.replicas` (unset: the broker's default).
+    pub replication: Replication,
     /// `retention.ms`; [`KEEP_FOREVER_MS`] keeps for good.
     pub retention_ms: i64,
     /// `cleanup.policy=compact`: keep the latest message per key.
@@ -92,8 +90,7 @@ impl TopicSpec {
         Self {
             name,
             partitions,
-            replication: 1,
-            min_insync_replicas: None,
+            replication: Replication::SINGLE,
             retention_ms,
             compact: retention == Retention::Compacted,
         }
@@ -102,8 +99,7 @@ impl TopicSpec {
     /// The same topic with `replication`'s copies and minimum in-sync replicas.
     pub fn replicated(self, replication: Replication) -> Self {
         Self {
-            replication: replication.factor,
-            min_insync_replicas: replication.min_insync_replicas,
+            replication,
             ..self
         }
     }
@@ -115,7 +111,7 @@ pub async fn create_topics(kafka: &KafkaConfig, topics: &[TopicSpec]) -> anyhow:
     let retention: Vec<String> = topics.iter().map(|t| t.retention_ms.to_string()).collect();
     let min_insync: Vec<Option<String>> = topics
         .iter()
-        .map(|t| t.min_insync_replicas.map(|n| n.to_string()))
+        .map(|t| t.replication.min_insync_replicas.map(|n| n.to_string()))
         .collect();
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
@@ -124,7 +120,7 @@ pub async fn create_topics(kafka: &KafkaConfig, topics: &[TopicSpec]) -> anyhow:
             let topic = NewTopic::new(
                 &t.name,
                 t.partitions,
-                TopicReplication::Fixed(t.replication),
+                TopicReplication::Fixed(t.replication.factor),
             )
             .set("retention.ms", retention)
             .set(

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
 use crate::config::KafkaConfig;
@@ -25,7 +27,15 @@ impl From<rdkafka::error::KafkaError> for PublishError {
 #[derive(Clone)]
 pub struct Publisher {
     producer: FutureProducer,
+    /// How long a send waits for its acknowledgement before it counts as not taken.
+    deadline: Duration,
 }
+
+/// How much longer than `KAFKA_SEND_TIMEOUT_MS` a send may take before it counts as not
+/// acknowledged. librdkafka does not always keep its message timeout: when a partition's
+/// leader dies, a message waiting for the next one was seen failing only once leadership
+/// had moved, 11 s after it was sent with a 4 s timeout.
+const SEND_GRACE: Duration = Duration::from_secs(1);
 
 impl Publisher {
     /// A producer for the configured brokers. Linger and batching may be tuned through
@@ -44,10 +54,14 @@ impl Publisher {
                 ("socket.timeout.ms", &timeout),
             ])
             .create()?;
-        Ok(Self { producer })
+        Ok(Self {
+            producer,
+            deadline: kafka.send_timeout + SEND_GRACE,
+        })
     }
 
-    /// Produces one outgoing message and waits until it is durable on the broker.
+    /// Produces one outgoing message and waits until it is durable on the broker, at most
+    /// `KAFKA_SEND_TIMEOUT_MS` and a second.
     pub async fn send(&self, message: &Outgoing) -> Result<(), PublishError> {
         let id = message.id.to_string();
         let mut headers = OwnedHeaders::new_with_capacity(3)
@@ -106,13 +120,19 @@ impl Publisher {
         record: FutureRecord<'_, [u8], [u8]>,
     ) -> Result<(i32, i64), PublishError> {
         // The queue wait is bounded too: a full local queue means the broker is away.
+        // Unacknowledged is not unwritten: a record the broker acknowledges after the
+        // deadline is still read (its readers' inboxes drop a retried copy).
         let delivery = self
             .producer
-            .send(record, Timeout::After(Duration::from_secs(5)))
-            .await;
-        delivery
-            .map(|d| (d.partition, d.offset))
-            .map_err(|(err, _)| PublishError(err))
+            .send(record, Timeout::After(Duration::from_secs(5)));
+        match tokio::time::timeout(self.deadline, delivery).await {
+            Ok(delivered) => delivered
+                .map(|d| (d.partition, d.offset))
+                .map_err(|(err, _)| PublishError(err)),
+            Err(_) => Err(PublishError(KafkaError::MessageProduction(
+                RDKafkaErrorCode::MessageTimedOut,
+            ))),
+        }
     }
 
     /// Waits for every queued message to be delivered, up to `timeout`, on a blocking

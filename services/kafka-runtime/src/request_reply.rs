@@ -38,12 +38,6 @@ pub enum RequestError {
 
 type Waiting = Arc<Mutex<HashMap<Uuid, oneshot::Sender<Envelope<Reply>>>>>;
 
-/// How much longer than `KAFKA_SEND_TIMEOUT_MS` a send may take before it counts as not
-/// acknowledged. librdkafka does not always keep its message timeout: when a partition's
-/// leader dies, a message waiting for the next one was seen failing only once leadership
-/// had moved, 11 s after it was sent with a 4 s timeout.
-const SEND_GRACE: Duration = Duration::from_secs(1);
-
 /// Sends commands and queries, and hands replies to whoever waits for them.
 #[derive(Clone)]
 pub struct Requester {
@@ -109,13 +103,7 @@ impl Requester {
         trace: &TraceParent,
     ) -> Result<(), PublishError> {
         let outgoing = Outgoing::new(self.kafka.topics.name(topic), key, envelope).traced(trace);
-        let limit = self.kafka.send_timeout + SEND_GRACE;
-        match tokio::time::timeout(limit, self.publisher.send(&outgoing)).await {
-            Ok(sent) => sent,
-            Err(_) => Err(PublishError(rdkafka::error::KafkaError::MessageProduction(
-                rdkafka::types::RDKafkaErrorCode::MessageTimedOut,
-            ))),
-        }
+        self.publisher.send(&outgoing).await
     }
 
     /// Sends `envelope` with `replyTo` set and waits up to `timeout` for its reply.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{java_partition, key_for_partition, murmur2, probe, produce, start, Fixture};
-use kafka_runtime::admin::{create_topics, TopicSpec, KEEP_FOREVER_MS};
+use kafka_runtime::admin::{create_topics, Replication, TopicSpec, KEEP_FOREVER_MS};
 use kafka_runtime::{tools, KafkaConfig, Publisher};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::OwnedHeaders;
@@ -394,8 +394,7 @@ async fn records_kept_forever_survive_the_retention_check_and_a_broker_killed_wi
         .map(|(name, retention_ms)| TopicSpec {
             name: name.to_string(),
             partitions: 1,
-            replication: 1,
-            min_insync_replicas: None,
+            replication: Replication::SINGLE,
             retention_ms: *retention_ms,
             compact: false,
         })

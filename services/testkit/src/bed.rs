@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use kafka_runtime::admin::{create_topics, TopicSpec, KEEP_FOREVER_MS};
+use kafka_runtime::admin::{create_topics, Replication, TopicSpec, KEEP_FOREVER_MS};
 use kafka_runtime::config::KafkaConfig;
 use kafka_runtime::postgres;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -103,8 +103,7 @@ impl TestBed {
         let spec = TopicSpec {
             name: name.clone(),
             partitions,
-            replication: 1,
-            min_insync_replicas: None,
+            replication: Replication::SINGLE,
             retention_ms: KEEP_FOREVER_MS,
             compact: false,
         };

@@ -311,6 +311,24 @@ impl Platform {
         accepted["productId"].as_str().unwrap().to_string()
     }
 
+    /// The load tests' fixture: a seller's product with `stock` units, shown in the
+    /// catalog, and `buyers` signed-in buyers' tokens.
+    pub async fn plenty_for_buyers(&self, stock: i64, buyers: usize) -> (String, Vec<String>) {
+        let seller = self.signed_in("seller@example.com", "seller").await;
+        let body = json!({
+            "sku": "PLENTY-1", "name": "Plenty", "category": "kitchen",
+            "priceCents": 500, "currency": "EUR", "initialStock": stock
+        });
+        let product = self.create_product(&seller, body).await;
+        self.await_stock(&product, stock).await;
+        let mut tokens = Vec::new();
+        for n in 0..buyers {
+            let email = format!("buyer{n}@example.com");
+            tokens.push(self.signed_in(&email, "buyer").await);
+        }
+        (product, tokens)
+    }
+
     /// Waits until the product's `availableStock` is `units` (inventory's report reached
     /// the catalog) and the order service and the cart, where they run, know the product:
     /// each reads `product_created` on its own, so that inventory and the catalog have it

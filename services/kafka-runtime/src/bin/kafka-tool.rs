@@ -122,8 +122,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             let spec = TopicSpec {
                 name,
                 partitions,
-                replication: replication.factor,
-                min_insync_replicas: replication.min_insync_replicas,
+                replication,
                 retention_ms,
                 compact,
             };
