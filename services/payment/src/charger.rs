@@ -21,10 +21,10 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{self, AfterCall, Status};
+use crate::domain::{self, AfterCall};
 use crate::handler::{event, settle};
 use crate::provider::SimulatedProvider;
-use crate::store::{self, Due};
+use crate::store::{self, Answer, Due};
 
 /// How long a claim keeps other instances (and this one) from calling again.
 pub const LEASE: Duration = Duration::from_secs(10);
@@ -62,7 +62,7 @@ impl Charger {
             }
             loop {
                 match self.sweep().await {
-                    Ok(0) => break,
+                    Ok(claimed) if claimed < CLAIM as usize => break,
                     Ok(_) => continue,
                     Err(err) => {
                         tracing::warn!(error = %err, "charging failed; trying again shortly");
@@ -124,16 +124,13 @@ impl Charger {
             .await?;
         let mut local = Local::begin(&self.pool, self.topics.clone()).await?;
         let (tx, outbox) = local.parts();
-        let row = store::lock(tx, order_id).await?;
-        if row.status != Status::Charging {
-            return Ok(()); // recorded already, by another claim that ran out
-        }
         match domain::after_call(&answer, self.attempts) {
             AfterCall::Charged => {
                 let payment_id = derive_id(order_id, "payment");
-                store::record_charge(tx, order_id, payment_id, due.amount_cents, &due.currency)
-                    .await?;
-                store::set_status(tx, order_id, Status::Succeeded, None).await?;
+                let charged = Answer::Charged { payment_id };
+                let Some(row) = store::record_answer(tx, order_id, charged).await? else {
+                    return Ok(()); // recorded already, by another claim that ran out
+                };
                 let paid = PaymentSucceeded {
                     order_id,
                     payment_id,
@@ -143,10 +140,13 @@ impl Charger {
                 let paid = event(order_id, row.correlation_id, paid);
                 outbox.send(Topic::PaymentEvents, order_id, &paid);
                 // Cancelled while the provider was being called: refunded at once.
-                settle(tx, outbox, order_id).await?;
+                settle(tx, outbox, order_id, row).await?;
             }
             AfterCall::Failed(reason) => {
-                store::set_status(tx, order_id, Status::Failed, Some(&reason)).await?;
+                let failed = Answer::Failed { reason: &reason };
+                let Some(row) = store::record_answer(tx, order_id, failed).await? else {
+                    return Ok(());
+                };
                 let failed = event(
                     order_id,
                     row.correlation_id,
@@ -155,8 +155,10 @@ impl Charger {
                 outbox.send(Topic::PaymentEvents, order_id, &failed);
             }
             AfterCall::Retry(delay) => {
+                if !store::retry_after(tx, order_id, delay).await? {
+                    return Ok(());
+                }
                 tracing::warn!(%order_id, ?delay, "payment provider unavailable, calling again later");
-                store::retry_after(tx, order_id, delay).await?;
             }
         }
         local.commit(&self.publisher).await

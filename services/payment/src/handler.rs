@@ -1,7 +1,8 @@
 //! What payment does with the saga's events: it learns the amount from
 //! `order_placed`, decides to charge once `stock_reserved` arrives, and refunds or
 //! voids on `order_cancelled`. Each event records its fact on the order's row and then
-//! lets [`domain::decide`] say what to do, under the row's lock. Deciding to charge
+//! lets [`domain::decide`] say what to do, under the row's lock: one statement writes
+//! the fact and reads the row back. Deciding to charge
 //! only hands the order to the charger (`charger.rs`): no provider is ever called
 //! inside a transaction.
 
@@ -13,8 +14,8 @@ use shared_events::{derive_id, Envelope, Message, Topic};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{self, Action, Facts, Status};
-use crate::store::{self, Fact};
+use crate::domain::{self, Action, Facts};
+use crate::store::{self, Fact, Row};
 
 /// Applies the saga's events to payments.
 pub struct PaymentHandler;
@@ -36,9 +37,8 @@ async fn order_placed(
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    store::ensure_row(tx, placed.order_id, message.envelope.correlation_id).await?;
-    store::record_placed(tx, &placed).await?;
-    settle(tx, outbox, placed.order_id).await
+    let row = store::record_placed(tx, message.envelope.correlation_id, &placed).await?;
+    settle(tx, outbox, placed.order_id, row).await
 }
 
 async fn stock_reserved(
@@ -69,19 +69,18 @@ async fn record(
     tx: &mut PgConnection,
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
-    store::ensure_row(tx, order_id, message.envelope.correlation_id).await?;
-    store::record_fact(tx, order_id, fact).await?;
-    settle(tx, outbox, order_id).await
+    let row = store::record_fact(tx, order_id, message.envelope.correlation_id, fact).await?;
+    settle(tx, outbox, order_id, row).await
 }
 
-/// Does what the order's facts call for, under its row's lock: hand it to the charger,
-/// void it, or refund its charge.
+/// Does what the order's facts call for, given its `row` as just written (and so
+/// locked): hand it to the charger, void it, or refund its charge.
 pub async fn settle(
     tx: &mut PgConnection,
     outbox: &mut Outbox,
     order_id: Uuid,
+    row: Row,
 ) -> Result<(), HandlerError> {
-    let row = store::lock(tx, order_id).await?;
     let status = row.status;
     let facts = Facts {
         placed: row.amount_cents.is_some(),
@@ -92,12 +91,11 @@ pub async fn settle(
     match domain::decide(facts) {
         Action::Wait => {}
         Action::Charge => store::start_charging(tx, order_id).await?,
-        Action::Void => store::set_status(tx, order_id, Status::Voided, None).await?,
+        Action::Void => store::void(tx, order_id).await?,
         Action::Refund => {
             let payment_id = row.payment_id.unwrap_or_default();
             let amount_cents = row.amount_cents.unwrap_or_default();
             store::record_refund(tx, order_id, payment_id, amount_cents).await?;
-            store::set_status(tx, order_id, Status::Refunded, None).await?;
             let refunded = PaymentRefunded {
                 order_id,
                 payment_id,

@@ -33,41 +33,43 @@ pub struct Row {
     pub correlation_id: Option<Uuid>,
 }
 
-/// Makes sure the order has a row (facts arrive in any order) and remembers the saga's
-/// correlation.
-pub async fn ensure_row(
-    tx: &mut PgConnection,
-    order_id: Uuid,
-    correlation_id: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO payments (order_id, status, correlation_id) VALUES ($1, 'waiting', $2)
-         ON CONFLICT (order_id) DO NOTHING",
-    )
-    .bind(order_id)
-    .bind(correlation_id)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
+/// The columns of [`Row`], as the statements below return them.
+const ROW: &str = "amount_cents, currency, payment_token, stock_reserved, cancelled, status,
+                   payment_id, correlation_id";
 
-/// Records the amount, currency and token of `order_placed` (once).
+/// Records the amount, currency and token of `order_placed` (once) on the order's
+/// row, made if missing (facts arrive in any order), and returns the row, locked until
+/// the transaction ends.
 pub async fn record_placed(
     tx: &mut PgConnection,
+    correlation_id: Uuid,
     placed: &shared_events::messages::order::OrderPlaced,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE payments SET user_id = $2, amount_cents = $3, currency = $4, payment_token = $5,
-         updated_at = now() WHERE order_id = $1 AND amount_cents IS NULL",
-    )
+) -> Result<Row, sqlx::Error> {
+    let once = |column: &str| {
+        format!(
+            "{column} = CASE WHEN payments.amount_cents IS NULL
+                 THEN EXCLUDED.{column} ELSE payments.{column} END"
+        )
+    };
+    sqlx::query_as(&format!(
+        "INSERT INTO payments (order_id, status, correlation_id, user_id, amount_cents, currency,
+                               payment_token)
+         VALUES ($1, 'waiting', $2, $3, $4, $5, $6)
+         ON CONFLICT (order_id) DO UPDATE SET {}, {}, {}, {}, updated_at = now()
+         RETURNING {ROW}",
+        once("user_id"),
+        once("payment_token"),
+        once("currency"),
+        once("amount_cents"),
+    ))
     .bind(placed.order_id)
+    .bind(correlation_id)
     .bind(placed.user_id)
     .bind(placed.total_cents)
     .bind(&placed.currency)
     .bind(&placed.payment_token)
-    .execute(tx)
-    .await?;
-    Ok(())
+    .fetch_one(tx)
+    .await
 }
 
 /// Which fact arrived.
@@ -79,51 +81,37 @@ pub enum Fact {
     Cancelled,
 }
 
-/// Records a fact on the order's row.
+/// Records a fact on the order's row, made if missing (remembering the saga's
+/// correlation), and returns the row, locked until the transaction ends.
 pub async fn record_fact(
     tx: &mut PgConnection,
     order_id: Uuid,
+    correlation_id: Uuid,
     fact: Fact,
-) -> Result<(), sqlx::Error> {
+) -> Result<Row, sqlx::Error> {
     let column = match fact {
         Fact::StockReserved => "stock_reserved",
         Fact::Cancelled => "cancelled",
     };
-    sqlx::query(&format!(
-        "UPDATE payments SET {column} = true, updated_at = now() WHERE order_id = $1"
+    sqlx::query_as(&format!(
+        "INSERT INTO payments (order_id, status, correlation_id, {column})
+         VALUES ($1, 'waiting', $2, true)
+         ON CONFLICT (order_id) DO UPDATE SET {column} = true, updated_at = now()
+         RETURNING {ROW}"
     ))
     .bind(order_id)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-/// Reads and locks the order's row until the transaction ends.
-pub async fn lock(tx: &mut PgConnection, order_id: Uuid) -> Result<Row, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT amount_cents, currency, payment_token, stock_reserved, cancelled, status,
-                payment_id, correlation_id
-         FROM payments WHERE order_id = $1 FOR UPDATE",
-    )
-    .bind(order_id)
+    .bind(correlation_id)
     .fetch_one(tx)
     .await
 }
 
-/// Sets a final status; once decided, the token is no longer kept.
-pub async fn set_status(
-    tx: &mut PgConnection,
-    order_id: Uuid,
-    status: Status,
-    failure_reason: Option<&str>,
-) -> Result<(), sqlx::Error> {
+/// Voids the order: it will never be charged, and its token is no longer kept.
+pub async fn void(tx: &mut PgConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE payments SET status = $2, failure_reason = COALESCE($3, failure_reason), payment_token = NULL,
-         next_attempt_at = NULL, updated_at = now() WHERE order_id = $1",
+        "UPDATE payments SET status = 'voided', payment_token = NULL, next_attempt_at = NULL,
+         updated_at = now() WHERE order_id = $1",
     )
     .bind(order_id)
-    .bind(status.as_str())
-    .bind(failure_reason)
     .execute(tx)
     .await?;
     Ok(())
@@ -133,34 +121,34 @@ pub async fn set_status(
 /// the transaction commits.
 pub async fn start_charging(tx: &mut PgConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE payments SET status = 'charging', next_attempt_at = now(), updated_at = now()
-         WHERE order_id = $1",
+        "WITH charging AS (
+             UPDATE payments SET status = 'charging', next_attempt_at = now(), updated_at = now()
+             WHERE order_id = $1 RETURNING order_id)
+         SELECT pg_notify($2, '') FROM charging",
     )
     .bind(order_id)
-    .execute(&mut *tx)
+    .bind(CHARGING)
+    .execute(tx)
     .await?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(CHARGING)
-        .execute(tx)
-        .await?;
     Ok(())
 }
 
-/// Leaves the order CHARGING, to be called again after `delay`.
+/// Leaves the order CHARGING, to be called again after `delay`; false when its answer
+/// was recorded already (by another claim that ran out).
 pub async fn retry_after(
     tx: &mut PgConnection,
     order_id: Uuid,
     delay: Duration,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let retried = sqlx::query(
         "UPDATE payments SET next_attempt_at = now() + make_interval(secs => $2), updated_at = now()
-         WHERE order_id = $1",
+         WHERE order_id = $1 AND status = 'charging'",
     )
     .bind(order_id)
     .bind(delay.as_secs_f64())
     .execute(tx)
     .await?;
-    Ok(())
+    Ok(retried.rows_affected() == 1)
 }
 
 /// An order the charger is to call the provider for.
@@ -198,48 +186,73 @@ pub async fn claim_due(
     .await
 }
 
-/// Records the order's one successful charge; its payment id.
-pub async fn record_charge(
-    tx: &mut PgConnection,
-    order_id: Uuid,
-    payment_id: Uuid,
-    amount_cents: i64,
-    currency: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO charges (payment_id, order_id, amount_cents, currency) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(payment_id)
-    .bind(order_id)
-    .bind(amount_cents)
-    .bind(currency)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE payments SET payment_id = $2 WHERE order_id = $1")
-        .bind(order_id)
-        .bind(payment_id)
-        .execute(tx)
-        .await?;
-    Ok(())
+/// The provider's final answer to a charge.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer<'a> {
+    /// Charged, as the payment `payment_id`.
+    Charged {
+        /// The charge.
+        payment_id: Uuid,
+    },
+    /// Refused for good.
+    Failed {
+        /// Why.
+        reason: &'a str,
+    },
 }
 
-/// Records the refund of the order's charge, in full.
+/// Records the provider's answer for an order still CHARGING: SUCCEEDED with its one
+/// charge, or FAILED with the reason. Returns the row after, locked until the
+/// transaction ends; `None` when the answer was recorded already (by another claim that
+/// ran out).
+pub async fn record_answer(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    answer: Answer<'_>,
+) -> Result<Option<Row>, sqlx::Error> {
+    let (status, payment_id, failure_reason) = match answer {
+        Answer::Charged { payment_id } => (Status::Succeeded, Some(payment_id), None),
+        Answer::Failed { reason } => (Status::Failed, None, Some(reason)),
+    };
+    sqlx::query_as(&format!(
+        "WITH answered AS (
+             UPDATE payments SET status = $2, payment_id = $3, failure_reason = $4,
+                 payment_token = NULL, next_attempt_at = NULL, updated_at = now()
+             WHERE order_id = $1 AND status = 'charging'
+             RETURNING order_id, {ROW}),
+         charged AS (
+             INSERT INTO charges (payment_id, order_id, amount_cents, currency)
+             SELECT payment_id, order_id, amount_cents, currency FROM answered
+             WHERE payment_id IS NOT NULL)
+         SELECT {ROW} FROM answered"
+    ))
+    .bind(order_id)
+    .bind(status.as_str())
+    .bind(payment_id)
+    .bind(failure_reason)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Refunds the order's charge in full: REFUNDED, with its refund row.
 pub async fn record_refund(
     tx: &mut PgConnection,
     order_id: Uuid,
     payment_id: Uuid,
     amount_cents: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO refunds (payment_id, amount_cents) VALUES ($1, $2)")
-        .bind(payment_id)
-        .bind(amount_cents)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE payments SET refunded_cents = $2 WHERE order_id = $1")
-        .bind(order_id)
-        .bind(amount_cents)
-        .execute(tx)
-        .await?;
+    sqlx::query(
+        "WITH refunded AS (
+             UPDATE payments SET status = 'refunded', refunded_cents = $3, payment_token = NULL,
+                 next_attempt_at = NULL, updated_at = now()
+             WHERE order_id = $1)
+         INSERT INTO refunds (payment_id, amount_cents) VALUES ($2, $3)",
+    )
+    .bind(order_id)
+    .bind(payment_id)
+    .bind(amount_cents)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
