@@ -163,7 +163,6 @@ async fn adjust(
         }
     };
     let low = next.settle_low();
-    store::save(tx, &next).await?;
     let movement = Movement {
         kind: "adjustment",
         on_hand_delta: command.delta,
@@ -172,7 +171,7 @@ async fn adjust(
         order_id: None,
         message_id: message.envelope.id,
     };
-    store::record(tx, next.product_id, &movement).await?;
+    store::apply(tx, &next, &movement).await?;
     announce(message, outbox, &next, low);
     outbox.done(&message.envelope, CommandOutcome::Stock(next.level()));
     Ok(())

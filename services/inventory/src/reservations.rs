@@ -27,30 +27,48 @@ struct Reservation {
     items: Vec<ReservedItem>,
 }
 
-async fn lock(tx: &mut PgConnection, order_id: Uuid) -> Result<Option<Reservation>, sqlx::Error> {
-    let row: Option<(String, Json<Vec<ReservedItem>>)> =
-        sqlx::query_as("SELECT status, items FROM reservations WHERE order_id = $1 FOR UPDATE")
-            .bind(order_id)
-            .fetch_optional(tx)
-            .await?;
+/// Opens the order's reservation, as held, unless it has one already (a repeat of
+/// `order_placed`): false then.
+async fn open(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    lines: &[ReservedItem],
+) -> Result<bool, sqlx::Error> {
+    let opened = sqlx::query(
+        "INSERT INTO reservations (order_id, status, items) VALUES ($1, 'reserved', $2)
+         ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(Json(lines))
+    .execute(tx)
+    .await?;
+    Ok(opened.rows_affected() == 1)
+}
+
+/// Moves the order's reservation from one of `from` to `to`, and returns it as it was
+/// (locked until the transaction ends); `None` when it has none, or none in `from`.
+async fn advance(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    from: &[&str],
+    to: &str,
+) -> Result<Option<Reservation>, sqlx::Error> {
+    let row: Option<(String, Json<Vec<ReservedItem>>)> = sqlx::query_as(
+        "UPDATE reservations r SET status = $3, updated_at = now()
+         FROM reservations was
+         WHERE r.order_id = $1 AND was.order_id = r.order_id AND was.status = ANY($2)
+         RETURNING was.status, r.items",
+    )
+    .bind(order_id)
+    .bind(from)
+    .bind(to)
+    .fetch_optional(tx)
+    .await?;
     Ok(row.map(|(status, Json(items))| Reservation {
         order_id,
         status,
         items,
     }))
-}
-
-async fn set_status(
-    tx: &mut PgConnection,
-    order_id: Uuid,
-    status: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1")
-        .bind(order_id)
-        .bind(status)
-        .execute(tx)
-        .await?;
-    Ok(())
 }
 
 /// The lines of an order, one per product, sorted by product id (the locking order).
@@ -79,10 +97,10 @@ pub async fn reserve(
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
     let order_id = order.order_id;
-    if lock(tx, order_id).await?.is_some() {
+    let lines = lines(&order);
+    if !open(tx, order_id, &lines).await? {
         return Ok(());
     }
-    let lines = lines(&order);
     let mut held = Vec::with_capacity(lines.len());
     let mut shortages = Vec::new();
     for line in &lines {
@@ -95,18 +113,8 @@ pub async fn reserve(
             None => shortages.push(shortage(line, 0)),
         }
     }
-    let status = if shortages.is_empty() {
-        "reserved"
-    } else {
-        "failed"
-    };
-    sqlx::query("INSERT INTO reservations (order_id, status, items) VALUES ($1, $2, $3)")
-        .bind(order_id)
-        .bind(status)
-        .bind(Json(&lines))
-        .execute(&mut *tx)
-        .await?;
     if !shortages.is_empty() {
+        advance(tx, order_id, &["reserved"], "failed").await?;
         let failed = StockReservationFailed {
             order_id,
             shortages,
@@ -175,8 +183,7 @@ async fn save(
     movement: &Movement<'_>,
 ) -> Result<(), HandlerError> {
     let low = next.settle_low();
-    store::save(tx, &next).await?;
-    store::record(tx, next.product_id, movement).await?;
+    store::apply(tx, &next, movement).await?;
     announce(message, outbox, &next, low);
     Ok(())
 }
@@ -222,7 +229,7 @@ pub async fn commit(
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
     let order_id = confirmed.order_id;
-    let Some(reservation) = lock(tx, order_id).await?.filter(|r| r.status == "reserved") else {
+    let Some(reservation) = advance(tx, order_id, &["reserved"], "committed").await? else {
         return Ok(());
     };
     move_lines(
@@ -235,7 +242,6 @@ pub async fn commit(
         |stock, q| (stock.committed(q), -i64::from(q), -i64::from(q)),
     )
     .await?;
-    set_status(tx, order_id, "committed").await?;
     let committed = StockCommitted { order_id };
     outbox.send(
         Topic::InventoryEvents,
@@ -255,38 +261,25 @@ pub async fn release(
     outbox: &mut Outbox,
 ) -> Result<(), HandlerError> {
     let order_id = cancelled.order_id;
-    let Some(reservation) = lock(tx, order_id).await? else {
+    let from = ["reserved", "committed"];
+    let Some(reservation) = advance(tx, order_id, &from, "released").await? else {
         return Ok(());
     };
     let reason = format!("order cancelled: {}", cancelled.reason);
-    match reservation.status.as_str() {
-        "reserved" => {
-            move_lines(
-                message,
-                tx,
-                outbox,
-                &reservation,
-                "release",
-                &reason,
-                |stock, q| (stock.released(q), 0, -i64::from(q)),
-            )
-            .await?
-        }
-        "committed" => {
-            move_lines(
-                message,
-                tx,
-                outbox,
-                &reservation,
-                "release",
-                &reason,
-                |stock, q| (stock.restocked(q), i64::from(q), 0),
-            )
-            .await?
-        }
-        _ => return Ok(()),
-    }
-    set_status(tx, order_id, "released").await?;
+    let sold = reservation.status == "committed";
+    move_lines(
+        message,
+        tx,
+        outbox,
+        &reservation,
+        "release",
+        &reason,
+        |stock, q| match sold {
+            true => (stock.restocked(q), i64::from(q), 0),
+            false => (stock.released(q), 0, -i64::from(q)),
+        },
+    )
+    .await?;
     let released = StockReleased {
         order_id,
         reason: cancelled.reason,

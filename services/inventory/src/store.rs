@@ -126,6 +126,38 @@ pub async fn save(tx: &mut PgConnection, stock: &Stock) -> Result<(), sqlx::Erro
     Ok(())
 }
 
+/// Writes a product's new state and appends the movement that led to it to the
+/// ledger, in one statement.
+pub async fn apply(
+    tx: &mut PgConnection,
+    stock: &Stock,
+    movement: &Movement<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH saved AS (
+             UPDATE stock SET on_hand = $2, reserved = $3, reorder_point = $4, low = $5,
+                 updated_at = now()
+             WHERE product_id = $1)
+         INSERT INTO stock_movements (product_id, kind, on_hand_delta, reserved_delta, reason,
+                                      order_id, message_id)
+         VALUES ($1, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(stock.product_id)
+    .bind(stock.on_hand)
+    .bind(stock.reserved)
+    .bind(stock.reorder_point as i32)
+    .bind(stock.low)
+    .bind(movement.kind)
+    .bind(movement.on_hand_delta)
+    .bind(movement.reserved_delta)
+    .bind(movement.reason)
+    .bind(movement.order_id)
+    .bind(movement.message_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// One line of the ledger.
 pub struct Movement<'a> {
     /// `initial`, `adjustment`, `reservation`, `release` or `commit`.
