@@ -73,14 +73,19 @@ pub struct NewOrder<'a> {
     pub cart_version: Option<u64>,
 }
 
-/// Stores a new order; false when its id exists already.
+/// Stores a new order with the first line of its history; false when its id exists
+/// already.
 pub async fn insert(tx: &mut PgConnection, order: &NewOrder<'_>) -> Result<bool, sqlx::Error> {
     let status = order.status.as_str();
     let inserted = sqlx::query(
-        "INSERT INTO orders
-             (order_id, user_id, status, reason, items, total_cents, currency, shipping_address,
-              cart_version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (order_id) DO NOTHING",
+        "WITH placed AS (
+             INSERT INTO orders
+                 (order_id, user_id, status, reason, items, total_cents, currency,
+                  shipping_address, cart_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (order_id) DO NOTHING
+             RETURNING order_id)
+         INSERT INTO order_history (order_id, seq, from_status, to_status, reason)
+         SELECT order_id, 0, NULL, $3, $10 FROM placed",
     )
     .bind(order.order_id)
     .bind(order.user_id)
@@ -95,20 +100,11 @@ pub async fn insert(tx: &mut PgConnection, order: &NewOrder<'_>) -> Result<bool,
             .cart_version
             .map(|version| i64::try_from(version).unwrap_or(i64::MAX)),
     )
-    .execute(&mut *tx)
+    .bind(order.reason.unwrap_or("placed"))
+    .execute(tx)
     .await?
     .rows_affected()
         == 1;
-    if inserted {
-        append_history(
-            tx,
-            order.order_id,
-            None,
-            order.status,
-            order.reason.unwrap_or("placed"),
-        )
-        .await?;
-    }
     Ok(inserted)
 }
 
@@ -227,26 +223,6 @@ pub async fn record_step(
         .fetch_optional(tx)
         .await?;
     Ok(row.map(|row| (row.user_id, row.status)))
-}
-
-async fn append_history(
-    tx: &mut PgConnection,
-    order_id: Uuid,
-    from: Option<OrderStatus>,
-    to: OrderStatus,
-    note: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO order_history (order_id, seq, from_status, to_status, reason)
-         VALUES ($1, (SELECT count(*) FROM order_history WHERE order_id = $1), $2, $3, $4)",
-    )
-    .bind(order_id)
-    .bind(from.as_ref().map(OrderStatus::as_str))
-    .bind(to.as_str())
-    .bind(note)
-    .execute(tx)
-    .await?;
-    Ok(())
 }
 
 /// An order's row as stored.
