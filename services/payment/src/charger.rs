@@ -1,5 +1,5 @@
 //! The charger: calls the provider for orders the handler decided to charge, outside
-//! any transaction, and records each answer in a transaction of its own.
+//! any transaction, and records the answers of each sweep in one transaction.
 //!
 //! An order is CHARGING from the handler's commit until its answer is recorded. The
 //! charger claims due orders for a lease (`next_attempt_at` pushed ahead), calls the
@@ -14,16 +14,17 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kafka_runtime::postgres::Local;
-use kafka_runtime::{HandlerError, Publisher};
+use kafka_runtime::{HandlerError, Outbox, Publisher};
 use shared_events::messages::payment::{PaymentFailed, PaymentSucceeded};
 use shared_events::{derive_id, Topic, Topics};
 use sqlx::postgres::PgListener;
+use sqlx::PgConnection;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{self, AfterCall};
 use crate::handler::{event, settle};
-use crate::provider::SimulatedProvider;
+use crate::provider::{Charge, SimulatedProvider};
 use crate::store::{self, Answer, Due};
 
 /// How long a claim keeps other instances (and this one) from calling again.
@@ -101,30 +102,71 @@ impl Charger {
             .ok()
     }
 
-    /// Claims the orders due now and charges them; how many were claimed.
+    /// Claims the orders due now, calls the provider for each, and records their
+    /// answers in one transaction; how many were claimed. A failed call leaves its order
+    /// claimed until the lease runs out, and is reported once the others are recorded.
     pub async fn sweep(&self) -> Result<usize, HandlerError> {
         let due = store::claim_due(&self.pool, LEASE, CLAIM).await?;
         let claimed = due.len();
-        let results: Vec<Result<(), HandlerError>> = futures::stream::iter(due)
-            .map(|due| self.charge(due))
+        if claimed == 0 {
+            return Ok(0);
+        }
+        let calls: Vec<(Due, Result<Charge, sqlx::Error>)> = futures::stream::iter(due)
+            .map(|due| async move {
+                let answer = self.call(&due).await;
+                (due, answer)
+            })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        results.into_iter().collect::<Result<(), _>>()?;
-        Ok(claimed)
+        let mut answers = Vec::with_capacity(calls.len());
+        let mut failed = None;
+        for (due, answer) in calls {
+            match answer {
+                Ok(answer) => answers.push((due, answer)),
+                Err(err) => failed = Some(err),
+            }
+        }
+        self.record(answers).await?;
+        match failed {
+            Some(err) => Err(err.into()),
+            None => Ok(claimed),
+        }
     }
 
-    /// One call at the provider for `due`, and its answer recorded.
-    async fn charge(&self, due: Due) -> Result<(), HandlerError> {
-        let order_id = due.order_id;
-        let key = derive_id(order_id, "provider.charge");
-        let answer = self
-            .provider
-            .charge(key, &due.payment_token, due.amount_cents, &due.currency)
-            .await?;
+    /// One call at the provider for `due`, with a key derived from the order.
+    async fn call(&self, due: &Due) -> Result<Charge, sqlx::Error> {
+        let key = derive_id(due.order_id, "provider.charge");
+        let (token, currency) = (&due.payment_token, &due.currency);
+        self.provider
+            .charge(key, token, due.amount_cents, currency)
+            .await
+    }
+
+    /// Records the provider's answers, each with its event, in one transaction.
+    async fn record(&self, answers: Vec<(Due, Charge)>) -> Result<(), HandlerError> {
+        if answers.is_empty() {
+            return Ok(());
+        }
         let mut local = Local::begin(&self.pool, self.topics.clone()).await?;
         let (tx, outbox) = local.parts();
-        match domain::after_call(&answer, self.attempts) {
+        for (due, answer) in answers {
+            self.record_one(tx, outbox, due, &answer).await?;
+        }
+        local.commit(&self.publisher).await
+    }
+
+    /// Records one answer for an order still CHARGING (one whose answer another claim
+    /// recorded already is left alone).
+    async fn record_one(
+        &self,
+        tx: &mut PgConnection,
+        outbox: &mut Outbox,
+        due: Due,
+        answer: &Charge,
+    ) -> Result<(), HandlerError> {
+        let order_id = due.order_id;
+        match domain::after_call(answer, self.attempts) {
             AfterCall::Charged => {
                 let payment_id = derive_id(order_id, "payment");
                 let charged = Answer::Charged { payment_id };
@@ -155,12 +197,11 @@ impl Charger {
                 outbox.send(Topic::PaymentEvents, order_id, &failed);
             }
             AfterCall::Retry(delay) => {
-                if !store::retry_after(tx, order_id, delay).await? {
-                    return Ok(());
+                if store::retry_after(tx, order_id, delay).await? {
+                    tracing::warn!(%order_id, ?delay, "payment provider unavailable, calling again later");
                 }
-                tracing::warn!(%order_id, ?delay, "payment provider unavailable, calling again later");
             }
         }
-        local.commit(&self.publisher).await
+        Ok(())
     }
 }
