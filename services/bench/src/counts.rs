@@ -1,10 +1,12 @@
 //! What one confirmed order costs in work, not time: PostgreSQL's transactions, rows
-//! written, statements and WAL flushes, read from its statistics views before and after
-//! a step. Counts do not drift with the machine's load as CPU time does, so a change
+//! written, statements and WAL flushes, read from its statistics views, and the
+//! MongoDB-protocol server's operations (`serverStatus`), and the records produced to
+//! each topic, before and after a step. Counts do not drift with the machine's load as CPU time does, so a change
 //! shows in them even on a busy machine.
 
 use std::collections::BTreeMap;
 
+use mongodb::bson::{doc, Bson};
 use sqlx::PgPool;
 
 /// The PostgreSQL statistics of one database, or of the cluster (`wal_syncs`).
@@ -25,6 +27,21 @@ pub struct Snapshot {
     pub databases: BTreeMap<String, PgCounts>,
     /// WAL flushes to disk (`pg_stat_wal.wal_sync`), cluster-wide.
     pub wal_syncs: f64,
+    /// Operations the MongoDB-protocol server counted, where it says.
+    pub mongo_operations: Option<f64>,
+    /// Topic → records produced to it.
+    pub produced: BTreeMap<String, f64>,
+}
+
+/// Where the counts are read: PostgreSQL's statistics views and the MongoDB-protocol
+/// server.
+pub struct Stores {
+    /// A connection to PostgreSQL.
+    pub pg: PgPool,
+    /// A client of the MongoDB-protocol server.
+    pub mongo: mongodb::Client,
+    /// The broker, for the topics' ends.
+    pub kafka: kafka_runtime::KafkaConfig,
 }
 
 /// The platform's databases: what the services own.
@@ -32,7 +49,8 @@ const DATABASES: &str = "datname LIKE 'commerce\\_%'";
 
 /// Reads the counts now. Statements stay `None` where `pg_stat_statements` is not
 /// loaded (`./dev` loads it in the clusters it starts).
-pub async fn snapshot(pool: &PgPool) -> anyhow::Result<Snapshot> {
+pub async fn snapshot(stores: &Stores) -> anyhow::Result<Snapshot> {
+    let pool = &stores.pg;
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
         "SELECT datname, xact_commit, tup_inserted + tup_updated + tup_deleted
          FROM pg_stat_database WHERE {DATABASES}"
@@ -59,7 +77,32 @@ pub async fn snapshot(pool: &PgPool) -> anyhow::Result<Snapshot> {
     Ok(Snapshot {
         databases,
         wal_syncs: wal_syncs as f64,
+        mongo_operations: mongo_operations(&stores.mongo).await,
+        produced: crate::produced::ends(&stores.kafka)
+            .await?
+            .into_iter()
+            .map(|(topic, end)| (topic, end as f64))
+            .collect(),
     })
+}
+
+/// Every operation the MongoDB-protocol server has counted (`serverStatus`'s
+/// `opcounters`: inserts, queries, updates, deletes, getMores and commands, which include
+/// transactions' commits and the drivers' heartbeats); `None` where it does not say.
+async fn mongo_operations(mongo: &mongodb::Client) -> Option<f64> {
+    let status = mongo
+        .database("admin")
+        .run_command(doc! { "serverStatus": 1 })
+        .await
+        .ok()?;
+    let counters = status.get_document("opcounters").ok()?;
+    let count = |value: &Bson| match value {
+        Bson::Int32(n) => Some(f64::from(*n)),
+        Bson::Int64(n) => Some(*n as f64),
+        Bson::Double(n) => Some(*n),
+        _ => None,
+    };
+    Some(counters.values().filter_map(count).sum())
 }
 
 /// Makes `pg_stat_statements` readable where the server loaded it; elsewhere the
@@ -107,6 +150,19 @@ pub fn per_order(before: &Snapshot, after: &Snapshot, orders: f64) -> Snapshot {
     Snapshot {
         databases,
         wal_syncs: (after.wal_syncs - before.wal_syncs) / orders,
+        mongo_operations: after
+            .mongo_operations
+            .zip(before.mongo_operations)
+            .map(|(now, was)| (now - was) / orders),
+        produced: after
+            .produced
+            .iter()
+            .map(|(topic, now)| {
+                let was = before.produced.get(topic).copied().unwrap_or_default();
+                (topic.clone(), (now - was) / orders)
+            })
+            .filter(|(_, produced)| *produced > 0.0)
+            .collect(),
     }
 }
 
@@ -126,6 +182,8 @@ mod tests {
                 },
             )]),
             wal_syncs: wal,
+            mongo_operations: Some(wal * 10.0),
+            produced: BTreeMap::from([("order.events".to_string(), wal * 3.0)]),
         };
         let cost = per_order(
             &at(10.0, 100.0, Some(50.0), 7.0),
@@ -133,6 +191,12 @@ mod tests {
             10.0,
         );
         assert_eq!(cost, at(2.0, 6.0, Some(10.0), 2.0),);
+        let unknown = Snapshot {
+            mongo_operations: None,
+            ..at(0.0, 0.0, None, 0.0)
+        };
+        let cost = per_order(&unknown, &at(4.0, 4.0, None, 4.0), 2.0);
+        assert_eq!(cost.mongo_operations, None);
         let unloaded = per_order(&at(0.0, 0.0, None, 0.0), &at(4.0, 4.0, None, 4.0), 2.0);
         assert_eq!(unloaded.databases["commerce_order"].statements, None);
     }

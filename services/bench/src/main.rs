@@ -13,6 +13,7 @@ mod limits;
 mod load;
 mod platform;
 mod procs;
+mod produced;
 mod report;
 
 use std::collections::HashMap;
@@ -53,6 +54,9 @@ struct Args {
         default_value = "postgres://commerce:commerce@127.0.0.1:5432/postgres"
     )]
     database_url: String,
+    /// The MongoDB-protocol server, for its operation counts.
+    #[arg(long, env = "MONGODB_URI", default_value = "mongodb://127.0.0.1:27017")]
+    mongodb_uri: String,
     /// The report's label (default `run`, or `smoke` with --smoke).
     #[arg(long)]
     label: Option<String>,
@@ -211,7 +215,7 @@ async fn order_step(
     fixture: &Fixture,
     outcomes: &Outcomes,
     processes: &[procs::Process],
-    stats: &sqlx::PgPool,
+    stats: &counts::Stores,
     rate: f64,
     duration: Duration,
 ) -> Step {
@@ -285,14 +289,20 @@ async fn order_step(
     step
 }
 
-/// A connection for reading PostgreSQL's statistics views.
-async fn statistics(database_url: &str) -> anyhow::Result<sqlx::PgPool> {
-    let pool = sqlx::postgres::PgPoolOptions::new()
+/// Connections for reading PostgreSQL's statistics views, the MongoDB-protocol server's
+/// counters and the topics' ends.
+async fn statistics(args: &Args, kafka: &KafkaConfig) -> anyhow::Result<counts::Stores> {
+    let pg = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
-        .connect(database_url)
+        .connect(&args.database_url)
         .await?;
-    counts::prepare(&pool).await;
-    Ok(pool)
+    counts::prepare(&pg).await;
+    let mongo = mongodb::Client::with_uri_str(&args.mongodb_uri).await?;
+    Ok(counts::Stores {
+        pg,
+        mongo,
+        kafka: kafka.clone(),
+    })
 }
 
 /// Waits until every one of `accepted` has its outcome on `order.events`, or `limit`
@@ -474,7 +484,7 @@ async fn one_order_step(
     let fixture = setup(Gateway::new(&args.gateway)?, 8, 16).await?;
     let stop = CancellationToken::new();
     let outcomes = follow_outcomes(kafka, &stop).await?;
-    let stats = statistics(&args.database_url).await?;
+    let stats = statistics(args, kafka).await?;
     let step = order_step(
         &fixture,
         &outcomes,
@@ -550,7 +560,7 @@ async fn main() -> anyhow::Result<()> {
         ];
         (rates.to_vec(), Duration::from_secs(10))
     };
-    let stats = statistics(&args.database_url).await?;
+    let stats = statistics(&args, &kafka).await?;
     let mut orders = Vec::new();
     for rate in order_rates {
         let step = order_step(&fixture, &outcomes, &processes, &stats, rate, step_time).await;

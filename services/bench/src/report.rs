@@ -1,6 +1,7 @@
 //! The report: a markdown page with the machine, the limits and every step, and two
 //! SVG plots (latency CDF; throughput against offered load).
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -121,8 +122,9 @@ fn cpu_per_order_table(out: &mut String, steps: &[Step]) {
 }
 
 /// The work one confirmed order costs, one column per step: records the services
-/// handled, and PostgreSQL's commits, rows written and statements per database, and its
-/// WAL flushes. Counts, unlike CPU time, do not move with the machine's other load.
+/// handled, PostgreSQL's commits, rows written and statements per database, its WAL
+/// flushes, the MongoDB-protocol server's operations, each service's records handled,
+/// and the records produced to each topic. Counts, unlike CPU time, do not move with the machine's other load.
 pub fn work_table(out: &mut String, steps: &[Step]) {
     let steps: Vec<(&Step, &crate::counts::Snapshot)> = steps
         .iter()
@@ -173,7 +175,28 @@ pub fn work_table(out: &mut String, steps: &[Step]) {
     row(out, "PostgreSQL WAL flushes (cluster)", &|_, work| {
         Some(work.wal_syncs)
     });
+    row(out, "MongoDB-protocol server: operations", &|_, work| {
+        work.mongo_operations
+    });
+    for service in services_at_work(&steps) {
+        row(out, &format!("{service}: records handled"), &|step, _| {
+            let handled = step.hops.iter().filter(|hop| hop.service == service);
+            Some(handled.map(|hop| hop.records).sum::<f64>() / step.end_to_end.len() as f64)
+        });
+    }
+    let topics: BTreeSet<&String> = steps.iter().flat_map(|(_, w)| w.produced.keys()).collect();
+    for topic in topics {
+        row(out, &format!("records produced to {topic}"), &|_, work| {
+            Some(work.produced.get(topic).copied().unwrap_or_default())
+        });
+    }
     out.push('\n');
+}
+
+/// The services that handled anything in any of `steps`, by name.
+fn services_at_work(steps: &[(&Step, &crate::counts::Snapshot)]) -> BTreeSet<String> {
+    let hops = steps.iter().flat_map(|(step, _)| &step.hops);
+    hops.map(|hop| hop.service.clone()).collect()
 }
 
 /// CPU and RSS of every process over the step, as a markdown table.
