@@ -1,6 +1,8 @@
 //! Stock rows and the movement ledger in PostgreSQL.
 
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, PgExecutor, Postgres};
 use uuid::Uuid;
 
 use crate::domain::Stock;
@@ -133,7 +135,7 @@ pub async fn apply(
     stock: &Stock,
     movement: &Movement<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let query = sqlx::query(
         "WITH saved AS (
              UPDATE stock SET on_hand = $2, reserved = $3, reorder_point = $4, low = $5,
                  updated_at = now()
@@ -146,15 +148,8 @@ pub async fn apply(
     .bind(stock.on_hand)
     .bind(stock.reserved)
     .bind(stock.reorder_point as i32)
-    .bind(stock.low)
-    .bind(movement.kind)
-    .bind(movement.on_hand_delta)
-    .bind(movement.reserved_delta)
-    .bind(movement.reason)
-    .bind(movement.order_id)
-    .bind(movement.message_id)
-    .execute(tx)
-    .await?;
+    .bind(stock.low);
+    with_movement(query, movement).execute(tx).await?;
     Ok(())
 }
 
@@ -180,18 +175,26 @@ pub async fn record(
     product_id: Uuid,
     movement: &Movement<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO stock_movements (product_id, kind, on_hand_delta, reserved_delta, reason, order_id, message_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(product_id)
-    .bind(movement.kind)
-    .bind(movement.on_hand_delta)
-    .bind(movement.reserved_delta)
-    .bind(movement.reason)
-    .bind(movement.order_id)
-    .bind(movement.message_id)
-    .execute(tx)
-    .await?;
+    .bind(product_id);
+    with_movement(query, movement).execute(tx).await?;
     Ok(())
+}
+
+/// `query` with a movement's kind, deltas, reason, order and message bound as its next
+/// six parameters.
+fn with_movement<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    movement: &Movement<'q>,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(movement.kind)
+        .bind(movement.on_hand_delta)
+        .bind(movement.reserved_delta)
+        .bind(movement.reason)
+        .bind(movement.order_id)
+        .bind(movement.message_id)
 }
