@@ -41,6 +41,6 @@ pub use config::KafkaConfig;
 pub use error::HandlerError;
 pub use handlers::{Answers, Handlers, Handles, QueryError};
 pub use message::{Incoming, Outbox, Outgoing};
-pub use processor::{Applied, Processor};
+pub use processor::{Applied, Processor, SentMarks};
 pub use producer::Publisher;
 pub use service::Service;

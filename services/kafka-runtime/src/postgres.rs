@@ -209,18 +209,25 @@ pub async fn enqueue(tx: &mut PgConnection, messages: &[Outgoing]) -> Result<(),
 /// must be deterministic (derived from the aggregate), since there is no inbox entry
 /// to make a re-run a duplicate.
 pub struct Local {
-    pool: PgPool,
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
     outbox: Outbox,
+    marks: SentMarks,
 }
 
 impl Local {
-    /// Opens the transaction.
-    pub async fn begin(pool: &PgPool, topics: Topics) -> Result<Self, sqlx::Error> {
+    /// Opens the transaction. `marks` are the store's processor's
+    /// ([`PgProcessor::sent_marks`]): the transaction carries the marks waiting there, and
+    /// leaves its own for the processor's next transaction or its relay to write, rather
+    /// than committing them on their own.
+    pub async fn begin(
+        pool: &PgPool,
+        topics: Topics,
+        marks: SentMarks,
+    ) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            pool: pool.clone(),
             tx: pool.begin().await?,
             outbox: Outbox::new(topics, crate::telemetry::TraceParent::root()),
+            marks,
         })
     }
 
@@ -229,17 +236,26 @@ impl Local {
         (&mut self.tx, &mut self.outbox)
     }
 
-    /// Commits the change with its messages, then publishes them and marks them sent.
+    /// Commits the change with its messages, then publishes them and notes them sent.
     /// A publish that fails is left to the relay: the change is committed either way.
     pub async fn commit(self, publisher: &crate::Publisher) -> Result<(), HandlerError> {
         let Self {
-            pool,
             mut tx,
             outbox,
+            marks,
         } = self;
         let messages = outbox.into_messages();
-        enqueue(&mut tx, &messages).await?;
-        tx.commit().await?;
+        let carried = marks.take();
+        let committed = async {
+            enqueue(&mut tx, &messages).await?;
+            mark_sent(&mut *tx, &carried).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(err) = committed {
+            marks.restore(carried);
+            return Err(err.into());
+        }
         let mut sent = Vec::with_capacity(messages.len());
         for message in &messages {
             if let Err(err) = publisher.send(message).await {
@@ -248,7 +264,8 @@ impl Local {
             }
             sent.push(message.id);
         }
-        Ok(mark_sent(&pool, &sent).await?)
+        marks.add(&sent);
+        Ok(())
     }
 }
 
@@ -318,6 +335,12 @@ impl<H: PgHandler> PgProcessor<H> {
             sent: SentMarks::default(),
             after_commit: None,
         }
+    }
+
+    /// The marks of its published messages still to write, shared with the [`Local`]
+    /// transactions of the same store.
+    pub fn sent_marks(&self) -> SentMarks {
+        self.sent.clone()
     }
 
     /// Installs a hook run between commit and publish.

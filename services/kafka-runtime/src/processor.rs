@@ -2,7 +2,7 @@
 //! together with the messages it causes, and hand those out for publishing.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -75,8 +75,10 @@ pub trait Processor: Send + Sync + 'static {
 /// Outbox messages published and not yet marked sent in the store. Marking them is not
 /// worth a commit (a WAL flush) of its own after every publish: the next transaction of
 /// the same store carries the mark, and a timer writes what is left when none comes.
-#[derive(Debug, Default)]
-pub struct SentMarks(Mutex<Vec<Uuid>>);
+/// Clones share one list, so a service's own transactions outside its consumers (a
+/// PostgreSQL `Local`) note their marks in the processor's and carry its marks too.
+#[derive(Debug, Default, Clone)]
+pub struct SentMarks(Arc<Mutex<Vec<Uuid>>>);
 
 impl SentMarks {
     /// Adds published messages.

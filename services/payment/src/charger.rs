@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kafka_runtime::postgres::Local;
-use kafka_runtime::{HandlerError, Outbox, Publisher};
+use kafka_runtime::{HandlerError, Outbox, Publisher, SentMarks};
 use shared_events::messages::payment::{PaymentFailed, PaymentSucceeded};
 use shared_events::{derive_id, Topic, Topics};
 use sqlx::postgres::PgListener;
@@ -49,6 +49,8 @@ pub struct Charger {
     pub topics: Topics,
     /// Calls at the provider before an unavailable one becomes `processing_error`.
     pub attempts: u32,
+    /// The processor's outbox marks, which the charger's transactions share.
+    pub marks: SentMarks,
 }
 
 impl Charger {
@@ -148,7 +150,8 @@ impl Charger {
         if answers.is_empty() {
             return Ok(());
         }
-        let mut local = Local::begin(&self.pool, self.topics.clone()).await?;
+        let marks = self.marks.clone();
+        let mut local = Local::begin(&self.pool, self.topics.clone(), marks).await?;
         let (tx, outbox) = local.parts();
         for (due, answer) in answers {
             self.record_one(tx, outbox, due, &answer).await?;

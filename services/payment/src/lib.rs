@@ -89,6 +89,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         .connect_lazy_with((*pool.connect_options()).clone());
     let provider = SimulatedProvider::new(provider_pool).with_latency(config.provider_latency);
     let processor = processor(pool.clone(), service.topics().clone());
+    let marks = processor.sent_marks();
     service.consume(processor)?;
     let charger = charger::Charger {
         pool: pool.clone(),
@@ -96,6 +97,7 @@ pub async fn run(config: Config, mut service: Service) -> anyhow::Result<()> {
         publisher: service.publisher().clone(),
         topics: service.topics().clone(),
         attempts: config.attempts,
+        marks,
     };
     service.spawn(charger.run(shutdown.clone()));
     service.answer(queries::PaymentQueries::new(pool))?;

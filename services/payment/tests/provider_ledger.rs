@@ -77,6 +77,7 @@ async fn setup() -> Payment {
         publisher: Publisher::new(&bed.kafka).expect("publisher"),
         topics: bed.kafka.topics.clone(),
         attempts: 3,
+        marks: processor.sent_marks(),
     };
     let orders = bed.kafka.topics.name(Topic::OrderEvents);
     let inventory = bed.kafka.topics.name(Topic::InventoryEvents);
