@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use shared_events::{Envelope, Message, RawEnvelope};
 use tokio_util::sync::CancellationToken;
@@ -202,7 +204,7 @@ pub(crate) fn assign_all(
     start: Start,
 ) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(10);
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let metadata = while_leaderless(timeout, || consumer.fetch_metadata(Some(topic), timeout))?;
     let partitions = metadata
         .topics()
         .first()
@@ -214,7 +216,10 @@ pub(crate) fn assign_all(
         let offset = match start {
             Start::Beginning => Offset::Beginning,
             Start::End | Start::Since(_) => {
-                Offset::Offset(consumer.fetch_watermarks(topic, partition, timeout)?.1)
+                let (_, end) = while_leaderless(timeout, || {
+                    consumer.fetch_watermarks(topic, partition, timeout)
+                })?;
+                Offset::Offset(end)
             }
         };
         assignment.add_partition_offset(topic, partition, offset)?;
@@ -224,6 +229,35 @@ pub(crate) fn assign_all(
     }
     consumer.assign(&assignment)?;
     Ok(())
+}
+
+/// Asks again, for up to `patience`, while the broker answers that a partition has no
+/// leader yet: a topic created a moment ago, or leadership moving. Giving up at once made
+/// a process that started right after its topics were created exit.
+fn while_leaderless<T>(
+    patience: Duration,
+    mut ask: impl FnMut() -> KafkaResult<T>,
+) -> KafkaResult<T> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match ask() {
+            Err(err) if leaderless(&err) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            answer => return answer,
+        }
+    }
+}
+
+fn leaderless(err: &KafkaError) -> bool {
+    matches!(
+        err.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+        )
+    )
 }
 
 /// `ends` (each partition at its end) moved back to the first message written `ago` or
@@ -263,4 +297,37 @@ fn unix_millis(at: std::time::SystemTime) -> anyhow::Result<i64> {
     Ok(i64::try_from(
         at.duration_since(std::time::UNIX_EPOCH)?.as_millis(),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_without_a_leader_yet_is_asked_again_and_anything_else_is_not() {
+        let no_leader = || KafkaError::MetadataFetch(RDKafkaErrorCode::NotLeaderForPartition);
+        let mut asked = 0;
+        let answer = while_leaderless(Duration::from_secs(5), || {
+            asked += 1;
+            if asked < 3 {
+                Err(no_leader())
+            } else {
+                Ok(asked)
+            }
+        });
+        assert_eq!(answer.ok(), Some(3));
+
+        let mut asked = 0;
+        let refused = while_leaderless(Duration::from_secs(5), || -> KafkaResult<()> {
+            asked += 1;
+            Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::TopicAuthorizationFailed,
+            ))
+        });
+        assert!(refused.is_err());
+        assert_eq!(asked, 1);
+
+        let gave_up = while_leaderless(Duration::ZERO, || -> KafkaResult<()> { Err(no_leader()) });
+        assert!(gave_up.is_err());
+    }
 }
