@@ -1,8 +1,8 @@
 //! What one confirmed order costs in work, not time: PostgreSQL's transactions, rows
-//! written, statements and WAL flushes, read from its statistics views, and the
-//! MongoDB-protocol server's operations (`serverStatus`), and the records produced to
-//! each topic, before and after a step. Counts do not drift with the machine's load as CPU time does, so a change
-//! shows in them even on a busy machine.
+//! written, statements and WAL flushes (its statistics views), the MongoDB-protocol
+//! server's operations (`serverStatus`) and the records produced to each topic, read
+//! before and after a step. Counts do not drift with the machine's load as CPU time
+//! does, so a change shows in them even on a busy machine.
 
 use std::collections::BTreeMap;
 
@@ -33,15 +33,15 @@ pub struct Snapshot {
     pub produced: BTreeMap<String, f64>,
 }
 
-/// Where the counts are read: PostgreSQL's statistics views and the MongoDB-protocol
-/// server.
+/// Where the counts are read: PostgreSQL's statistics views, the MongoDB-protocol
+/// server and the broker.
 pub struct Stores {
     /// A connection to PostgreSQL.
     pub pg: PgPool,
     /// A client of the MongoDB-protocol server.
     pub mongo: mongodb::Client,
-    /// The broker, for the topics' ends.
-    pub kafka: kafka_runtime::KafkaConfig,
+    /// The topics' ends.
+    pub topics: crate::produced::TopicEnds,
 }
 
 /// The platform's databases: what the services own.
@@ -78,7 +78,9 @@ pub async fn snapshot(stores: &Stores) -> anyhow::Result<Snapshot> {
         databases,
         wal_syncs: wal_syncs as f64,
         mongo_operations: mongo_operations(&stores.mongo).await,
-        produced: crate::produced::ends(&stores.kafka)
+        produced: stores
+            .topics
+            .read()
             .await?
             .into_iter()
             .map(|(topic, end)| (topic, end as f64))

@@ -298,11 +298,8 @@ async fn statistics(args: &Args, kafka: &KafkaConfig) -> anyhow::Result<counts::
         .await?;
     counts::prepare(&pg).await;
     let mongo = mongodb::Client::with_uri_str(&args.mongodb_uri).await?;
-    Ok(counts::Stores {
-        pg,
-        mongo,
-        kafka: kafka.clone(),
-    })
+    let topics = produced::TopicEnds::new(kafka)?;
+    Ok(counts::Stores { pg, mongo, topics })
 }
 
 /// Waits until every one of `accepted` has its outcome on `order.events`, or `limit`

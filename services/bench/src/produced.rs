@@ -5,6 +5,7 @@
 //! payment's charger or the gateway's requests.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_runtime::KafkaConfig;
@@ -13,24 +14,45 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 /// Topic → every record produced to it so far (its partitions' high watermarks summed).
 pub type Ends = BTreeMap<String, i64>;
 
-/// The platform's topics' ends now.
-pub async fn ends(kafka: &KafkaConfig) -> anyhow::Result<Ends> {
-    let kafka = kafka.clone();
-    tokio::task::spawn_blocking(move || {
-        // Watermarks only: nothing is assigned, joined or committed.
+/// Reads the ends of the platform's topics, with one client for the whole run.
+pub struct TopicEnds {
+    // Watermarks only: nothing is assigned, joined or committed.
+    consumer: Arc<BaseConsumer>,
+    topics: Vec<String>,
+}
+
+impl TopicEnds {
+    /// A reader of the topics `kafka` names.
+    pub fn new(kafka: &KafkaConfig) -> anyhow::Result<Self> {
         let consumer: BaseConsumer = kafka.client_config(&[("group.id", "bench")]).create()?;
-        let timeout = Duration::from_secs(5);
-        let mut ends = Ends::new();
-        for (topic, _) in kafka.topics.all() {
-            let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
-            let partitions = metadata.topics().first().map(|t| t.partitions().len());
-            let mut end = 0;
-            for partition in 0..partitions.unwrap_or(0) as i32 {
-                end += consumer.fetch_watermarks(&topic, partition, timeout)?.1;
+        let topics = kafka.topics.all().into_iter().map(|(name, _)| name);
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            topics: topics.collect(),
+        })
+    }
+
+    /// The topics' ends now.
+    pub async fn read(&self) -> anyhow::Result<Ends> {
+        let (consumer, topics) = (self.consumer.clone(), self.topics.clone());
+        tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(5);
+            let metadata = consumer.fetch_metadata(None, timeout)?;
+            let mut ends = Ends::new();
+            for topic in metadata.topics() {
+                if !topics.iter().any(|name| name == topic.name()) {
+                    continue;
+                }
+                let mut end = 0;
+                for partition in topic.partitions() {
+                    end += consumer
+                        .fetch_watermarks(topic.name(), partition.id(), timeout)?
+                        .1;
+                }
+                ends.insert(topic.name().to_string(), end);
             }
-            ends.insert(topic, end);
-        }
-        Ok(ends)
-    })
-    .await?
+            Ok(ends)
+        })
+        .await?
+    }
 }

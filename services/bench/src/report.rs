@@ -124,7 +124,8 @@ fn cpu_per_order_table(out: &mut String, steps: &[Step]) {
 /// The work one confirmed order costs, one column per step: records the services
 /// handled, PostgreSQL's commits, rows written and statements per database, its WAL
 /// flushes, the MongoDB-protocol server's operations, each service's records handled,
-/// and the records produced to each topic. Counts, unlike CPU time, do not move with the machine's other load.
+/// and the records produced to each topic. Counts, unlike CPU time, do not move with
+/// the machine's other load.
 pub fn work_table(out: &mut String, steps: &[Step]) {
     let steps: Vec<(&Step, &crate::counts::Snapshot)> = steps
         .iter()

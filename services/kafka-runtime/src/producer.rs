@@ -1,6 +1,5 @@
 //! The one producer of a process: idempotent, acks=all, bounded delivery time.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,8 +29,6 @@ impl From<rdkafka::error::KafkaError> for PublishError {
 #[derive(Clone)]
 pub struct Publisher {
     producer: Arc<BaseProducer<Acks>>,
-    /// Stops the thread that hands out acknowledgements once the last clone is gone.
-    _polling: Arc<Polling>,
     /// How long a send waits for its acknowledgement before it counts as not taken.
     deadline: Duration,
 }
@@ -68,32 +65,19 @@ const POLL: Duration = Duration::from_secs(1);
 /// How long a send waits for room in librdkafka's local queue.
 const QUEUE_WAIT: Duration = Duration::from_secs(5);
 
-/// The thread polling the producer for its delivery reports. It stops within [`POLL`]
-/// of this being dropped, and the producer (the thread holds the last reference) is
-/// closed there, off the async runtime.
-struct Polling {
-    stop: Arc<AtomicBool>,
-}
-
-impl Polling {
-    fn start(producer: Arc<BaseProducer<Acks>>) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        std::thread::Builder::new()
-            .name("producer acks".into())
-            .spawn(move || {
-                while !stopped.load(Ordering::Relaxed) {
-                    producer.poll(POLL);
-                }
-            })?;
-        Ok(Self { stop })
-    }
-}
-
-impl Drop for Polling {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+/// Starts the thread that hands delivery reports to the waiting sends. It holds the
+/// producer only while it polls, so it ends within [`POLL`] of the last `Publisher`
+/// being dropped, and closes the producer there, off the async runtime.
+fn poll_while_used(producer: &Arc<BaseProducer<Acks>>) -> std::io::Result<()> {
+    let used = Arc::downgrade(producer);
+    std::thread::Builder::new()
+        .name("producer acks".into())
+        .spawn(move || {
+            while let Some(producer) = used.upgrade() {
+                producer.poll(POLL);
+            }
+        })?;
+    Ok(())
 }
 
 /// How much longer than `KAFKA_SEND_TIMEOUT_MS` a send may take before it counts as not
@@ -120,14 +104,13 @@ impl Publisher {
             ])
             .create_with_context(Acks)?;
         let producer = Arc::new(producer);
-        let polling = Polling::start(producer.clone()).map_err(|err| {
+        poll_while_used(&producer).map_err(|err| {
             PublishError(KafkaError::ClientCreation(format!(
                 "cannot start the producer's polling thread: {err}"
             )))
         })?;
         Ok(Self {
             producer,
-            _polling: Arc::new(polling),
             deadline: kafka.send_timeout + SEND_GRACE,
         })
     }
@@ -182,7 +165,9 @@ impl Publisher {
         self.deliver(topic, key, None, None).await
     }
 
-    /// Sends a record and waits for its acknowledgement; its partition and offset.
+    /// Sends a record and waits for its acknowledgement; its partition and offset. The
+    /// record waits up to [`QUEUE_WAIT`] for room in librdkafka's queue (a full queue means
+    /// the broker is away), and the whole send up to the deadline.
     async fn deliver(
         &self,
         topic: &str,
@@ -190,7 +175,27 @@ impl Publisher {
         payload: Option<&[u8]>,
         headers: Option<OwnedHeaders>,
     ) -> Result<(i32, i64), PublishError> {
-        let delivered = self.queue_and_wait(topic, key, payload, headers);
+        let (ack, acked) = oneshot::channel();
+        let mut record =
+            BaseRecord::<[u8], [u8], Box<Ack>>::with_opaque_to(topic, Box::new(ack)).key(key);
+        record.payload = payload;
+        record.headers = headers;
+        let delivered = async {
+            let queued_by = Instant::now() + QUEUE_WAIT;
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                        if Instant::now() < queued_by =>
+                    {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err((err, _)) => return Err(err),
+                }
+            }
+            acked.await.unwrap_or(Err(KafkaError::Canceled))
+        };
         // Unacknowledged is not unwritten: a record the broker acknowledges after the
         // deadline is still read (its readers' inboxes drop a retried copy).
         match tokio::time::timeout(self.deadline, delivered).await {
@@ -199,36 +204,6 @@ impl Publisher {
                 RDKafkaErrorCode::MessageTimedOut,
             ))),
         }
-    }
-
-    /// Queues the record in librdkafka, waiting up to [`QUEUE_WAIT`] for room (a full
-    /// local queue means the broker is away), then waits for its delivery report.
-    async fn queue_and_wait(
-        &self,
-        topic: &str,
-        key: &[u8],
-        payload: Option<&[u8]>,
-        headers: Option<OwnedHeaders>,
-    ) -> Result<(i32, i64), KafkaError> {
-        let (ack, acked) = oneshot::channel();
-        let mut record =
-            BaseRecord::<[u8], [u8], Box<Ack>>::with_opaque_to(topic, Box::new(ack)).key(key);
-        record.payload = payload;
-        record.headers = headers;
-        let queued_by = Instant::now() + QUEUE_WAIT;
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                    if Instant::now() < queued_by =>
-                {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err((err, _)) => return Err(err),
-            }
-        }
-        acked.await.unwrap_or(Err(KafkaError::Canceled))
     }
 
     /// Waits for every queued message to be delivered, up to `timeout`, on a blocking

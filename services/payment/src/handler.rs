@@ -2,9 +2,8 @@
 //! `order_placed`, decides to charge once `stock_reserved` arrives, and refunds or
 //! voids on `order_cancelled`. Each event records its fact on the order's row and then
 //! lets [`domain::decide`] say what to do, under the row's lock: one statement writes
-//! the fact and reads the row back. Deciding to charge
-//! only hands the order to the charger (`charger.rs`): no provider is ever called
-//! inside a transaction.
+//! the fact and reads the row back. Deciding to charge only hands the order to the
+//! charger (`charger.rs`): no provider is ever called inside a transaction.
 
 use kafka_runtime::{HandlerError, Handlers, Handles, Incoming, Outbox};
 use shared_events::messages::inventory::StockReserved;
