@@ -6,12 +6,14 @@
 //! of blocking the poll, so a stalled partition never stops the others. What a partition
 //! task does with its records is one of two things: [`run`] applies them through a
 //! [`crate::Processor`] (inbox, handler and outbox in one transaction per batch where the
-//! store can; `consumer/apply.rs`), and [`crate::query::run`] answers queries, with no
+//! store can, the batches several partitions have ready sharing one; `consumer/apply.rs`,
+//! `consumer/group.rs`), and [`crate::query::run`] answers queries, with no
 //! transaction at all. Either publishes what a record caused and only then stores its
 //! offset; librdkafka commits stored offsets in the background, on rebalance and at
 //! shutdown.
 
 mod apply;
+mod group;
 
 pub use apply::run;
 

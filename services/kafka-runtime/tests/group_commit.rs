@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::{committed, incoming, of_type, probe, produce, start, start_skipping, unknown_type};
@@ -150,6 +151,76 @@ async fn a_backlog_with_a_bad_message_in_it_is_applied_once_each_and_the_bad_one
     assert!(
         transactions < 40 && records > transactions as f64,
         "{records} records in {transactions} transactions: no batch held more than one"
+    );
+    consumer.stop().await;
+}
+
+/// Batches that several partitions have ready together go into one transaction; a bad
+/// record in one of them rolls that transaction back, and then each partition applies
+/// its own: every good record once, the bad one dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_several_partitions_commit_together_and_a_bad_one_spoils_none_of_the_others() {
+    let bed = TestBed::new().await;
+    let commands = bed.topic("probe.commands", 4).await;
+    let events = bed.topic("probe.events", 4).await;
+    let dlq = bed.topic("probe.dlq", 1).await;
+    // A key for each partition, then a backlog on every partition before the consumer
+    // starts, so that the partition tasks have batches ready at once.
+    let mut keys: Vec<String> = Vec::new();
+    let mut partition_of: HashMap<i32, i32> = HashMap::new();
+    let mut n = 0;
+    while keys.len() < 4 {
+        let key = format!("k{n}");
+        let (partition, _) = produce(&bed, &commands, &key, &probe(n).to_json()).await;
+        if !partition_of.values().any(|p| *p == partition) {
+            keys.push(key);
+        }
+        partition_of.insert(n, partition);
+        n += 1;
+    }
+    for round in 0..150 {
+        for key in &keys {
+            let (partition, _) = produce(&bed, &commands, key, &probe(n).to_json()).await;
+            partition_of.insert(n, partition);
+            n += 1;
+        }
+        if round == 100 {
+            produce(&bed, &commands, &keys[2], &unknown_type()).await;
+        }
+    }
+    let consumer = start(&bed, "g", &commands, ProbeHandler::new("a", events)).await;
+
+    eventually("every good message is applied", WAIT, || async {
+        bed.effects().await.len() >= n as usize
+    })
+    .await;
+    let dead = bed.read(&dlq, 1, WAIT, Duration::from_secs(1)).await;
+    assert_eq!(dead.len(), 1, "only the bad message is dead-lettered");
+    assert!(dead[0].headers["dlq.reason"].contains("unknown message type"));
+    let numbers: Vec<i32> = bed.effects().await.iter().map(|e| e.2).collect();
+    assert_eq!(
+        numbers,
+        (0..n).collect::<Vec<_>>(),
+        "each applied exactly once"
+    );
+    let processed = consumer.metrics.processed.with_label_values(&[&commands]);
+    assert_eq!(processed.get(), n as u64);
+    let written: Vec<(i32, i64)> = sqlx::query_as("SELECT n, xact FROM probe_effects")
+        .fetch_all(&bed.pool)
+        .await
+        .expect("effects");
+    let mut partitions_of_transaction: HashMap<i64, HashSet<i32>> = HashMap::new();
+    for (n, xact) in written {
+        partitions_of_transaction
+            .entry(xact)
+            .or_default()
+            .insert(partition_of[&n]);
+    }
+    let widest = partitions_of_transaction.values().map(HashSet::len).max();
+    assert!(
+        widest > Some(1),
+        "no transaction held records of more than one partition ({} transactions)",
+        partitions_of_transaction.len()
     );
     consumer.stop().await;
 }

@@ -63,9 +63,9 @@ impl ProbeHandler {
         }
     }
 
-    /// Creates the effects table.
+    /// Creates the effects table; each effect keeps the id of the transaction that wrote it.
     pub async fn prepare(pool: &PgPool) {
-        sqlx::query("CREATE TABLE IF NOT EXISTS probe_effects (message_id uuid NOT NULL, consumer text NOT NULL, n int NOT NULL)")
+        sqlx::query("CREATE TABLE IF NOT EXISTS probe_effects (message_id uuid NOT NULL, consumer text NOT NULL, n int NOT NULL, xact bigint NOT NULL DEFAULT txid_current())")
             .execute(pool)
             .await
             .expect("probe table");

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::group::{Committer, Settled};
 use super::{poll, rejected_reply, send_all, sleep_unless_shutdown, ConsumerSpec, Lane, Record};
 use crate::config::KafkaConfig;
 use crate::error::HandlerError;
@@ -42,29 +43,28 @@ pub async fn run<P: Processor>(
         kafka.runtime_retention,
         shutdown.clone(),
     ));
+    let (committer, committing) = Committer::start(processor.clone(), metrics.clone());
     let lane = Lane::subscribe(kafka, spec, publisher, metrics, shutdown)?;
     let worker = Arc::new(Worker {
         lane: lane.clone(),
-        processor,
+        processor: processor.clone(),
+        committer,
     });
-    let partitions = worker.clone();
     poll(lane, move |queue, in_flight| {
-        partitions.clone().run_partition(queue, in_flight)
+        worker.clone().run_partition(queue, in_flight)
     })
     .await;
+    // The partition tasks are done, and with them the last way to the committer.
+    let _ = committing.await;
     background.shutdown().await;
-    write_marks(&*worker.processor).await;
+    write_marks(&*processor).await;
     Ok(())
 }
 
 /// What a partition task does with one record of its batch.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "nearly every record is applied: boxing would add an allocation per record"
-)]
 enum Step {
-    /// Applies it through the processor.
-    Apply(Incoming),
+    /// Applies it through the processor (shared with the committer while it does).
+    Apply(Arc<Incoming>),
     /// A type on its topic that this consumer does not read.
     Skip,
     /// Not a message at all: to the DLQ, with the reason.
@@ -75,6 +75,8 @@ enum Step {
 struct Worker<P> {
     lane: Arc<Lane>,
     processor: Arc<P>,
+    /// Applies the batches of several partitions in one transaction.
+    committer: Committer,
 }
 
 impl<P: Processor> Worker<P> {
@@ -165,14 +167,15 @@ impl<P: Processor> Worker<P> {
             tracing::trace!(kind, topic = %record.topic, "not read by this service, skipped");
             return Step::Skip;
         }
-        Step::Apply(incoming)
+        Step::Apply(Arc::new(incoming))
     }
 
-    /// Group commit of the batch's records to apply, the skipped ones left out, when
-    /// there are several; a batch with nothing to apply costs no transaction. `None` when
-    /// it has to go one record at a time (a malformed record, the store cannot, or
-    /// something in it failed and rolled it all back: the one-at-a-time path then
-    /// retries, rejects or dead-letters each).
+    /// Group commit of the batch's records to apply, the skipped ones left out: through
+    /// the committer, in one transaction with whatever other partitions have ready, and
+    /// if that rolls back, in one of the batch's own. A batch with nothing to apply costs
+    /// no transaction. `None` when it has to go one record at a time (a malformed record,
+    /// or the batch failed on its own: the one-at-a-time path then retries, rejects or
+    /// dead-letters each).
     async fn apply_together(&self, batch: &[Record], steps: &[Step]) -> Option<Vec<Outgoing>> {
         let mut records = Vec::with_capacity(batch.len());
         let mut incoming = Vec::with_capacity(batch.len());
@@ -180,33 +183,46 @@ impl<P: Processor> Worker<P> {
             match step {
                 Step::Apply(message) => {
                     records.push(record);
-                    incoming.push(message);
+                    incoming.push(message.clone());
                 }
                 Step::Skip => {}
                 Step::Malformed(_) => return None,
             }
         }
-        match incoming.len() {
-            0 => return Some(Vec::new()),
-            1 => return None,
-            _ => {}
+        if incoming.is_empty() {
+            return Some(Vec::new());
         }
-        match self.processor.apply_all(&incoming).await? {
+        let topic = &batch[0].topic;
+        let applied = match self.committer.apply(topic, incoming.clone()).await {
+            Settled::Applied(applied) => applied,
+            Settled::RolledBack { alone: true } => return None,
+            Settled::RolledBack { alone: false } => self.apply_alone(topic, &incoming).await?,
+        };
+        let mut caused = Vec::new();
+        for ((record, incoming), applied) in records.into_iter().zip(&incoming).zip(applied) {
+            caused.extend(incoming.span().in_scope(|| self.applied(record, applied)));
+        }
+        Some(caused)
+    }
+
+    /// The batch's records to apply in one transaction of their own, after one shared
+    /// with other partitions rolled back; `None` when that fails too, or they are one.
+    async fn apply_alone(&self, topic: &str, incoming: &[Arc<Incoming>]) -> Option<Vec<Applied>> {
+        if incoming.len() < 2 {
+            return None;
+        }
+        let messages: Vec<&Incoming> = incoming.iter().map(Arc::as_ref).collect();
+        match self.processor.apply_all(&messages).await? {
             Ok(applied) => {
                 self.lane
                     .metrics
                     .transaction_messages
-                    .with_label_values(&[&batch[0].topic])
-                    .observe(incoming.len() as f64);
-                let mut caused = Vec::new();
-                for ((record, incoming), applied) in records.into_iter().zip(incoming).zip(applied)
-                {
-                    caused.extend(incoming.span().in_scope(|| self.applied(record, applied)));
-                }
-                Some(caused)
+                    .with_label_values(&[topic])
+                    .observe(messages.len() as f64);
+                Some(applied)
             }
             Err(err) => {
-                tracing::info!(error = %err, records = incoming.len(), "group commit rolled back, applying one at a time");
+                tracing::info!(error = %err, records = messages.len(), "group commit rolled back, applying one at a time");
                 None
             }
         }
