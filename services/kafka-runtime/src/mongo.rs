@@ -191,39 +191,62 @@ fn outgoing_from(document: &Document) -> Option<Outgoing> {
     })
 }
 
+/// How a transaction finds the messages its inbox has already seen.
+#[derive(Clone, Copy, PartialEq)]
+enum Inbox {
+    /// Writes every entry first, without reading: one operation fewer, and right unless
+    /// a message is a redelivery, when the write finds its id taken.
+    AssumeNew,
+    /// Reads which ids are there before writing the others.
+    ReadFirst,
+}
+
 impl<H: MongoHandler> MongoProcessor<H> {
-    /// Runs the handler for each fresh message of `messages` inside `session`'s
-    /// transaction, then writes their inbox entries and outbox documents. A message the
-    /// inbox already has, or one repeated within `messages`, is a duplicate. Nothing here
-    /// may fail without failing the whole transaction: MongoDB aborts a transaction on
-    /// any write error, so duplicates are found by reading the inbox first.
+    /// Writes the inbox entries of `messages` and runs the handler for each fresh one
+    /// inside `session`'s transaction, then writes their outbox documents. A message the
+    /// inbox already has, or one repeated within `messages`, is a duplicate. MongoDB
+    /// aborts a transaction on any write error, so an inbox id found taken ends it with
+    /// `Ok(None)`: with [`Inbox::AssumeNew`], to be run again with [`Inbox::ReadFirst`].
     async fn apply_in(
         &self,
         messages: &[&Incoming],
         session: &mut ClientSession,
-    ) -> Result<Vec<Applied>, HandlerError> {
-        let ids: Vec<Bson> = messages.iter().map(|m| uuid_bson(m.envelope.id)).collect();
-        let mut seen = HashSet::new();
-        let mut known = self
-            .inbox()
-            .find(doc! { "_id": { "$in": ids } })
-            .projection(doc! { "_id": 1 })
-            .session(&mut *session)
-            .await?;
-        while known.advance(&mut *session).await? {
-            if let Ok(id) = known.deserialize_current()?.get_str("_id") {
-                seen.insert(id.to_string());
+        inbox: Inbox,
+    ) -> Result<Option<Vec<Applied>>, HandlerError> {
+        let mut seen = match inbox {
+            Inbox::AssumeNew => HashSet::new(),
+            Inbox::ReadFirst => self.seen_before(messages, session).await?,
+        };
+        let fresh: Vec<bool> = messages
+            .iter()
+            .map(|m| seen.insert(m.envelope.id.to_string()))
+            .collect();
+        let entries: Vec<Document> = messages
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, fresh)| **fresh)
+            .map(|(m, _)| doc! { "_id": uuid_bson(m.envelope.id), "topic": &m.topic, "at": DateTime::now() })
+            .collect();
+        if !entries.is_empty() {
+            let written = self
+                .inbox()
+                .insert_many(entries)
+                .session(&mut *session)
+                .await;
+            match written {
+                Ok(_) => {}
+                Err(err) if duplicate_key(&err) => return Ok(None),
+                Err(err) => return Err(err.into()),
             }
         }
         let superseded = self.handler.superseded(messages);
         let mut applied = Vec::with_capacity(messages.len());
-        let (mut inbox, mut outbox_documents) = (Vec::new(), Vec::new());
-        for (message, superseded) in messages.iter().zip(superseded) {
-            if !seen.insert(message.envelope.id.to_string()) {
+        let mut outbox_documents = Vec::new();
+        for ((message, fresh), superseded) in messages.iter().zip(fresh).zip(superseded) {
+            if !fresh {
                 applied.push(Applied::Duplicate);
                 continue;
             }
-            inbox.push(doc! { "_id": uuid_bson(message.envelope.id), "topic": &message.topic, "at": DateTime::now() });
             if superseded {
                 applied.push(Applied::Fresh(Vec::new()));
                 continue;
@@ -240,19 +263,35 @@ impl<H: MongoHandler> MongoProcessor<H> {
             }
             applied.push(Applied::Fresh(caused));
         }
-        if !inbox.is_empty() {
-            self.inbox()
-                .insert_many(inbox)
-                .session(&mut *session)
-                .await?;
-        }
         if !outbox_documents.is_empty() {
             self.outbox()
                 .insert_many(outbox_documents)
                 .session(&mut *session)
                 .await?;
         }
-        Ok(applied)
+        Ok(Some(applied))
+    }
+
+    /// The ids of `messages` that the inbox has.
+    async fn seen_before(
+        &self,
+        messages: &[&Incoming],
+        session: &mut ClientSession,
+    ) -> Result<HashSet<String>, HandlerError> {
+        let ids: Vec<Bson> = messages.iter().map(|m| uuid_bson(m.envelope.id)).collect();
+        let mut seen = HashSet::new();
+        let mut known = self
+            .inbox()
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await?;
+        while known.advance(&mut *session).await? {
+            if let Ok(id) = known.deserialize_current()?.get_str("_id") {
+                seen.insert(id.to_string());
+            }
+        }
+        Ok(seen)
     }
 
     /// One transaction for `messages`, with the marks of messages published since the
@@ -270,6 +309,8 @@ impl<H: MongoHandler> MongoProcessor<H> {
         applied
     }
 
+    /// Assumes the messages are new, which they nearly always are; when one is not, runs
+    /// again reading the inbox first.
     async fn transaction(
         &self,
         messages: &[&Incoming],
@@ -277,8 +318,27 @@ impl<H: MongoHandler> MongoProcessor<H> {
     ) -> Result<Vec<Applied>, HandlerError> {
         let mut session = self.db.client().start_session().await?;
         session.start_transaction().await?;
-        let applied = match self.apply_in(messages, &mut session).await {
-            Ok(applied) => applied,
+        let mut attempt = self
+            .apply_in(messages, &mut session, Inbox::AssumeNew)
+            .await;
+        if let Ok(None) = attempt {
+            tracing::debug!("a message of the batch was seen before; reading the inbox first");
+            session.abort_transaction().await.ok();
+            session.start_transaction().await?;
+            attempt = self
+                .apply_in(messages, &mut session, Inbox::ReadFirst)
+                .await;
+        }
+        let applied = match attempt {
+            Ok(Some(applied)) => applied,
+            Ok(None) => {
+                // Not there when read, there when written: another instance applied it
+                // meanwhile. Once again, the read finds it.
+                session.abort_transaction().await.ok();
+                return Err(HandlerError::Transient(anyhow::anyhow!(
+                    "another instance recorded one of these messages meanwhile"
+                )));
+            }
             Err(err) => {
                 session.abort_transaction().await.ok();
                 return Err(err);
@@ -307,6 +367,21 @@ impl<H: MongoHandler> MongoProcessor<H> {
                 Err(err) => return Err(err.into()),
             }
         }
+    }
+}
+
+/// Whether a write failed on an `_id` that is there already.
+fn duplicate_key(err: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, InsertManyError, WriteFailure};
+    const DUPLICATE_KEY: i32 = 11000;
+    match err.kind.as_ref() {
+        ErrorKind::InsertMany(InsertManyError {
+            write_errors: Some(errors),
+            ..
+        }) => errors.iter().any(|e| e.code == DUPLICATE_KEY),
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        _ => false,
     }
 }
 
