@@ -77,9 +77,28 @@ const MONGO_DATA_CODES: &[i32] = &[
     57,    // DottedFieldName
     121,   // DocumentValidationFailure
     10334, // BSONObjectTooLarge
-    11000, // DuplicateKey
+    DUPLICATE_KEY,
     17280, // KeyTooLong
 ];
+
+#[cfg(feature = "mongo")]
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Whether a write failed on a key that is there already (one of `insert_many`'s writes
+/// too).
+#[cfg(feature = "mongo")]
+pub(crate) fn duplicate_key(err: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, InsertManyError, WriteFailure};
+    match err.kind.as_ref() {
+        ErrorKind::InsertMany(InsertManyError {
+            write_errors: Some(errors),
+            ..
+        }) => errors.iter().any(|e| e.code == DUPLICATE_KEY),
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
 
 /// A document the driver cannot encode, or one the server refuses for what it holds.
 /// Anything labelled as retryable by the server stays transient.

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::error::HandlerError;
+use crate::error::{duplicate_key, HandlerError};
 #[cfg(doc)]
 use crate::handlers::Handlers;
 use crate::handlers::{Handles, Reads, Table};
@@ -192,7 +192,6 @@ fn outgoing_from(document: &Document) -> Option<Outgoing> {
 }
 
 /// How a transaction finds the messages its inbox has already seen.
-#[derive(Clone, Copy, PartialEq)]
 enum Inbox {
     /// Writes every entry first, without reading: one operation fewer, and right unless
     /// a message is a redelivery, when the write finds its id taken.
@@ -367,21 +366,6 @@ impl<H: MongoHandler> MongoProcessor<H> {
                 Err(err) => return Err(err.into()),
             }
         }
-    }
-}
-
-/// Whether a write failed on an `_id` that is there already.
-fn duplicate_key(err: &mongodb::error::Error) -> bool {
-    use mongodb::error::{ErrorKind, InsertManyError, WriteFailure};
-    const DUPLICATE_KEY: i32 = 11000;
-    match err.kind.as_ref() {
-        ErrorKind::InsertMany(InsertManyError {
-            write_errors: Some(errors),
-            ..
-        }) => errors.iter().any(|e| e.code == DUPLICATE_KEY),
-        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
-        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
-        _ => false,
     }
 }
 

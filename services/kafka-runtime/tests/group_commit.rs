@@ -6,7 +6,9 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::{committed, incoming, of_type, probe, produce, start, start_skipping, unknown_type};
+use common::{
+    committed, incoming, of_type, probe, produce, start, start_skipping, unknown_type, Running,
+};
 use kafka_runtime::postgres::PgProcessor;
 use kafka_runtime::{Applied, HandlerError, Processor};
 use shared_events::derive_id;
@@ -125,23 +127,9 @@ async fn a_backlog_with_a_bad_message_in_it_is_applied_once_each_and_the_bad_one
     }
     let consumer = start(&bed, "g", &commands, ProbeHandler::new("a", events.clone())).await;
 
-    eventually("every good message is applied", WAIT, || async {
-        bed.effects().await.len() >= 40
-    })
-    .await;
-    let dead = bed.read(&dlq, 1, WAIT, Duration::from_secs(1)).await;
-    assert_eq!(dead.len(), 1, "only the bad message is dead-lettered");
-    assert!(dead[0].headers["dlq.reason"].contains("unknown message type"));
+    each_applied_once_and_the_bad_one_dead_lettered(&bed, &consumer, &commands, &dlq, 1..=40).await;
     let published = bed.read(&events, 40, WAIT, Duration::from_secs(2)).await;
     assert_eq!(published.len(), 40, "one event per good message");
-    let numbers: Vec<i32> = bed.effects().await.iter().map(|e| e.2).collect();
-    assert_eq!(
-        numbers,
-        (1..=40).collect::<Vec<_>>(),
-        "each applied exactly once"
-    );
-    let processed = consumer.metrics.processed.with_label_values(&[&commands]);
-    assert_eq!(processed.get(), 40);
     // Group commit happened: fewer transactions than records, so some carried several.
     let batches = consumer
         .metrics
@@ -190,21 +178,7 @@ async fn batches_of_several_partitions_commit_together_and_a_bad_one_spoils_none
     }
     let consumer = start(&bed, "g", &commands, ProbeHandler::new("a", events)).await;
 
-    eventually("every good message is applied", WAIT, || async {
-        bed.effects().await.len() >= n as usize
-    })
-    .await;
-    let dead = bed.read(&dlq, 1, WAIT, Duration::from_secs(1)).await;
-    assert_eq!(dead.len(), 1, "only the bad message is dead-lettered");
-    assert!(dead[0].headers["dlq.reason"].contains("unknown message type"));
-    let numbers: Vec<i32> = bed.effects().await.iter().map(|e| e.2).collect();
-    assert_eq!(
-        numbers,
-        (0..n).collect::<Vec<_>>(),
-        "each applied exactly once"
-    );
-    let processed = consumer.metrics.processed.with_label_values(&[&commands]);
-    assert_eq!(processed.get(), n as u64);
+    each_applied_once_and_the_bad_one_dead_lettered(&bed, &consumer, &commands, &dlq, 0..n).await;
     let written: Vec<(i32, i64)> = sqlx::query_as("SELECT n, xact FROM probe_effects")
         .fetch_all(&bed.pool)
         .await
@@ -223,6 +197,29 @@ async fn batches_of_several_partitions_commit_together_and_a_bad_one_spoils_none
         partitions_of_transaction.len()
     );
     consumer.stop().await;
+}
+
+/// Waits until the probes numbered `good` are applied, then checks that each was applied
+/// exactly once, in order, and that the one unknown type alone went to `dlq`.
+async fn each_applied_once_and_the_bad_one_dead_lettered(
+    bed: &TestBed,
+    consumer: &Running,
+    commands: &str,
+    dlq: &str,
+    good: impl Iterator<Item = i32>,
+) {
+    let good: Vec<i32> = good.collect();
+    eventually("every good message is applied", WAIT, || async {
+        bed.effects().await.len() >= good.len()
+    })
+    .await;
+    let dead = bed.read(dlq, 1, WAIT, Duration::from_secs(1)).await;
+    assert_eq!(dead.len(), 1, "only the bad message is dead-lettered");
+    assert!(dead[0].headers["dlq.reason"].contains("unknown message type"));
+    let numbers: Vec<i32> = bed.effects().await.iter().map(|e| e.2).collect();
+    assert_eq!(numbers, good, "each applied exactly once");
+    let processed = consumer.metrics.processed.with_label_values(&[commands]);
+    assert_eq!(processed.get(), good.len() as u64);
 }
 
 /// Inbox entries and published outbox messages older than the retention are deleted;

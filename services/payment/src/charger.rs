@@ -150,8 +150,7 @@ impl Charger {
         if answers.is_empty() {
             return Ok(());
         }
-        let marks = self.marks.clone();
-        let mut local = Local::begin(&self.pool, self.topics.clone(), marks).await?;
+        let mut local = Local::begin(&self.pool, self.topics.clone(), self.marks.clone()).await?;
         let (tx, outbox) = local.parts();
         for (due, answer) in answers {
             self.record_one(tx, outbox, due, &answer).await?;

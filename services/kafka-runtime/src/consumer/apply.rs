@@ -192,11 +192,10 @@ impl<P: Processor> Worker<P> {
         if incoming.is_empty() {
             return Some(Vec::new());
         }
-        let topic = &batch[0].topic;
-        let applied = match self.committer.apply(topic, incoming.clone()).await {
+        let applied = match self.committer.apply(incoming.clone()).await {
             Settled::Applied(applied) => applied,
             Settled::RolledBack { alone: true } => return None,
-            Settled::RolledBack { alone: false } => self.apply_alone(topic, &incoming).await?,
+            Settled::RolledBack { alone: false } => self.apply_alone(&incoming).await?,
         };
         let mut caused = Vec::new();
         for ((record, incoming), applied) in records.into_iter().zip(&incoming).zip(applied) {
@@ -207,7 +206,7 @@ impl<P: Processor> Worker<P> {
 
     /// The batch's records to apply in one transaction of their own, after one shared
     /// with other partitions rolled back; `None` when that fails too, or they are one.
-    async fn apply_alone(&self, topic: &str, incoming: &[Arc<Incoming>]) -> Option<Vec<Applied>> {
+    async fn apply_alone(&self, incoming: &[Arc<Incoming>]) -> Option<Vec<Applied>> {
         if incoming.len() < 2 {
             return None;
         }
@@ -217,7 +216,7 @@ impl<P: Processor> Worker<P> {
                 self.lane
                     .metrics
                     .transaction_messages
-                    .with_label_values(&[topic])
+                    .with_label_values(&[&messages[0].topic])
                     .observe(messages.len() as f64);
                 Some(applied)
             }

@@ -30,8 +30,6 @@ pub(super) struct Committer {
 
 /// One partition's batch, waiting for the committer.
 struct Request {
-    /// The first record's topic, to label the transaction in `/metrics`.
-    topic: String,
     messages: Vec<Arc<Incoming>>,
     settled: oneshot::Sender<Settled>,
 }
@@ -57,14 +55,11 @@ impl Committer {
         (Self { requests }, task)
     }
 
-    /// Applies `messages` (of one partition, in order) in the next transaction.
-    pub(super) async fn apply(&self, topic: &str, messages: Vec<Arc<Incoming>>) -> Settled {
+    /// Applies `messages` (of one partition, in order, at least one) in the next
+    /// transaction.
+    pub(super) async fn apply(&self, messages: Vec<Arc<Incoming>>) -> Settled {
         let (settled, outcome) = oneshot::channel();
-        let request = Request {
-            topic: topic.to_owned(),
-            messages,
-            settled,
-        };
+        let request = Request { messages, settled };
         if self.requests.send(request).await.is_err() {
             return Settled::RolledBack { alone: false };
         }
@@ -103,9 +98,10 @@ async fn commit<P: Processor>(
         };
         match outcome {
             Some(Ok(applied)) => {
+                // Labelled with the topic of the transaction's first record.
                 metrics
                     .transaction_messages
-                    .with_label_values(&[&group[0].topic])
+                    .with_label_values(&[&messages[0].topic])
                     .observe(count as f64);
                 let mut applied = applied.into_iter();
                 for request in group {
